@@ -1,0 +1,102 @@
+"""One flat configuration for every run, per-dataset defaults from ``configs/<dataset>.json``, ``--set`` overrides.
+
+Precedence: dataclass defaults < the dataset's file < explicit command-line flags and ``--set key=value``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from typing import Any
+
+from .errors import InputError
+
+
+@dataclass
+class Config:
+    # what to run
+    dataset: str = "synthetic"
+    model: str = "sasrec"
+    data_dir: str = "data"
+    feature_dir: str = "data/features"
+    seed: int = 42
+    device: str = "cpu"
+    # data and split
+    max_len: int = 50
+    # sequence encoder (SASRec defaults as MISSRec used them on these datasets)
+    hidden_size: int = 300
+    num_layers: int = 2
+    num_heads: int = 4
+    inner_size: int = 256
+    dropout: float = 0.5
+    # optimisation
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 512
+    epochs: int = 200
+    patience: int = 10
+    valid_metric: str = "ndcg@20"
+    # evaluation
+    topk: list[int] = field(default_factory=lambda: [10, 20])
+    mask_history: bool = False
+    eval_batch_size: int = 1024
+    item_chunk: int = 65536
+    # MDSRec (the paper's settings; per-dataset H and k come from configs/<dataset>.json)
+    mu_id: float = 16.0
+    mu_m: float = 0.2
+    H: int = 10
+    k: int = 32
+    tau: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def override(self, key: str, value: Any, source: str = "--set") -> None:
+        """Set one field from a string or a typed value, with a clear error for an unknown key or bad value."""
+        types = {f.name: f.type for f in fields(self)}
+        if key not in types:
+            raise InputError(source, f"unknown config key {key!r}; known keys: {', '.join(sorted(types))}")
+        setattr(self, key, _coerce(getattr(self, key), value, f"{source} {key}"))
+
+
+def _coerce(current: Any, value: Any, where: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        if isinstance(current, bool):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1")
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, list):
+            return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise InputError(where, f"expected a value of type {type(current).__name__}, got {value!r}") from None
+    return value
+
+
+def dataset_defaults(dataset: str) -> dict[str, Any]:
+    """The paper's settings for ``dataset`` (``configs/<dataset>.json`` in the package), or ``{}``."""
+    path = resources.files("mdsrec_pyg") / "configs" / f"{dataset}.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text())
+
+
+def build_config(dataset: str, overrides: dict[str, Any] | None = None, sets: list[str] | None = None) -> Config:
+    """Defaults, then the dataset's file, then ``overrides`` (typed), then ``sets`` (``key=value`` strings)."""
+    config = Config(dataset=dataset)
+    for key, value in dataset_defaults(dataset).items():
+        config.override(key, value, source=f"configs/{dataset}.json")
+    for key, value in (overrides or {}).items():
+        config.override(key, value)
+    for item in sets or []:
+        if "=" not in item:
+            raise InputError("--set", f"expected key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        config.override(key.strip(), value.strip())
+    return config

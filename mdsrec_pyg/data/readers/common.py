@@ -1,0 +1,96 @@
+"""Parsing helpers shared by the readers: every failure is an InputError naming file, line and expectation."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ...errors import InputError
+
+
+def require_file(path: Path) -> Path:
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    return path
+
+
+def lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Non-empty lines with their 1-based numbers, trailing newline removed."""
+    require_file(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                line = line.rstrip("\r\n")
+                if line.strip():
+                    yield number, line
+    except UnicodeDecodeError as err:
+        raise InputError(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+def parse_int(token: str, path: Path, line: int, field: str) -> int:
+    try:
+        return int(token)
+    except ValueError:
+        raise InputError(path, f"field {field!r}: expected an integer, got {token!r}", line) from None
+
+
+def parse_float(token: str, path: Path, line: int, field: str) -> float:
+    try:
+        return float(token)
+    except ValueError:
+        raise InputError(path, f"field {field!r}: expected a number, got {token!r}", line) from None
+
+
+def check_header(path: Path, line: int, got: list[str], expected: list[str]) -> None:
+    if got != expected:
+        raise InputError(path, f"expected header {' '.join(expected)!r}, got {' '.join(got)!r}", line)
+
+
+def read_raw_float32(path: Path, dim: int, rows: int) -> np.ndarray:
+    """A raw little-endian float32 matrix of ``rows`` x ``dim`` (UniSRec's ``.feat*`` files)."""
+    require_file(path)
+    size = path.stat().st_size
+    if size % (4 * dim):
+        raise InputError(path, f"size {size} bytes is not a multiple of dim {dim} x 4 bytes (float32)")
+    matrix = np.fromfile(path, dtype="<f4").reshape(-1, dim)
+    if matrix.shape[0] != rows:
+        raise InputError(path, f"{matrix.shape[0]} rows of dim {dim}, expected {rows} (one per item in the item map)")
+    return matrix
+
+
+def read_npy_matrix(path: Path, rows: int) -> np.ndarray:
+    """A 2-D ``.npy`` matrix with ``rows`` rows (MMRec's ``image_feat.npy`` / ``text_feat.npy``)."""
+    require_file(path)
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise InputError(path, f"not a readable .npy array ({err})") from None
+    if matrix.ndim != 2:
+        raise InputError(path, f"expected a 2-D matrix, got shape {matrix.shape}")
+    if matrix.shape[0] != rows:
+        raise InputError(path, f"{matrix.shape[0]} rows, expected {rows} (one per item in the item map)")
+    if not np.issubdtype(matrix.dtype, np.number):
+        raise InputError(path, f"expected a numeric matrix, got dtype {matrix.dtype}")
+    return matrix.astype(np.float32, copy=False)
+
+
+def check_finite(matrix: np.ndarray, path: Path) -> np.ndarray:
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if bad.any():
+        raise InputError(path, f"row {int(np.argmax(bad))} has NaN or infinite values")
+    return matrix
+
+
+def with_padding_row(matrix: np.ndarray) -> np.ndarray:
+    """Prepend the zero row of item index 0 (padding) to a matrix whose row i is the source's item i."""
+    return np.vstack([np.zeros((1, matrix.shape[1]), dtype=np.float32), matrix])
+
+
+def npy_features(folder: Path, rows: int) -> dict[str, np.ndarray]:
+    """Every ``<modality>_feat.npy`` in ``folder`` (MMRec naming), padding row prepended."""
+    found = {}
+    for path in sorted(folder.glob("*_feat.npy")) if folder.is_dir() else []:
+        modality = path.name[: -len("_feat.npy")]
+        found[modality] = with_padding_row(check_finite(read_npy_matrix(path, rows), path))
+    return found

@@ -1,0 +1,53 @@
+"""One user a line: ``user_sequence.txt`` with ``user item item ...`` in time order, space-separated.
+
+Items are indexed in order of first appearance. Optional features: ``<modality>_feat.npy`` matrices beside
+an ``items.txt`` that lists the original item id of each matrix row, one a line; every item of the
+sequences must be listed there.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import InputError
+from ..dataset import SequentialDataset, build_dataset
+from .common import lines, npy_features
+
+
+def read_sequence_file(folder: str | Path, name: str | None = None, extra_feature_dir: str | Path | None = None
+                       ) -> SequentialDataset:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(folder, "dataset folder not found")
+    path = folder / "user_sequence.txt"
+    index: dict[str, int] = {}
+    users: list[str] = []
+    seen_users: dict[str, int] = {}
+    sequences: list[np.ndarray] = []
+    for number, line in lines(path):
+        tokens = line.split()
+        if len(tokens) < 2:
+            raise InputError(path, "expected a user id followed by at least one item id", number)
+        if tokens[0] in seen_users:
+            raise InputError(path, f"duplicate user {tokens[0]!r} (first on line {seen_users[tokens[0]]})", number)
+        seen_users[tokens[0]] = number
+        users.append(tokens[0])
+        sequences.append(np.array([index.setdefault(t, len(index) + 1) for t in tokens[1:]]))
+    if not sequences:
+        raise InputError(path, "no users")
+    item_ids = ["[PAD]"] + list(index)
+    features: dict[str, np.ndarray] = {}
+    for feature_folder in [folder] + ([Path(extra_feature_dir)] if extra_feature_dir else []):
+        listing = feature_folder / "items.txt"
+        if not listing.exists():
+            continue
+        listed = [line.strip() for _, line in lines(listing)]
+        row_of = {item: r for r, item in enumerate(listed)}
+        missing = [item for item in item_ids[1:] if item not in row_of]
+        if missing:
+            raise InputError(listing, f"item {missing[0]!r} of user_sequence.txt is not listed ({len(missing)} missing)")
+        order = np.array([row_of[item] for item in item_ids[1:]])
+        for modality, matrix in npy_features(feature_folder, len(listed)).items():
+            features[modality] = np.vstack([matrix[:1], matrix[1:][order]])
+    return build_dataset(name or folder.name, sequences, item_ids, users, features, source=str(path))

@@ -1,0 +1,84 @@
+"""Full-ranking evaluation: every item is a candidate (never sampled negatives), Recall@K and NDCG@K.
+
+Ties are ranked pessimistically: rank = 1 + the number of *other* items scoring greater than or equal to
+the target, so a constant scorer cannot look good. Padding (item 0) is never ranked. Scores are computed in
+chunks of users and items; for each user only the running top-``max(K)`` of the other items is kept, which
+gives the exact rank whenever it is at most ``max(K)`` (all the metrics need) and in memory that does not
+grow with users x items. Items of the user's history are ranked too unless ``mask_history`` is set
+(RecBole's sequential full-sort protocol, which the paper's numbers come from, ranks them).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .models.base import SequentialRecommender
+
+
+def trim_left_padding(inputs: np.ndarray) -> np.ndarray:
+    """Drop the leading columns that are padding in every row (left-padded batches)."""
+    nonzero = (inputs != 0).any(axis=0)
+    first = int(np.argmax(nonzero)) if nonzero.any() else inputs.shape[1] - 1
+    return inputs[:, first:]
+
+
+def metrics_from_ranks(ranks: np.ndarray, topk: list[int]) -> dict[str, float]:
+    """Recall@K and NDCG@K averaged over users, for one target per user with 1-based ``ranks``."""
+    out: dict[str, float] = {}
+    for k in topk:
+        hit = ranks <= k
+        out[f"recall@{k}"] = float(hit.mean())
+        out[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0).mean())
+    return out
+
+
+@torch.no_grad()
+def target_ranks(model: SequentialRecommender, inputs: np.ndarray, targets: np.ndarray, max_k: int,
+                 batch_size: int = 1024, item_chunk: int = 65536, mask_history: bool = False,
+                 num_items: int | None = None, device: str | torch.device = "cpu") -> np.ndarray:
+    """Pessimistic rank of each target among all items, exact up to ``max_k``; ``max_k + 1`` means beyond."""
+    model.eval()
+    num_items = num_items if num_items is not None else int(max(inputs.max(), targets.max())) + 1
+    ranks = np.empty(len(targets), dtype=np.int64)
+    for begin in range(0, len(targets), batch_size):
+        rows = trim_left_padding(inputs[begin:begin + batch_size])
+        x = torch.as_tensor(rows, device=device)
+        y = torch.as_tensor(targets[begin:begin + batch_size], device=device)
+        state = model.user_state(x)
+        target_score = torch.full((len(y),), float("nan"), device=device)
+        best = torch.full((len(y), 0), float("-inf"), device=device)
+        for start in range(0, num_items, item_chunk):
+            end = min(start + item_chunk, num_items)
+            scores = model.score(state, start, end).float().clone()
+            if start == 0:
+                scores[:, 0] = float("-inf")
+            if mask_history:
+                _mask_history(scores, x, y, start, end)
+            inside = (y >= start) & (y < end)
+            local = (y - start).clamp(0, end - start - 1)[:, None]
+            own = scores.gather(1, local).squeeze(1)
+            target_score = torch.where(inside, own, target_score)
+            scores[inside.nonzero().squeeze(1), local[inside, 0]] = float("-inf")  # rank the others only
+            best = torch.cat([best, scores], dim=1).topk(min(max_k, best.size(1) + scores.size(1)), dim=1).values
+        if not torch.isfinite(target_score).all():
+            raise FloatingPointError("the model gave a non-finite score to an evaluation target")
+        ranks[begin:begin + len(y)] = (1 + (best >= target_score[:, None]).sum(1)).cpu().numpy()
+    return ranks
+
+
+def _mask_history(scores: Tensor, inputs: Tensor, targets: Tensor, start: int, end: int) -> None:
+    """Set the scores of items in each user's input to -inf, except the target itself."""
+    in_chunk = (inputs >= start) & (inputs < end) & (inputs != 0) & (inputs != targets[:, None])
+    rows = torch.arange(inputs.size(0), device=inputs.device)[:, None].expand_as(inputs)
+    scores[rows[in_chunk], inputs[in_chunk] - start] = float("-inf")
+
+
+def evaluate(model: SequentialRecommender, inputs: np.ndarray, targets: np.ndarray, topk: list[int],
+             num_items: int, **kwargs) -> dict[str, float]:
+    """Recall@K and NDCG@K of ``model`` over all items for each ``(inputs[u], targets[u])``."""
+    ranks = target_ranks(model, inputs, targets, max(topk), num_items=num_items, **kwargs)
+    return metrics_from_ranks(ranks, topk)
+
+
+__all__ = ["evaluate", "metrics_from_ranks", "target_ranks", "trim_left_padding"]

@@ -1,0 +1,53 @@
+"""Atomic writes: a file is either absent, the old version, or the complete new version, never half-written."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+
+def _atomic(path: str | Path, write: Callable[[str], None]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON atomically."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as handle:
+            json.dump(obj, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+
+    return _atomic(path, write)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` atomically."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as handle:
+            handle.write(text)
+
+    return _atomic(path, write)
+
+
+def torch_save(path: str | Path, obj: Any) -> Path:
+    """``torch.save`` atomically; save plain tensors and JSON-able values so that ``weights_only`` loads work."""
+    return _atomic(path, lambda tmp: torch.save(obj, tmp))

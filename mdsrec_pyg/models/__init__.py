@@ -1,0 +1,19 @@
+"""Models by name: every model keeps the contract of :class:`SequentialRecommender`."""
+from __future__ import annotations
+
+from ..config import Config
+from ..data import LeaveOneOutSplit, SequentialDataset
+from ..errors import InputError
+from .base import MostPopular, SequentialRecommender
+from .sasrec import SASRec
+
+MODELS: dict[str, type[SequentialRecommender]] = {"pop": MostPopular, "sasrec": SASRec}
+
+
+def build_model(config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> SequentialRecommender:
+    if config.model not in MODELS:
+        raise InputError("--model", f"unknown model {config.model!r}; expected one of {', '.join(sorted(MODELS))}")
+    return MODELS[config.model].build(config, dataset, split)
+
+
+__all__ = ["MODELS", "MostPopular", "SASRec", "SequentialRecommender", "build_model"]

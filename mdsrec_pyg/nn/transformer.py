@@ -1,0 +1,117 @@
+"""The SASRec transformer (Kang and McAuley 2018), written once and read top to bottom.
+
+Post-norm blocks as in SASRec and RecBole: ``x = LN(x + Drop(MHA(x)))``, ``x = LN(x + Drop(FFN(x)))`` with a
+GELU feed-forward. :class:`MultiHeadAttention` takes queries and keys/values separately, so that MDSRec's
+centralized attention (Eq. 12-14) can reuse a layer's Q, K, V and output weights with interest centres as
+queries. Sequences are left-padded with item 0; position embeddings count back from the most recent item,
+so the last position always holds the newest item.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LAYER_NORM_EPS = 1e-12
+
+
+def causal_padding_mask(seqs: Tensor) -> Tensor:
+    """Boolean mask (B, 1, L, L), True where query position i may attend to key position j: j <= i and key j
+    is not padding. A padded query may attend to itself so that no softmax row is empty."""
+    length = seqs.size(1)
+    causal = torch.ones(length, length, dtype=torch.bool, device=seqs.device).tril()
+    allowed = causal & (seqs != 0)[:, None, None, :]
+    return allowed | torch.eye(length, dtype=torch.bool, device=seqs.device)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head scaled dot-product attention; ``query`` (Q_h), ``key`` (K_h), ``value`` (V_h), ``output`` (U)."""
+
+    def __init__(self, hidden_size: int, num_heads: int, dropout: float) -> None:
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.query = nn.Linear(hidden_size, hidden_size)
+        self.key = nn.Linear(hidden_size, hidden_size)
+        self.value = nn.Linear(hidden_size, hidden_size)
+        self.output = nn.Linear(hidden_size, hidden_size)
+        self.dropout = dropout
+
+    def _heads(self, x: Tensor) -> Tensor:
+        *lead, length, width = x.shape
+        return x.view(*lead, length, self.num_heads, width // self.num_heads).transpose(-3, -2)
+
+    def forward(self, queries: Tensor, keys_values: Tensor, mask: Tensor) -> Tensor:
+        """``queries`` (..., Lq, d) attend over ``keys_values`` (..., Lk, d); ``mask`` broadcasts to
+        (..., heads, Lq, Lk), True where allowed."""
+        q, k, v = self._heads(self.query(queries)), self._heads(self.key(keys_values)), self._heads(self.value(keys_values))
+        drop = self.dropout if self.training else 0.0
+        heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        merged = heads.transpose(-3, -2).flatten(-2)
+        return self.output(merged)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, hidden_size: int, inner_size: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(hidden_size, inner_size)
+        self.fc2 = nn.Linear(inner_size, hidden_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, hidden_size: int, num_heads: int, inner_size: int, dropout: float) -> None:
+        super().__init__()
+        self.attention = MultiHeadAttention(hidden_size, num_heads, dropout)
+        self.norm1 = nn.LayerNorm(hidden_size, eps=LAYER_NORM_EPS)
+        self.feed_forward = FeedForward(hidden_size, inner_size)
+        self.norm2 = nn.LayerNorm(hidden_size, eps=LAYER_NORM_EPS)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        x = self.norm1(x + self.dropout(self.attention(x, x, mask)))
+        return self.norm2(x + self.dropout(self.feed_forward(x)))
+
+
+class SequenceEncoder(nn.Module):
+    """``Trm^L(E[S^u] + P)`` (MDSRec Eq. 7-9): item embeddings in, one hidden state per position out."""
+
+    def __init__(self, max_len: int, hidden_size: int, num_layers: int, num_heads: int, inner_size: int,
+                 dropout: float) -> None:
+        super().__init__()
+        self.max_len = max_len
+        self.position = nn.Embedding(max_len, hidden_size)
+        self.norm = nn.LayerNorm(hidden_size, eps=LAYER_NORM_EPS)
+        self.dropout = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(hidden_size, num_heads, inner_size, dropout) for _ in range(num_layers))
+
+    def embed(self, item_embeddings: Tensor) -> Tensor:
+        """Add positions (counted back from the newest item), then LayerNorm and dropout."""
+        length = item_embeddings.size(1)
+        positions = torch.arange(self.max_len - length, self.max_len, device=item_embeddings.device)
+        return self.dropout(self.norm(item_embeddings + self.position(positions)))
+
+    def forward(self, item_embeddings: Tensor, seqs: Tensor) -> list[Tensor]:
+        """Hidden states of every layer: ``[E^0, E^1, ..., E^L]``, each (B, L, d); ``E^L`` is the output."""
+        mask = causal_padding_mask(seqs)
+        states = [self.embed(item_embeddings)]
+        for block in self.blocks:
+            states.append(block(states[-1], mask))
+        return states
+
+
+def init_weights(module: nn.Module) -> None:
+    """Normal(0, 0.02) for linear and embedding weights, zero biases (SASRec/RecBole's initialisation)."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+    if isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
