@@ -16,7 +16,7 @@ from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.models import build_model
-from mdsrec_pyg.train import Trainer, TrainingError, seed_everything
+from mdsrec_pyg.train import Trainer, TrainingError
 
 DEFAULT_MODEL = "sasrec"
 
@@ -48,7 +48,6 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = {k: v for k, v in {"model": args.model, "data_dir": args.data_dir, "epochs": args.epochs,
                                    "seed": args.seed, "device": args.device}.items() if v is not None}
     config = build_config(args.dataset, overrides, args.sets)
-    seed_everything(config.seed)
     dataset = load_dataset(config.dataset, config.data_dir, config.feature_dir)
     stats = dataset.statistics()
     print(f"{dataset.name}: " + ", ".join(f"{k} {v:,.4f}".rstrip("0").rstrip(".") if isinstance(v, float)

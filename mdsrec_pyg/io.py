@@ -51,3 +51,14 @@ def write_text(path: str | Path, text: str) -> Path:
 def torch_save(path: str | Path, obj: Any) -> Path:
     """``torch.save`` atomically; save plain tensors and JSON-able values so that ``weights_only`` loads work."""
     return _atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def save_npy(path: str | Path, array: Any) -> Path:
+    """``numpy.save`` atomically."""
+    import numpy as np
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array)
+
+    return _atomic(path, write)

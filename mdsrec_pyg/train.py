@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import platform
-import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,19 +20,13 @@ from .config import Config
 from .data import LeaveOneOutSplit
 from .evaluate import evaluate, trim_left_padding
 from .models.base import SequentialRecommender
+from .seed import seed_everything
 
 log = logging.getLogger(__name__)
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (for example: the loss became NaN or infinite)."""
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch so that a CPU run repeats exactly."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 50

@@ -24,12 +24,12 @@ def detect_format(folder: Path) -> str:
                              "(one user a line) or one {name}.inter (MMRec)")
 
 
-def load_dataset(name: str, data_dir: str | Path = "data", feature_dir: str | Path = "data/features",
+def load_dataset(name: str, data_dir: str | Path = "data", feature_dir: str | Path | None = "data/features",
                  seed: int = 0) -> SequentialDataset:
     """Load ``name`` (a known dataset under ``data_dir``, ``synthetic``, or a folder path).
 
     Extra ``<modality>_feat.npy`` files under ``feature_dir/<name>/`` (written by
-    ``experiments/encode_text.py``) are added to the features the folder itself holds.
+    ``experiments/encode_text.py``) are added to the features the folder itself holds; ``None`` skips them.
     """
     if name == "synthetic":
         return make_synthetic(seed)
@@ -39,8 +39,8 @@ def load_dataset(name: str, data_dir: str | Path = "data", feature_dir: str | Pa
                                       "or a folder")
     if not folder.is_dir():
         raise InputError(folder, f"dataset folder not found (is --data-dir {data_dir} right?)")
-    extra = Path(feature_dir) / folder.name
-    extra_dir = extra if extra.is_dir() else None
+    extra = Path(feature_dir) / folder.name if feature_dir is not None else None
+    extra_dir = extra if extra is not None and extra.is_dir() else None
     fmt = detect_format(folder)
     if fmt == "unisrec":
         return read_unisrec(folder, name=folder.name, extra_feature_dir=extra_dir)

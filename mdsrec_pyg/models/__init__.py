@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
+from ..seed import seed_everything
 from .base import MostPopular, SequentialRecommender
 from .sasrec import SASRec
 
@@ -13,6 +14,7 @@ MODELS: dict[str, type[SequentialRecommender]] = {"pop": MostPopular, "sasrec": 
 def build_model(config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> SequentialRecommender:
     if config.model not in MODELS:
         raise InputError("--model", f"unknown model {config.model!r}; expected one of {', '.join(sorted(MODELS))}")
+    seed_everything(config.seed)  # the same seed gives the same initial weights
     return MODELS[config.model].build(config, dataset, split)
 
 

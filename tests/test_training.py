@@ -1,0 +1,85 @@
+"""End to end on the synthetic set: SASRec clears the most-popular floor, runs repeat, run.py's contract."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mdsrec_pyg.config import build_config
+from mdsrec_pyg.data import make_synthetic
+from mdsrec_pyg.models import build_model
+from mdsrec_pyg.train import Trainer, TrainingError
+
+from conftest import ROOT
+
+
+def trainer_for(model: str, **overrides) -> Trainer:
+    config = build_config("synthetic", {"model": model, **overrides})
+    dataset = make_synthetic(seed=0)
+    split = dataset.split()
+    return Trainer(build_model(config, dataset, split), split, config, dataset.num_items)
+
+
+def fit(model: str, **overrides):
+    return trainer_for(model, **overrides).fit()
+
+
+def test_sasrec_clears_most_popular_by_a_clear_margin():
+    pop = fit("pop")["test"]["ndcg@20"]
+    sasrec = fit("sasrec", epochs=15)["test"]["ndcg@20"]
+    assert sasrec > 2 * pop, (sasrec, pop)
+
+
+def test_same_seed_same_metrics():
+    first = fit("sasrec", epochs=2, hidden_size=32)
+    second = fit("sasrec", epochs=2, hidden_size=32)
+    assert first["test"] == second["test"] and first["valid"] == second["valid"]
+    assert [h["loss"] for h in first["history"]] == [h["loss"] for h in second["history"]]
+
+
+def test_nan_loss_stops_with_the_step():
+    trainer = trainer_for("sasrec", epochs=1, hidden_size=16)
+    real_loss = trainer.model.loss
+    calls = []
+
+    def loss_turning_nan(inputs, targets):
+        calls.append(1)
+        loss = real_loss(inputs, targets)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    trainer.model.loss = loss_turning_nan
+    with pytest.raises(TrainingError, match=r"loss became nan at epoch 1, step 2"):
+        trainer.fit()
+
+
+def run_cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "experiments" / "run.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_run_writes_results_json(tmp_path):
+    out = tmp_path / "run"
+    done = run_cli("--model", "sasrec", "--epochs", "2", "--set", "hidden_size=32", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    results = json.loads((out / "results.json").read_text())
+    for key in ("dataset", "model", "config", "best_epoch", "valid", "test", "history", "seconds"):
+        assert key in results
+    assert set(results["test"]) == {"recall@10", "recall@20", "ndcg@10", "ndcg@20"}
+    assert len(results["history"]) == 2 and (out / "best.pt").is_file()
+    assert "| test |" in done.stdout
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("--dataset", "nope"), "unknown dataset 'nope'"),
+    (("--dataset", "baby", "--data-dir", "/nonexistent"), "dataset folder not found"),
+    (("--set", "nosuchkey=1"), "unknown config key 'nosuchkey'"),
+    (("--set", "lr=fast"), "expected a value of type float"),
+    (("--model", "nope"), "unknown model 'nope'"),
+])
+def test_run_bad_arguments_end_with_one_line(args, expected):
+    done = run_cli(*args)
+    assert done.returncode == 2
+    assert expected in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
