@@ -43,11 +43,22 @@ class Config:
     eval_batch_size: int = 1024
     item_chunk: int = 65536
     # MDSRec (the paper's settings; per-dataset H and k come from configs/<dataset>.json)
-    mu_id: float = 16.0
-    mu_m: float = 0.2
-    H: int = 10
-    k: int = 32
-    tau: float = 1.0
+    modalities: list[str] = field(default_factory=list)  # empty: every modality the dataset has
+    ablation: str = ""  # "", no_dis, no_cre, no_mrgc, no_ica (Table 3)
+    mu_id: float = 16.0  # Eq. 3, ID embeddings
+    mu_m: float = 0.2  # Eq. 3, modal features
+    cooc_norm: str = "lightgcn"  # operator applied to O before Eq. 3
+    cooc_window: int = 0  # largest position distance counted in O (0: no cap)
+    H: int = 10  # Eq. 5 neighbours
+    graph_operator: str = "mean"  # operator applied to Â^m before Eq. 6
+    knn_method: str = "auto"  # exact, nndescent or auto (by catalog size)
+    adjacency_layout: str = "auto"  # csr, sparse_tensor, edge_index or auto
+    graph_dir: str = "graphs"
+    k: int = 32  # Eq. 10 interest centres
+    centre_norm: str = "mean"  # C^m rows: mean (centroid of members) or sum
+    tau: float = 1.0  # Eq. 19 Gumbel-softmax temperature
+    rho: list[float] = field(default_factory=list)  # Eq. 17/22/23 modality weights; empty: equal, summing to 1
+    share_modal_encoder: bool = False  # one transformer for all modal streams
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,7 +84,8 @@ def _coerce(current: Any, value: Any, where: str) -> Any:
         if isinstance(current, float):
             return float(value)
         if isinstance(current, list):
-            return [int(v) for v in value.split(",")]
+            parse = {"topk": int, "rho": float}.get(where.rsplit(" ", 1)[-1], str)
+            return [parse(v) for v in value.split(",") if v.strip()]
     except ValueError:
         raise InputError(where, f"expected a value of type {type(current).__name__}, got {value!r}") from None
     return value

@@ -6,9 +6,10 @@ from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
 from ..seed import seed_everything
 from .base import MostPopular, SequentialRecommender
+from .mdsrec import MDSRec
 from .sasrec import SASRec
 
-MODELS: dict[str, type[SequentialRecommender]] = {"pop": MostPopular, "sasrec": SASRec}
+MODELS: dict[str, type[SequentialRecommender]] = {"mdsrec": MDSRec, "pop": MostPopular, "sasrec": SASRec}
 
 
 def build_model(config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> SequentialRecommender:
@@ -18,4 +19,4 @@ def build_model(config: Config, dataset: SequentialDataset, split: LeaveOneOutSp
     return MODELS[config.model].build(config, dataset, split)
 
 
-__all__ = ["MODELS", "MostPopular", "SASRec", "SequentialRecommender", "build_model"]
+__all__ = ["MDSRec", "MODELS", "MostPopular", "SASRec", "SequentialRecommender", "build_model"]

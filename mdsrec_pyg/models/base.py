@@ -5,10 +5,19 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
+
+
+def full_softmax_loss(hidden: Tensor, item_weights: Tensor, targets: Tensor) -> Tensor:
+    """Cross-entropy over all items of ``hidden @ item_weights.T`` (P, num_items) against ``targets`` (P,);
+    the padding item (row 0) takes no probability mass."""
+    logits = hidden @ item_weights.T
+    logits[:, 0] = float("-inf")
+    return F.cross_entropy(logits, targets)
 
 
 class SequentialRecommender(nn.Module):

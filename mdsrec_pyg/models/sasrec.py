@@ -8,22 +8,12 @@ with GELU (as RecBole), and the padding item excluded from the softmax.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..nn.transformer import SequenceEncoder, init_weights
-from .base import SequentialRecommender
-
-
-def full_softmax_loss(hidden: Tensor, item_weights: Tensor, inputs: Tensor, targets: Tensor) -> Tensor:
-    """Cross-entropy of ``hidden @ item_weights.T`` against ``targets`` at the non-padding positions of
-    ``inputs``; the padding item (row 0) takes no probability mass."""
-    keep = inputs != 0
-    logits = hidden[keep] @ item_weights.T
-    logits[:, 0] = float("-inf")
-    return F.cross_entropy(logits, targets[keep])
+from .base import SequentialRecommender, full_softmax_loss
 
 
 class SASRec(SequentialRecommender):
@@ -44,7 +34,8 @@ class SASRec(SequentialRecommender):
         return self.encoder(self.item_embedding(inputs), inputs)[-1]
 
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
-        return full_softmax_loss(self.hidden(inputs), self.item_embedding.weight, inputs, targets)
+        keep = inputs != 0
+        return full_softmax_loss(self.hidden(inputs)[keep], self.item_embedding.weight, targets[keep])
 
     def user_state(self, inputs: Tensor) -> Tensor:
         return self.hidden(inputs)[:, -1]

@@ -1,0 +1,184 @@
+"""MDSRec: multimodal difference learning for sequential recommendation (Li et al.), on PyG.
+
+Three parts, each with the paper's equations beside the code:
+1. Relation graphs (RGC): co-occurrence O from training sequences (Eq. 1-2) injected into the ID embeddings
+   on every pass and into the modal features once (Eq. 3); per modality a top-H cosine graph Â^m of the
+   behaviour-injected features (Eq. 4-5) propagates the ID embeddings into Ê^m (Eq. 6).
+2. Interest-centralized attention (ICA): a SASRec transformer per stream (ID stream over Ē^id, one modal
+   stream per modality over Ê^m, Eq. 7-9), and k-means interest centres that attend over each modal stream
+   with its own attention weights (Eq. 10-16).
+3. Fusion and prediction: e_u^s = Σ ρ_m e_u^m + e_u^id (Eq. 17); centres mixed into the modal states through a
+   Gumbel-softmax relation (Eq. 18-19, noise in training only); y = y^s + Σ ρ_m y^m (Eq. 20-22); loss
+   CE(y^s) + Σ ρ_m CE(y^m) over all items (Eq. 23-24).
+
+Choices where the paper is silent (all named config options): O is normalised before Eq. 3 by
+``cooc_norm`` (default ``lightgcn``, D^-1/2 O D^-1/2; raw O with mu_id = 16 swamps the embeddings); Â^m
+by ``graph_operator`` (default ``mean``; ``sum`` is Eq. 6 as written); an item is not its own neighbour
+among the H but keeps a self-loop; C^m averages its members (``centre_norm``); Eq. 19's noise is the
+logistic noise it writes, log δ - log(1 - δ). Ablations (Table 3): ``no_dis`` (O counts every pair 1),
+``no_cre`` (Â^m from the raw E^m), ``no_mrgc`` (modal streams read a learned projection of E^m instead of
+Ê^m), ``no_ica`` (no centralized attention).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..config import Config
+from ..data import LeaveOneOutSplit, SequentialDataset
+from ..errors import InputError
+from ..graphs import GraphStore, cooccurrence_graph, knn_graph
+from ..nn.centralized import CentralizedAttention, centre_features, kmeans_assignment
+from ..nn.propagation import RelationGraph
+from ..nn.transformer import SequenceEncoder, init_weights
+from .base import SequentialRecommender, full_softmax_loss
+
+log = logging.getLogger(__name__)
+
+ABLATIONS = ("", "no_dis", "no_cre", "no_mrgc", "no_ica")
+
+
+@dataclass
+class UserState:
+    fused: Tensor  # e_u^s (B, d), Eq. 17
+    modal: dict[str, Tensor]  # ẽ_u^m (B, d), Eq. 18
+    items: Tensor  # E^id (N, d)
+    modal_items: dict[str, Tensor]  # Ê^m (N, d)
+
+
+class MDSRec(SequentialRecommender):
+    def __init__(self, config: Config, num_items: int, modal_features: dict[str, Tensor],
+                 cooccurrence: tuple[Tensor, Tensor], modal_graphs: dict[str, tuple[Tensor, Tensor]],
+                 assignments: dict[str, Tensor]) -> None:
+        super().__init__()
+        if config.ablation not in ABLATIONS:
+            raise InputError("--set ablation", f"expected one of {', '.join(a or '(none)' for a in ABLATIONS)}, "
+                                               f"got {config.ablation!r}")
+        d = config.hidden_size
+        self.modalities = list(modal_features)
+        rho = config.rho or [1.0 / len(self.modalities)] * len(self.modalities)
+        if len(rho) != len(self.modalities):
+            raise InputError("--set rho", f"expected {len(self.modalities)} weights for {self.modalities}, got {rho}")
+        self.rho = dict(zip(self.modalities, rho))
+        self.mu_id, self.tau, self.k, self.centre_norm = config.mu_id, config.tau, config.k, config.centre_norm
+
+        def encoder() -> SequenceEncoder:
+            return SequenceEncoder(config.max_len, d, config.num_layers, config.num_heads, config.inner_size,
+                                   config.dropout)
+
+        self.item_embedding = nn.Embedding(num_items, d, padding_idx=0)  # E^id
+        self.cooccurrence = RelationGraph(*cooccurrence, num_items, config.cooc_norm, config.adjacency_layout)
+        self.id_encoder = encoder()
+        shared = encoder() if config.share_modal_encoder else None
+        self.modal_encoders = nn.ModuleDict({m: shared or encoder() for m in self.modalities})
+        self.use_graphs = config.ablation != "no_mrgc"
+        if self.use_graphs:
+            self.modal_graphs = nn.ModuleDict({m: RelationGraph(*modal_graphs[m], num_items, config.graph_operator,
+                                                                config.adjacency_layout) for m in self.modalities})
+        else:
+            self.projections = nn.ModuleDict({m: nn.Linear(f.size(1), d) for m, f in modal_features.items()})
+            for m, f in modal_features.items():
+                self.register_buffer(f"raw_{m}", f.float())
+        self.use_ica = config.ablation != "no_ica"
+        if self.use_ica:
+            self.centralized = nn.ModuleDict({m: CentralizedAttention(d, config.inner_size, config.num_layers)
+                                              for m in self.modalities})
+            for m, assignment in assignments.items():
+                self.register_buffer(f"assignment_{m}", assignment)
+        self.apply(init_weights)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()
+
+    @classmethod
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "MDSRec":
+        modalities = config.modalities or list(dataset.features)
+        missing = [m for m in modalities if m not in dataset.features]
+        if not modalities or missing:
+            raise InputError(dataset.name, f"MDSRec needs item features; asked for {modalities or 'any'}, "
+                                           f"the dataset has {list(dataset.features) or 'none'}")
+        store = GraphStore(config.graph_dir, dataset.name)
+        num_items = dataset.num_items
+        distance = config.ablation != "no_dis"
+        cooccurrence = store.get(
+            "cooccurrence", {"distance_weighting": distance, "window": config.cooc_window},
+            [split.train, num_items],
+            lambda: cooccurrence_graph(split.train, num_items, distance, config.cooc_window))
+        injection = RelationGraph(*cooccurrence, num_items, config.cooc_norm, "edge_index")
+        modal_graphs, assignments, features = {}, {}, {}
+        for m in modalities:
+            raw = dataset.features[m]
+            features[m] = raw
+            with torch.no_grad():  # Eq. 3 for modal features, computed once
+                injected = raw if config.ablation == "no_cre" else config.mu_m * injection(raw) + raw
+            modal_graphs[m] = store.get(
+                f"knn-{m}", {"H": config.H, "method": config.knn_method, "self_loops": True}, [injected],
+                lambda injected=injected: knn_graph(injected, config.H, config.knn_method, seed=config.seed))
+            assignments[m] = kmeans_assignment(raw, config.k, config.seed)  # Eq. 10, raw features only
+        return cls(config, num_items, features, cooccurrence, modal_graphs, assignments)
+
+    # ----- item tables -----
+    def item_tables(self) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """(E^id, Ē^id, {m: Ê^m}): Eq. 3 and Eq. 6 (or the projected raw features under no_mrgc)."""
+        items = self.item_embedding.weight
+        injected = self.mu_id * self.cooccurrence(items) + items  # Eq. 3
+        if self.use_graphs:
+            modal = {m: self.modal_graphs[m](items) for m in self.modalities}  # Eq. 6
+        else:
+            modal = {m: self.projections[m](getattr(self, f"raw_{m}")) for m in self.modalities}
+            modal = {m: torch.cat([torch.zeros_like(t[:1]), t[1:]]) for m, t in modal.items()}
+        return items, injected, modal
+
+    # ----- sequences -----
+    def streams(self, inputs: Tensor, rows: Tensor, positions: Tensor) -> tuple[Tensor, dict[str, Tensor], tuple]:
+        """e_u^s (P, d) and ẽ_u^m (P, d) for the P queries (sequence ``rows[p]``, position ``positions[p]``),
+        plus the item tables."""
+        items, injected, modal_items = self.item_tables()
+        fused = self.id_encoder(injected[inputs], inputs)[-1][rows, positions]  # Eq. 7-8
+        modal_out = {}
+        for m in self.modalities:
+            encoder = self.modal_encoders[m]
+            states = encoder(modal_items[m][inputs], inputs)  # Eq. 9
+            e_m = states[-1][rows, positions]
+            fused = fused + self.rho[m] * e_m  # Eq. 17
+            if self.use_ica:
+                centres = centre_features(modal_items[m], getattr(self, f"assignment_{m}"), self.k,
+                                          self.centre_norm)  # Eq. 11
+                attentions = [block.attention for block in encoder.blocks]
+                e_c = self.centralized[m](centres, states, attentions, inputs, rows, positions)  # Eq. 12-16
+                logits = torch.einsum("pd,pkd->pk", e_m, e_c)
+                if self.training:  # Eq. 19: noise log δ - log(1 - δ), training only
+                    delta = torch.rand_like(logits).clamp(1e-10, 1 - 1e-10)
+                    logits = logits + delta.log() - (1 - delta).log()
+                gamma = (logits / self.tau).softmax(-1)
+                e_m = e_m + torch.einsum("pk,pkd->pd", gamma, e_c)  # Eq. 18
+            modal_out[m] = e_m
+        return fused, modal_out, (items, modal_items)
+
+    def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
+        rows, positions = (inputs != 0).nonzero(as_tuple=True)  # every non-padding position predicts
+        fused, modal, (items, modal_items) = self.streams(inputs, rows, positions)
+        y = targets[rows, positions]
+        loss = full_softmax_loss(fused, items, y)  # L^s
+        for m in self.modalities:  # Eq. 23-24
+            loss = loss + self.rho[m] * full_softmax_loss(modal[m], modal_items[m], y)
+        return loss
+
+    def user_state(self, inputs: Tensor) -> UserState:
+        rows = torch.arange(inputs.size(0), device=inputs.device)
+        last = torch.full_like(rows, inputs.size(1) - 1)
+        fused, modal, (items, modal_items) = self.streams(inputs, rows, last)
+        return UserState(fused, modal, items, modal_items)
+
+    def channel_scores(self, state: UserState, start: int, end: int) -> dict[str, Tensor]:
+        """y^s (Eq. 20) and each y^m (Eq. 21) for items start..end-1."""
+        scores = {"fused": state.fused @ state.items[start:end].T}
+        for m in self.modalities:
+            scores[m] = state.modal[m] @ state.modal_items[m][start:end].T
+        return scores
+
+    def score(self, state: UserState, start: int, end: int) -> Tensor:
+        channels = self.channel_scores(state, start, end)
+        return channels["fused"] + sum(self.rho[m] * channels[m] for m in self.modalities)  # Eq. 22

@@ -1,0 +1,125 @@
+"""LightGCN-style propagation through an item relation graph (Eq. 3 ``O E`` and Eq. 6 ``Â^m E^id``), and the
+registry of graph operators that turn a graph's raw edge weights into the matrix that is propagated.
+
+:class:`GraphPropagation` is one ``MessagePassing`` layer: ``out_i = sum_j A_ij x_j``. It takes either an
+``edge_index`` with ``edge_weight`` (gather/scatter) or a sparse ``adj_t`` (``torch.sparse`` CSR, or PyG's
+``SparseTensor`` when torch-sparse is installed), for which ``message_and_aggregate`` does one sparse
+matrix product; both give the same numbers. Normalisation is done once, when the operator is applied,
+not on every call.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.typing import WITH_TORCH_SPARSE, Adj, OptTensor, SparseTensor
+from torch_geometric.utils import scatter, spmm, to_torch_csr_tensor
+
+Operator = Callable[[Tensor, Tensor, int], Tensor]
+OPERATORS: dict[str, Operator] = {}
+
+
+def register_operator(name: str) -> Callable[[Operator], Operator]:
+    """Register ``fn(edge_index, edge_weight, num_nodes) -> new edge_weight`` under ``name``."""
+
+    def add(fn: Operator) -> Operator:
+        OPERATORS[name] = fn
+        return fn
+
+    return add
+
+
+@register_operator("sum")
+def binary_sum(edge_index: Tensor, edge_weight: Tensor, num_nodes: int) -> Tensor:
+    """The paper's Eq. 5-6 as written: the raw weights (1 for top-H edges), summed."""
+    return edge_weight
+
+
+@register_operator("mean")
+def mean(edge_index: Tensor, edge_weight: Tensor, num_nodes: int) -> Tensor:
+    """Row-normalised D^-1 A: each item receives the weighted mean of its neighbours."""
+    degree = scatter(edge_weight, edge_index[1], dim=0, dim_size=num_nodes, reduce="sum")
+    return edge_weight / degree[edge_index[1]].clamp_min(1e-12)
+
+
+@register_operator("lightgcn")
+def symmetric(edge_index: Tensor, edge_weight: Tensor, num_nodes: int) -> Tensor:
+    """LightGCN's symmetric normalisation D^-1/2 A D^-1/2 (in- and out-degree of a symmetric A)."""
+    in_degree = scatter(edge_weight, edge_index[1], dim=0, dim_size=num_nodes, reduce="sum")
+    out_degree = scatter(edge_weight, edge_index[0], dim=0, dim_size=num_nodes, reduce="sum")
+    scale = in_degree[edge_index[1]].clamp_min(1e-12).rsqrt() * out_degree[edge_index[0]].clamp_min(1e-12).rsqrt()
+    return edge_weight * scale
+
+
+def apply_operator(name: str, edge_index: Tensor, edge_weight: Tensor, num_nodes: int) -> Tensor:
+    if name not in OPERATORS:
+        raise ValueError(f"unknown graph operator {name!r}; registered: {', '.join(sorted(OPERATORS))}")
+    return OPERATORS[name](edge_index, edge_weight, num_nodes)
+
+
+def to_adj_t(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, layout: str = "auto") -> Adj:
+    """The transposed adjacency ``adj_t[i, j] = A_ij`` that ``message_and_aggregate`` multiplies with.
+
+    ``layout``: ``csr`` (torch.sparse), ``sparse_tensor`` (torch-sparse), ``edge_index`` (returns the
+    inputs unchanged for the gather/scatter path), or ``auto`` (``sparse_tensor`` when torch-sparse is
+    installed, else ``csr``)."""
+    if layout == "auto":
+        layout = "sparse_tensor" if WITH_TORCH_SPARSE else "csr"
+    target, source = edge_index[1], edge_index[0]
+    if layout == "csr":
+        return to_torch_csr_tensor(torch.stack([target, source]), edge_weight, size=(num_nodes, num_nodes))
+    if layout == "sparse_tensor":
+        if not WITH_TORCH_SPARSE:
+            raise ImportError("layout 'sparse_tensor' needs torch-sparse: pip install --no-build-isolation '.[sparse]'")
+        return SparseTensor(row=target, col=source, value=edge_weight, sparse_sizes=(num_nodes, num_nodes))
+    if layout == "edge_index":
+        return edge_index
+    raise ValueError(f"unknown adjacency layout {layout!r}")
+
+
+class GraphPropagation(MessagePassing):
+    r"""One propagation step through a fixed, pre-normalised relation graph.
+
+    .. math::
+        \mathbf{x}^{\prime}_i = \sum_{j \in \mathcal{N}(i)} A_{ij} \mathbf{x}_j
+
+    Eq. 3 uses it with A = O (co-occurrence), Eq. 6 with A = Â^m (modal top-H graph).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(aggr="add")
+
+    def forward(self, x: Tensor, edge_index: Adj, edge_weight: OptTensor = None) -> Tensor:
+        return self.propagate(edge_index, x=x, edge_weight=edge_weight)
+
+    def message(self, x_j: Tensor, edge_weight: OptTensor) -> Tensor:
+        return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j
+
+    def message_and_aggregate(self, adj_t: Adj, x: Tensor) -> Tensor:
+        return spmm(adj_t, x, reduce=self.aggr)
+
+
+class RelationGraph(torch.nn.Module):
+    """A normalised graph held as buffers in the layout chosen, with ``self(x) = A x``."""
+
+    def __init__(self, edge_index: Tensor, edge_weight: Tensor, num_nodes: int, operator: str = "sum",
+                 layout: str = "auto") -> None:
+        super().__init__()
+        weight = apply_operator(operator, edge_index, edge_weight.float(), num_nodes)
+        self.num_nodes = num_nodes
+        self.layout = ("sparse_tensor" if WITH_TORCH_SPARSE else "csr") if layout == "auto" else layout
+        self.register_buffer("edge_index", edge_index)
+        self.register_buffer("edge_weight", weight)
+        self.propagation = GraphPropagation()
+        self._adj_t: dict[str, Adj] = {}
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.layout == "edge_index":
+            return self.propagation(x, self.edge_index, self.edge_weight)
+        key = str(x.device)  # built once per device from the buffers, reused on every call
+        if key not in self._adj_t:
+            self._adj_t[key] = to_adj_t(self.edge_index.to(x.device), self.edge_weight.to(x.device),
+                                        self.num_nodes, self.layout)
+        return self.propagation(x, self._adj_t[key])
