@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -30,6 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="cpu or cuda")
     parser.add_argument("--out", help="output folder (default runs/<dataset>/<model>-<seed>)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint "
+                                                            "(its config.json is used; other options are ignored)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config field, e.g. --set lr=1e-3 --set hidden_size=64")
     return parser.parse_args(argv)
@@ -45,9 +48,20 @@ def format_table(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    overrides = {k: v for k, v in {"model": args.model, "data_dir": args.data_dir, "epochs": args.epochs,
-                                   "seed": args.seed, "device": args.device}.items() if v is not None}
-    config = build_config(args.dataset, overrides, args.sets)
+    if args.resume:
+        saved = Path(args.resume) / "config.json"
+        if not saved.is_file():
+            raise InputError(saved, "not found: --resume needs a run folder written by run.py")
+        try:
+            saved_config = json.loads(saved.read_text())
+        except json.JSONDecodeError as err:
+            raise InputError(saved, f"not valid JSON ({err.msg} at line {err.lineno})") from None
+        config = build_config(saved_config["dataset"], saved_config)
+        args.out = args.resume
+    else:
+        overrides = {k: v for k, v in {"model": args.model, "data_dir": args.data_dir, "epochs": args.epochs,
+                                       "seed": args.seed, "device": args.device}.items() if v is not None}
+        config = build_config(args.dataset, overrides, args.sets)
     dataset = load_dataset(config.dataset, config.data_dir, config.feature_dir)
     stats = dataset.statistics()
     print(f"{dataset.name}: " + ", ".join(f"{k} {v:,.4f}".rstrip("0").rstrip(".") if isinstance(v, float)
@@ -57,8 +71,9 @@ def main(argv: list[str] | None = None) -> dict:
     split = dataset.split()
     model = build_model(config, dataset, split)
     out_dir = Path(args.out) if args.out else Path("runs") / dataset.name / f"{config.model}-{config.seed}"
+    io.write_json(out_dir / "config.json", config.to_dict())
     trainer = Trainer(model, split, config, dataset.num_items, out_dir)
-    results = trainer.fit()
+    results = trainer.fit(resume=bool(args.resume))
     results["statistics"] = stats
     io.write_json(out_dir / "results.json", results)
     print(f"\n{config.model} on {dataset.name}: best epoch {results['best_epoch']}, "

@@ -3,6 +3,7 @@ restored for the test, results and the best checkpoint written atomically."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import platform
 import sys
@@ -18,6 +19,7 @@ from tqdm import tqdm
 from . import io
 from .config import Config
 from .data import LeaveOneOutSplit
+from .errors import InputError
 from .evaluate import evaluate, trim_left_padding
 from .models.base import SequentialRecommender
 from .seed import seed_everything
@@ -104,29 +106,58 @@ class Trainer:
             bar.set_postfix(loss=f"{loss.item():.4f}")
         return total / max(count, 1)
 
-    def fit(self) -> dict[str, Any]:
-        """Train with early stopping, then test the best weights; returns the results dictionary."""
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train with early stopping, then test the best weights; returns the results dictionary.
+
+        With an output folder, a checkpoint (model, optimiser, random states, early-stopping state, history)
+        is written atomically after every epoch; ``resume=True`` continues from it, and the run then ends
+        exactly as an uninterrupted one with the same seed would (on CPU)."""
         config = self.config
         seed_everything(config.seed)
         rng = np.random.default_rng(config.seed)
-        started = time.time()
         history: list[dict[str, Any]] = []
         stopper = EarlyStopping(config.patience)
+        first_epoch, elapsed, stopped = 1, 0.0, not self.model.trainable
+        optimizer = None
         if self.model.trainable:
             optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-            for epoch in range(1, config.epochs + 1):
-                tick = time.time()
-                loss = self.train_epoch(optimizer, rng, epoch)
-                train_seconds = time.time() - tick
-                valid = self.evaluate("valid")
-                record = {"epoch": epoch, "loss": loss, "train_seconds": train_seconds,
-                          "seconds": time.time() - tick, "valid": valid}
-                history.append(record)
-                log.info("epoch %3d  loss %.4f  %s  %.1fs", epoch, loss,
-                         "  ".join(f"{k} {v:.4f}" for k, v in valid.items()), record["seconds"])
-                if stopper.update(valid[config.valid_metric], epoch, self.model):
-                    log.info("early stop: no better %s for %d epochs", config.valid_metric, config.patience)
-                    break
+        checkpoint = self.out_dir / "checkpoint.pt" if self.out_dir else None
+        if resume:
+            if checkpoint is None or not checkpoint.is_file():
+                raise InputError(checkpoint or "--resume", "no checkpoint to resume from")
+            state = torch.load(checkpoint, weights_only=True)
+            self.model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            rng.bit_generator.state = state["numpy_rng"]
+            stopper = EarlyStopping(**state["early_stopping"])
+            history, elapsed, stopped = state["history"], state["seconds"], state["stopped"]
+            first_epoch = state["epoch"] + 1
+            log.info("resumed from %s after epoch %d", checkpoint, state["epoch"])
+        started = time.time() - elapsed
+        for epoch in range(first_epoch, config.epochs + 1):
+            if stopped:
+                break
+            tick = time.time()
+            loss = self.train_epoch(optimizer, rng, epoch)
+            train_seconds = time.time() - tick
+            valid = self.evaluate("valid")
+            record = {"epoch": epoch, "loss": loss, "train_seconds": train_seconds,
+                      "seconds": time.time() - tick, "valid": valid}
+            history.append(record)
+            log.info("epoch %3d  loss %.4f  %s  %.1fs", epoch, loss,
+                     "  ".join(f"{k} {v:.4f}" for k, v in valid.items()), record["seconds"])
+            stopped = stopper.update(valid[config.valid_metric], epoch, self.model)
+            if stopped:
+                log.info("early stop: no better %s for %d epochs", config.valid_metric, config.patience)
+            if checkpoint:
+                io.torch_save(checkpoint, {
+                    "epoch": epoch, "model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "torch_rng": torch.get_rng_state(), "numpy_rng": rng.bit_generator.state,
+                    "early_stopping": dataclasses.asdict(stopper), "history": history,
+                    "seconds": time.time() - started,
+            "seconds_to_best_epoch": sum(h["seconds"] for h in history[:stopper.best_epoch]), "stopped": stopped})
+        if self.model.trainable:
             self.model.load_state_dict(stopper.best_state)
             if self.out_dir:
                 io.torch_save(self.out_dir / "best.pt", stopper.best_state)
@@ -141,6 +172,7 @@ class Trainer:
             "test": test,
             "history": history,
             "seconds": time.time() - started,
+            "seconds_to_best_epoch": sum(h["seconds"] for h in history[:stopper.best_epoch]),
             "train_rows": int(len(self.windows)),
             "train_targets": int((self.windows[:, :-1] != 0).sum()),
             "mask_history": config.mask_history,

@@ -53,9 +53,17 @@ def prefix_mask(seqs: Tensor, rows: Tensor, positions: Tensor) -> Tensor:
     return allowed | (itself & ~allowed.any(-1, keepdim=True))
 
 
-def attend_from_centres(attention: MultiHeadAttention, centres: Tensor, keys_values: Tensor, mask: Tensor) -> Tensor:
-    """Eq. 12-14 with a layer's own Q, K, V and U: centres (P, k, d) attend over keys_values (P, L, d)."""
-    return attention(centres, keys_values, mask[:, None, None, :])
+def attend_from_centres(attention: MultiHeadAttention, centres: Tensor, layer_input: Tensor, rows: Tensor,
+                        mask: Tensor) -> Tensor:
+    """Eq. 12-14 with a layer's own Q, K, V and U: the centres (P, k, d) of query p attend over the layer
+    input of sequence ``rows[p]`` (``layer_input`` is (B, L, d)); keys and values are projected once per
+    sequence, then gathered for its queries."""
+    q = attention.split_heads(attention.query(centres))  # (P, h, k, e)
+    key = attention.split_heads(attention.key(layer_input))[rows]  # (P, h, L, e)
+    value = attention.split_heads(attention.value(layer_input))[rows]
+    drop = attention.dropout if attention.training else 0.0
+    out = F.scaled_dot_product_attention(q, key, value, attn_mask=mask[:, None, None, :], dropout_p=drop)
+    return attention.output(out.transpose(-3, -2).flatten(-2))
 
 
 class CentralizedAttention(nn.Module):
@@ -74,6 +82,6 @@ class CentralizedAttention(nn.Module):
         mask = prefix_mask(seqs, rows, positions)
         state = centres.expand(len(rows), *centres.shape)
         for layer, (attention, ffn) in enumerate(zip(attentions, self.maps)):
-            g = attend_from_centres(attention, state, layer_inputs[layer][rows], mask)
+            g = attend_from_centres(attention, state, layer_inputs[layer], rows, mask)
             state = F.gelu(ffn(g))  # Eq. 15
         return state

@@ -40,14 +40,16 @@ class MultiHeadAttention(nn.Module):
         self.output = nn.Linear(hidden_size, hidden_size)
         self.dropout = dropout
 
-    def _heads(self, x: Tensor) -> Tensor:
+    def split_heads(self, x: Tensor) -> Tensor:
         *lead, length, width = x.shape
         return x.view(*lead, length, self.num_heads, width // self.num_heads).transpose(-3, -2)
 
     def forward(self, queries: Tensor, keys_values: Tensor, mask: Tensor) -> Tensor:
         """``queries`` (..., Lq, d) attend over ``keys_values`` (..., Lk, d); ``mask`` broadcasts to
         (..., heads, Lq, Lk), True where allowed."""
-        q, k, v = self._heads(self.query(queries)), self._heads(self.key(keys_values)), self._heads(self.value(keys_values))
+        q = self.split_heads(self.query(queries))
+        k = self.split_heads(self.key(keys_values))
+        v = self.split_heads(self.value(keys_values))
         drop = self.dropout if self.training else 0.0
         heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
         merged = heads.transpose(-3, -2).flatten(-2)

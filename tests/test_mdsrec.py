@@ -1,0 +1,126 @@
+"""MDSRec: causality of the centralized attention, the ablations, any number of modalities, and that it
+finds the planted modal structure of the synthetic set which ID-only SASRec has to learn from scratch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mdsrec_pyg.config import build_config
+from mdsrec_pyg.data import build_dataset, make_synthetic
+from mdsrec_pyg.errors import InputError
+from mdsrec_pyg.models import MDSRec, build_model
+from mdsrec_pyg.nn.centralized import centre_features, prefix_mask
+from mdsrec_pyg.train import Trainer
+
+TINY = {"hidden_size": 16, "inner_size": 32, "num_heads": 2, "k": 4, "H": 3, "max_len": 8}
+
+
+def tiny(tmp_path, dataset=None, **overrides):
+    dataset = dataset or make_synthetic(seed=1, num_users=120, num_items=60, clusters=6, dim=8)
+    config = build_config("synthetic", {"model": "mdsrec", "graph_dir": str(tmp_path), **TINY, **overrides})
+    split = dataset.split()
+    return build_model(config, dataset, split), dataset, split, config
+
+
+def test_centres_never_see_future_positions(tmp_path):
+    model, dataset, _, _ = tiny(tmp_path)
+    model.eval()
+    seqs = torch.tensor([[0, 0, 5, 9, 13, 21, 30, 41]])
+    perturbed = seqs.clone()
+    perturbed[0, 5:] = torch.tensor([2, 3, 4])  # change every item after position 4
+    rows, positions = torch.zeros(5, dtype=torch.long), torch.arange(5)
+    one, sixth = torch.zeros(1, dtype=torch.long), torch.tensor([6])
+    with torch.no_grad():
+        before = model.streams(seqs, rows, positions)
+        after = model.streams(perturbed, rows, positions)
+        changed = model.streams(perturbed, one, sixth)
+        original = model.streams(seqs, one, sixth)
+    for m in model.modalities:
+        assert torch.allclose(before[1][m], after[1][m], atol=1e-6)
+        assert not torch.allclose(changed[1][m], original[1][m])  # position 6 does see the change
+    assert torch.allclose(before[0], after[0], atol=1e-6)
+
+
+def test_prefix_mask_by_hand():
+    seqs = torch.tensor([[0, 7, 8, 9]])
+    mask = prefix_mask(seqs, torch.zeros(4, dtype=torch.long), torch.arange(4))
+    assert mask.int().tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 1, 0], [0, 1, 1, 1]]
+
+
+def test_centre_features_average_members():
+    items = torch.tensor([[0.0], [1.0], [3.0], [10.0]])
+    assignment = torch.tensor([0, 0, 1])  # items 1, 2 -> centre 0; item 3 -> centre 1
+    assert centre_features(items, assignment, 2).flatten().tolist() == [2.0, 10.0]
+    assert centre_features(items, assignment, 2, "sum").flatten().tolist() == [4.0, 10.0]
+
+
+def test_evaluation_is_deterministic_and_training_is_noisy(tmp_path):
+    model, _, split, config = tiny(tmp_path)
+    inputs = torch.as_tensor(split.eval_inputs("valid", config.max_len)[0][:16])
+    model.eval()
+    assert torch.equal(model.score(model.user_state(inputs), 0, 61), model.score(model.user_state(inputs), 0, 61))
+
+
+@pytest.mark.parametrize("ablation", ["", "no_dis", "no_cre", "no_mrgc", "no_ica"])
+def test_each_ablation_trains_and_lowers_its_loss(tmp_path, ablation):
+    model, _, split, config = tiny(tmp_path, ablation=ablation, dropout=0.0)
+    windows = torch.as_tensor(split.train_windows(config.max_len))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(15):
+        loss = model.loss(windows[:, :-1], windows[:, 1:])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.3
+    assert hasattr(model, "centralized") == (ablation != "no_ica")
+    assert hasattr(model, "modal_graphs") == (ablation != "no_mrgc")
+
+
+def test_one_or_three_modalities(tmp_path):
+    base = make_synthetic(seed=1, num_users=120, num_items=60, clusters=6, dim=8)
+    text_only = build_dataset("t", base.sequences, base.item_ids, base.user_ids,
+                              {"text": base.features["text"].numpy()})
+    model, *_ = tiny(tmp_path, dataset=text_only)
+    assert model.modalities == ["text"] and model.rho == {"text": 1.0}
+    three = dict(base.features, audio=np.random.default_rng(0).normal(size=(61, 5)).astype(np.float32))
+    model, _, split, config = tiny(tmp_path, dataset=build_dataset("three", base.sequences, base.item_ids,
+                                                                   base.user_ids, {m: f if isinstance(f, np.ndarray)
+                                                                                   else f.numpy() for m, f in three.items()}))
+    assert sorted(model.modalities) == ["audio", "image", "text"]
+    windows = torch.as_tensor(split.train_windows(config.max_len))
+    assert torch.isfinite(model.loss(windows[:, :-1], windows[:, 1:]))
+
+
+def test_needs_features_and_valid_options(tmp_path):
+    base = make_synthetic(seed=1, num_users=50, num_items=30, clusters=3, dim=4)
+    plain = build_dataset("plain", base.sequences, base.item_ids, base.user_ids)
+    with pytest.raises(InputError, match="MDSRec needs item features"):
+        tiny(tmp_path, dataset=plain)
+    with pytest.raises(InputError, match="expected one of"):
+        tiny(tmp_path, ablation="no_everything")
+    with pytest.raises(InputError, match="expected 2 weights"):
+        tiny(tmp_path, rho=[1.0])
+
+
+def test_graphs_use_training_interactions_only(tmp_path):
+    # items 4 and 5 only ever meet as a user's validation and test items: no co-occurrence edge between them
+    seqs = [np.array([1, 2, 3, 4, 5]), np.array([2, 1, 3, 1, 2])]
+    dataset = build_dataset("leak", seqs, ["[PAD]", "a", "b", "c", "d", "e"], ["u", "v"],
+                            {"text": np.eye(6, dtype=np.float32)})
+    model, *_ = tiny(tmp_path, dataset=dataset, H=1, k=2)
+    edges = model.cooccurrence.edge_index
+    assert not ((edges == 4) | (edges == 5)).any()
+
+
+def test_short_training_beats_sasrec_on_synthetic(tmp_path):
+    dataset = make_synthetic(seed=0)
+    split = dataset.split()
+    results = {}
+    for name in ("sasrec", "mdsrec"):
+        config = build_config("synthetic", {"model": name, "epochs": 8, "graph_dir": str(tmp_path)})
+        results[name] = Trainer(build_model(config, dataset, split), split, config, dataset.num_items).fit()["test"]
+    assert results["mdsrec"]["ndcg@20"] > 1.5 * results["sasrec"]["ndcg@20"], results
+    assert results["mdsrec"]["recall@20"] > results["sasrec"]["recall@20"] + 0.05, results
