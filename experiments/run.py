@@ -1,6 +1,6 @@
 """Train, early-stop and evaluate one model on one dataset; print the test metrics; write results.json.
 
-    python experiments/run.py                                  # the default model on the embedded synthetic set
+    python experiments/run.py                                  # MDSRec on the embedded synthetic set
     python experiments/run.py --dataset scientific --data-dir ../shared/datasets --model sasrec
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.models import build_model
 from mdsrec_pyg.train import Trainer, TrainingError
 
-DEFAULT_MODEL = "sasrec"
+DEFAULT_MODEL = "mdsrec"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

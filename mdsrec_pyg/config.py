@@ -17,7 +17,7 @@ from .errors import InputError
 class Config:
     # what to run
     dataset: str = "synthetic"
-    model: str = "sasrec"
+    model: str = "mdsrec"
     data_dir: str = "data"
     feature_dir: str = "data/features"
     seed: int = 42

@@ -22,7 +22,7 @@ def make_synthetic(
     clusters: int = 50,
     dim: int = 32,
     noise: float = 0.2,
-    mean_length: float = 9.0,
+    mean_length: float = 6.0,
     max_length: int = 30,
 ) -> SequentialDataset:
     rng = np.random.default_rng(seed)
