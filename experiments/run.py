@@ -6,18 +6,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
 from pathlib import Path
 
-from mdsrec_pyg import io
 from mdsrec_pyg.config import build_config
-from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.models import build_model
-from mdsrec_pyg.train import Trainer, TrainingError
+from mdsrec_pyg.experiment import load_run_config, run_experiment
+from mdsrec_pyg.train import TrainingError
 
 DEFAULT_MODEL = "mdsrec"
 
@@ -38,47 +35,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def format_table(results: dict) -> str:
-    keys = list(results["test"])
-    lines = ["| split | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for split in ("valid", "test"):
-        lines.append(f"| {split} | " + " | ".join(f"{results[split][k]:.4f}" for k in keys) + " |")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.resume:
-        saved = Path(args.resume) / "config.json"
-        if not saved.is_file():
-            raise InputError(saved, "not found: --resume needs a run folder written by run.py")
-        try:
-            saved_config = json.loads(saved.read_text())
-        except json.JSONDecodeError as err:
-            raise InputError(saved, f"not valid JSON ({err.msg} at line {err.lineno})") from None
-        config = build_config(saved_config["dataset"], saved_config)
-        args.out = args.resume
-    else:
-        overrides = {k: v for k, v in {"model": args.model, "data_dir": args.data_dir, "epochs": args.epochs,
-                                       "seed": args.seed, "device": args.device}.items() if v is not None}
-        config = build_config(args.dataset, overrides, args.sets)
-    dataset = load_dataset(config.dataset, config.data_dir, config.feature_dir)
-    stats = dataset.statistics()
-    print(f"{dataset.name}: " + ", ".join(f"{k} {v:,.4f}".rstrip("0").rstrip(".") if isinstance(v, float)
-                                          else f"{k} {v:,}" for k, v in stats["paper"].items())
-          + " (Table 1 conventions: padding counted, inters = training targets)")
-    print(f"features: " + (", ".join(f"{m} {tuple(t.shape)}" for m, t in dataset.features.items()) or "none"))
-    split = dataset.split()
-    model = build_model(config, dataset, split)
-    out_dir = Path(args.out) if args.out else Path("runs") / dataset.name / f"{config.model}-{config.seed}"
-    io.write_json(out_dir / "config.json", config.to_dict())
-    trainer = Trainer(model, split, config, dataset.num_items, out_dir)
-    results = trainer.fit(resume=bool(args.resume))
-    results["statistics"] = stats
-    io.write_json(out_dir / "results.json", results)
-    print(f"\n{config.model} on {dataset.name}: best epoch {results['best_epoch']}, "
-          f"{results['seconds']:.1f}s\n{format_table(results)}\nwritten {out_dir / 'results.json'}")
-    return results
+        return run_experiment(load_run_config(args.resume), args.resume, resume=True)
+    overrides = {k: v for k, v in {"model": args.model, "data_dir": args.data_dir, "epochs": args.epochs,
+                                   "seed": args.seed, "device": args.device}.items() if v is not None}
+    config = build_config(args.dataset, overrides, args.sets)
+    out_dir = args.out or Path("runs") / Path(config.dataset).name / f"{config.model}-{config.seed}"
+    return run_experiment(config, out_dir)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from typing import Any, Callable
 import torch
 
 
-def _atomic(path: str | Path, write: Callable[[str], None]) -> Path:
+def atomic_file(path: str | Path, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then move it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -35,7 +36,7 @@ def write_json(path: str | Path, obj: Any) -> Path:
             json.dump(obj, handle, indent=2, sort_keys=False)
             handle.write("\n")
 
-    return _atomic(path, write)
+    return atomic_file(path, write)
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -45,12 +46,12 @@ def write_text(path: str | Path, text: str) -> Path:
         with open(tmp, "w") as handle:
             handle.write(text)
 
-    return _atomic(path, write)
+    return atomic_file(path, write)
 
 
 def torch_save(path: str | Path, obj: Any) -> Path:
     """``torch.save`` atomically; save plain tensors and JSON-able values so that ``weights_only`` loads work."""
-    return _atomic(path, lambda tmp: torch.save(obj, tmp))
+    return atomic_file(path, lambda tmp: torch.save(obj, tmp))
 
 
 def save_npy(path: str | Path, array: Any) -> Path:
@@ -61,4 +62,4 @@ def save_npy(path: str | Path, array: Any) -> Path:
         with open(tmp, "wb") as handle:
             np.save(handle, array)
 
-    return _atomic(path, write)
+    return atomic_file(path, write)

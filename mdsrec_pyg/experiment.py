@@ -1,0 +1,72 @@
+"""One experiment, end to end: dataset -> split -> model -> trainer -> results.json. Shared by the commands
+under ``experiments/`` so that every table is made of runs done the same way."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from . import io
+from .config import Config, build_config
+from .data import SequentialDataset, load_dataset
+from .errors import InputError
+from .models import build_model
+from .train import Trainer
+
+
+def load_run_config(run_dir: str | Path) -> Config:
+    """The config a run folder was started with (its ``config.json``)."""
+    saved = Path(run_dir) / "config.json"
+    if not saved.is_file():
+        raise InputError(saved, "not found: a run folder written by experiments/run.py is expected")
+    try:
+        values = json.loads(saved.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(saved, f"not valid JSON ({err.msg} at line {err.lineno})") from None
+    return build_config(values["dataset"], values)
+
+
+def finished_results(out_dir: str | Path, config: Config) -> dict[str, Any] | None:
+    """The results of a finished run in ``out_dir`` with exactly ``config``, or None."""
+    path = Path(out_dir) / "results.json"
+    if not path.is_file():
+        return None
+    try:
+        results = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    return results if results.get("config") == config.to_dict() else None
+
+
+def describe(dataset: SequentialDataset) -> str:
+    paper = dataset.statistics()["paper"]
+    numbers = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in paper.items())
+    features = ", ".join(f"{m} {tuple(t.shape)}" for m, t in dataset.features.items()) or "none"
+    return (f"{dataset.name}: {numbers} (Table 1 conventions: padding counted, inters = training targets)\n"
+            f"features: {features}")
+
+
+def format_metrics(results: dict[str, Any]) -> str:
+    keys = list(results["test"])
+    lines = ["| split | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for split in ("valid", "test"):
+        lines.append(f"| {split} | " + " | ".join(f"{results[split][k]:.4f}" for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def run_experiment(config: Config, out_dir: str | Path, resume: bool = False,
+                   dataset: SequentialDataset | None = None) -> dict[str, Any]:
+    """Train and evaluate ``config``; writes config.json, checkpoints, best.pt and results.json to ``out_dir``."""
+    out_dir = Path(out_dir)
+    dataset = dataset or load_dataset(config.dataset, config.data_dir, config.feature_dir)
+    print(describe(dataset))
+    split = dataset.split()
+    model = build_model(config, dataset, split)
+    if not resume:
+        io.write_json(out_dir / "config.json", config.to_dict())
+    results = Trainer(model, split, config, dataset.num_items, out_dir).fit(resume=resume)
+    results["statistics"] = dataset.statistics()
+    io.write_json(out_dir / "results.json", results)
+    print(f"\n{config.model} on {dataset.name}: best epoch {results['best_epoch']}, {results['seconds']:.1f}s\n"
+          f"{format_metrics(results)}\nwritten {out_dir / 'results.json'}")
+    return results
