@@ -8,17 +8,13 @@ Resumable: a variant whose results.json already exists for the same config is no
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from pathlib import Path
 
 from mdsrec_pyg import io
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import load_dataset
-from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.experiment import finished_results, run_experiment
+from mdsrec_pyg.experiment import command_line, finished_results, run_experiment
 from mdsrec_pyg.tables import cell, mean_std, to_csv, to_markdown
-from mdsrec_pyg.train import TrainingError
 
 VARIANTS = [("w/o DIS", "no_dis"), ("w/o CRE", "no_cre"), ("w/o MRGC", "no_mrgc"), ("w/o ICA", "no_ica"),
             ("MDSRec", "")]
@@ -69,9 +65,4 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    try:
-        main()
-    except (InputError, TrainingError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    command_line(main)

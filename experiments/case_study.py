@@ -13,7 +13,6 @@ and, where the dataset has it, text. Written to ``case_study.md`` in the run fol
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from mdsrec_pyg import io
 from mdsrec_pyg.data import SequentialDataset, load_dataset
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.evaluate import trim_left_padding
-from mdsrec_pyg.experiment import load_run_config
+from mdsrec_pyg.experiment import command_line, load_run_config
 from mdsrec_pyg.models import MDSRec, build_model
 from mdsrec_pyg.tables import to_markdown
 
@@ -149,8 +148,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    command_line(main)

@@ -11,7 +11,6 @@ stored in ``features.json``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from mdsrec_pyg import io
 from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.data.features import encode_texts, fill_missing_with_mean, match_by_id
 from mdsrec_pyg.errors import InputError
+from mdsrec_pyg.experiment import command_line
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -59,8 +59,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    command_line(main)

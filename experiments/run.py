@@ -6,15 +6,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
-import time
 from pathlib import Path
 
 from mdsrec_pyg.config import build_config
-from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.experiment import load_run_config, run_experiment
-from mdsrec_pyg.train import TrainingError
+from mdsrec_pyg.experiment import command_line, load_run_config, run_experiment
 
 DEFAULT_MODEL = "mdsrec"
 
@@ -47,9 +42,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    try:
-        main()
-    except (InputError, TrainingError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    command_line(main)

@@ -6,12 +6,11 @@ counted, interactions = training targets, i.e. the sum over users of length - 1)
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from mdsrec_pyg import io
 from mdsrec_pyg.data import KNOWN_DATASETS, load_dataset
-from mdsrec_pyg.errors import InputError
+from mdsrec_pyg.experiment import command_line
 
 COLUMNS = [("users", "#Users"), ("items", "#Items"), ("inters", "#Inters"), ("avg_n", "Avg.n"),
            ("sparsity", "Sparsity"), ("longest", "Longest")]
@@ -42,8 +41,4 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    command_line(main)

@@ -10,8 +10,6 @@ for H and k) is marked on the plot. Writes ``sweep-<param>.png`` and ``sweep-<pa
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -23,9 +21,8 @@ from mdsrec_pyg import io  # noqa: E402
 from mdsrec_pyg.config import build_config  # noqa: E402
 from mdsrec_pyg.data import load_dataset  # noqa: E402
 from mdsrec_pyg.errors import InputError  # noqa: E402
-from mdsrec_pyg.experiment import finished_results, run_experiment  # noqa: E402
+from mdsrec_pyg.experiment import command_line, finished_results, run_experiment  # noqa: E402
 from mdsrec_pyg.tables import mean_std, to_csv  # noqa: E402
-from mdsrec_pyg.train import TrainingError  # noqa: E402
 
 
 def plot(path: Path, param: str, values: list, curves: dict[str, list[float]], chosen, dataset: str) -> None:
@@ -97,9 +94,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    try:
-        main()
-    except (InputError, TrainingError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    command_line(main)

@@ -3,15 +3,17 @@ under ``experiments/`` so that every table is made of runs done the same way."""
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import io
 from .config import Config, build_config
 from .data import SequentialDataset, load_dataset
 from .errors import InputError
 from .models import build_model
-from .train import Trainer
+from .train import Trainer, TrainingError
 
 
 def load_run_config(run_dir: str | Path) -> Config:
@@ -70,3 +72,14 @@ def run_experiment(config: Config, out_dir: str | Path, resume: bool = False,
     print(f"\n{config.model} on {dataset.name}: best epoch {results['best_epoch']}, {results['seconds']:.1f}s\n"
           f"{format_metrics(results)}\nwritten {out_dir / 'results.json'}")
     return results
+
+
+def command_line(main: Callable[[], Any]) -> None:
+    """Run a command's ``main`` with INFO logging; bad input or a failed training ends with one line on
+    stderr and exit status 2, never a traceback."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        main()
+    except (InputError, TrainingError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

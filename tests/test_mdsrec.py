@@ -9,7 +9,7 @@ import torch
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import build_dataset, make_synthetic
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.models import MDSRec, build_model
+from mdsrec_pyg.models import build_model
 from mdsrec_pyg.nn.centralized import centre_features, prefix_mask
 from mdsrec_pyg.train import Trainer
 
