@@ -124,3 +124,14 @@ def test_short_training_beats_sasrec_on_synthetic(tmp_path):
         results[name] = Trainer(build_model(config, dataset, split), split, config, dataset.num_items).fit()["test"]
     assert results["mdsrec"]["ndcg@20"] > 1.5 * results["sasrec"]["ndcg@20"], results
     assert results["mdsrec"]["recall@20"] > results["sasrec"]["recall@20"] + 0.05, results
+
+
+def test_kmeans_centres_depend_on_item_features_only(tmp_path):
+    base = make_synthetic(seed=1, num_users=120, num_items=60, clusters=6, dim=8)
+    shuffled = [np.random.default_rng(u).permutation(s) for u, s in enumerate(base.sequences)]
+    other = build_dataset("other", shuffled, base.item_ids, base.user_ids,
+                          {m: f.numpy() for m, f in base.features.items()})
+    first, *_ = tiny(tmp_path / "a")
+    second, *_ = tiny(tmp_path / "b", dataset=other)
+    for m in first.modalities:
+        assert torch.equal(getattr(first, f"assignment_{m}"), getattr(second, f"assignment_{m}"))

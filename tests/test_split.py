@@ -64,3 +64,27 @@ def test_unisrec_rebuild_agrees_with_every_row_of_the_real_files():
             seq = ds.sequences[int(user)] - 1
             assert seq[-offset] == int(target)
             assert seq[:len(seq) - offset][-50:].tolist() == [int(i) for i in history.split()]
+
+
+def test_every_reader_feeds_a_split_that_holds_out_the_last_two_interactions(tmp_path):
+    from test_readers import USERS, write_unisrec
+
+    from mdsrec_pyg.data.readers import read_mmrec, read_sequence_file, read_unisrec
+
+    (tmp_path / "seq").mkdir()
+    (tmp_path / "seq" / "user_sequence.txt").write_text("".join(f"{u} {' '.join(i)}\n" for u, i in USERS.items()))
+    (tmp_path / "mm").mkdir()
+    lines = ["userID\titemID\trating\ttimestamp\tx_label"]
+    lines += [f"{u}\t{ord(a) - ord('a')}\t5\t{t}\t0" for u, items in USERS.items() for t, a in enumerate(items)]
+    (tmp_path / "mm" / "mm.inter").write_text("\n".join(lines) + "\n")
+    datasets = [read_sequence_file(tmp_path / "seq"), read_mmrec(tmp_path / "mm"),
+                read_unisrec(write_unisrec(tmp_path / "uni"))]
+    for dataset in datasets:
+        split = dataset.split()
+        windows = split.train_windows(max_len=50)
+        for u, seq in enumerate(dataset.sequences):
+            n = len(seq)
+            assert np.array_equal(split.train[u], seq[: n - 2])  # neither held-out interaction is trained on
+            assert np.array_equal(split.valid_inputs[u], seq[: n - 2]) and split.valid_targets[u] == seq[n - 2]
+            assert np.array_equal(split.test_inputs[u], seq[: n - 1]) and split.test_targets[u] == seq[n - 1]
+        assert (windows != 0).sum() == sum(len(s) - 2 for s in dataset.sequences if len(s) - 2 >= 2)
