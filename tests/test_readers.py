@@ -138,3 +138,10 @@ def test_bad_inputs_name_file_line_and_expectation(tmp_path):
 
     assert "unknown dataset 'nope'" in error_of(lambda: load_dataset("nope", data_dir=tmp_path))
     assert "dataset folder not found" in error_of(lambda: load_dataset("baby", data_dir=tmp_path))
+
+
+def test_a_file_that_is_not_npy_is_named(tmp_path):
+    (tmp_path / "user_sequence.txt").write_text("u0 a b c\n")
+    (tmp_path / "items.txt").write_text("a\nb\nc\n")
+    (tmp_path / "text_feat.npy").write_bytes(b"not numpy at all")
+    assert "text_feat.npy: not a .npy file" in error_of(lambda: read_sequence_file(tmp_path))

@@ -62,6 +62,9 @@ def read_raw_float32(path: Path, dim: int, rows: int) -> np.ndarray:
 def read_npy_matrix(path: Path, rows: int) -> np.ndarray:
     """A 2-D ``.npy`` matrix with ``rows`` rows (MMRec's ``image_feat.npy`` / ``text_feat.npy``)."""
     require_file(path)
+    with open(path, "rb") as handle:
+        if handle.read(6) != b"\x93NUMPY":
+            raise InputError(path, "not a .npy file (it does not start with the NumPy magic bytes)")
     try:
         matrix = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
