@@ -14,16 +14,3 @@ def shared_dataset(name: str) -> Path:
     if not folder.is_dir():
         pytest.skip(f"real dataset {name!r} not found at {folder} (the shared data folder is absent)")
     return folder
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with --runslow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
