@@ -21,7 +21,6 @@ logistic noise it writes, log δ - log(1 - δ). Ablations (Table 3): ``no_dis`` 
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import torch
@@ -35,8 +34,6 @@ from ..nn.centralized import CentralizedAttention, centre_features, kmeans_assig
 from ..nn.propagation import RelationGraph
 from ..nn.transformer import SequenceEncoder, init_weights
 from .base import SequentialRecommender, full_softmax_loss
-
-log = logging.getLogger(__name__)
 
 ABLATIONS = ("", "no_dis", "no_cre", "no_mrgc", "no_ica")
 

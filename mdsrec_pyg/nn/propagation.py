@@ -9,6 +9,7 @@ not on every call.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import torch
@@ -69,7 +70,9 @@ def to_adj_t(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, layout: st
         layout = "sparse_tensor" if WITH_TORCH_SPARSE else "csr"
     target, source = edge_index[1], edge_index[0]
     if layout == "csr":
-        return to_torch_csr_tensor(torch.stack([target, source]), edge_weight, size=(num_nodes, num_nodes))
+        with warnings.catch_warnings():  # torch's notices that sparse CSR is beta, printed on every build
+            warnings.filterwarnings("ignore", message="Sparse (CSR tensor support|invariant checks)")
+            return to_torch_csr_tensor(torch.stack([target, source]), edge_weight, size=(num_nodes, num_nodes))
     if layout == "sparse_tensor":
         if not WITH_TORCH_SPARSE:
             raise ImportError("layout 'sparse_tensor' needs torch-sparse: pip install --no-build-isolation '.[sparse]'")
