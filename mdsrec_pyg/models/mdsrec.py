@@ -48,7 +48,7 @@ class UserState:
 
 class MDSRec(SequentialRecommender):
     def __init__(self, config: Config, num_items: int, modal_features: dict[str, Tensor],
-                 cooccurrence: tuple[Tensor, Tensor], modal_graphs: dict[str, tuple[Tensor, Tensor]],
+                 cooccurrence: RelationGraph, modal_graphs: dict[str, tuple[Tensor, Tensor]],
                  assignments: dict[str, Tensor]) -> None:
         super().__init__()
         if config.ablation not in ABLATIONS:
@@ -67,7 +67,7 @@ class MDSRec(SequentialRecommender):
                                    config.dropout)
 
         self.item_embedding = nn.Embedding(num_items, d, padding_idx=0)  # E^id
-        self.cooccurrence = RelationGraph(*cooccurrence, num_items, config.cooc_norm, config.adjacency_layout)
+        self.cooccurrence = cooccurrence  # O, normalised once (Eq. 3)
         self.id_encoder = encoder()
         shared = encoder() if config.share_modal_encoder else None
         self.modal_encoders = nn.ModuleDict({m: shared or encoder() for m in self.modalities})
@@ -103,7 +103,7 @@ class MDSRec(SequentialRecommender):
             "cooccurrence", {"distance_weighting": distance, "window": config.cooc_window},
             [split.train, num_items],
             lambda: cooccurrence_graph(split.train, num_items, distance, config.cooc_window))
-        injection = RelationGraph(*cooccurrence, num_items, config.cooc_norm, "edge_index")
+        injection = RelationGraph(*cooccurrence, num_items, config.cooc_norm, config.adjacency_layout)
         modal_graphs, assignments, features = {}, {}, {}
         for m in modalities:
             raw = dataset.features[m]
@@ -114,7 +114,7 @@ class MDSRec(SequentialRecommender):
                 f"knn-{m}", {"H": config.H, "method": config.knn_method, "self_loops": True}, [injected],
                 lambda injected=injected: knn_graph(injected, config.H, config.knn_method, seed=config.seed))
             assignments[m] = kmeans_assignment(raw, config.k, config.seed)  # Eq. 10, raw features only
-        return cls(config, num_items, features, cooccurrence, modal_graphs, assignments)
+        return cls(config, num_items, features, injection, modal_graphs, assignments)
 
     # ----- item tables -----
     def item_tables(self) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
