@@ -12,8 +12,7 @@ from pathlib import Path
 
 from mdsrec_pyg import io
 from mdsrec_pyg.config import build_config
-from mdsrec_pyg.data import load_dataset
-from mdsrec_pyg.experiment import command_line, finished_results, run_experiment
+from mdsrec_pyg.experiment import command_line, run_or_reuse
 from mdsrec_pyg.tables import cell, mean_std, to_csv, to_markdown
 
 VARIANTS = [("w/o DIS", "no_dis"), ("w/o CRE", "no_cre"), ("w/o MRGC", "no_mrgc"), ("w/o ICA", "no_ica"),
@@ -32,17 +31,13 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     out = Path(args.out or Path("runs") / Path(args.dataset).name / "ablation")
     base = {"model": "mdsrec", "data_dir": args.data_dir, **({"epochs": args.epochs} if args.epochs else {})}
-    dataset = None
+    datasets: dict = {}
     scores: dict[str, dict[str, list[float]]] = {}
     for label, ablation in VARIANTS:
         scores[label] = {m: [] for m in METRICS}
         for seed in args.seeds:
             config = build_config(args.dataset, {**base, "seed": seed, "ablation": ablation}, args.sets)
-            run_dir = out / f"{ablation or 'mdsrec'}-s{seed}"
-            results = finished_results(run_dir, config)
-            if results is None:
-                dataset = dataset or load_dataset(config.dataset, config.data_dir, config.feature_dir)
-                results = run_experiment(config, run_dir, dataset=dataset)
+            results = run_or_reuse(config, out / f"{ablation or 'mdsrec'}-s{seed}", datasets)
             for metric in METRICS:
                 scores[label][metric].append(results["test"][metric])
     full = {m: mean_std(scores["MDSRec"][m])[0] for m in METRICS}

@@ -19,9 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from mdsrec_pyg import io  # noqa: E402
 from mdsrec_pyg.config import build_config  # noqa: E402
-from mdsrec_pyg.data import load_dataset  # noqa: E402
 from mdsrec_pyg.errors import InputError  # noqa: E402
-from mdsrec_pyg.experiment import command_line, finished_results, run_experiment  # noqa: E402
+from mdsrec_pyg.experiment import command_line, run_or_reuse  # noqa: E402
 from mdsrec_pyg.tables import mean_std, to_csv  # noqa: E402
 
 
@@ -62,17 +61,14 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out or Path("runs") / Path(args.dataset).name / f"sweep-{args.param}")
     base = {"model": args.model, "data_dir": args.data_dir, **({"epochs": args.epochs} if args.epochs else {})}
     chosen = getattr(build_config(args.dataset, base, args.sets), args.param, None)
-    dataset, values, rows = None, [], []
+    datasets: dict = {}
+    values, rows = [], []
     curves: dict[str, list[float]] = {m: [] for m in args.metrics}
     for raw in args.values:
         per_metric: dict[str, list[float]] = {m: [] for m in args.metrics}
         for seed in args.seeds:
             config = build_config(args.dataset, {**base, "seed": seed}, [*args.sets, f"{args.param}={raw}"])
-            run_dir = out / f"{args.param}-{raw}-s{seed}"
-            results = finished_results(run_dir, config)
-            if results is None:
-                dataset = dataset or load_dataset(config.dataset, config.data_dir, config.feature_dir)
-                results = run_experiment(config, run_dir, dataset=dataset)
+            results = run_or_reuse(config, out / f"{args.param}-{raw}-s{seed}", datasets)
             for metric in args.metrics:
                 if metric not in results["test"]:
                     raise InputError("--metrics", f"unknown metric {metric!r}; have {', '.join(results['test'])}")

@@ -59,6 +59,12 @@ class Config:
     tau: float = 1.0  # Eq. 19 Gumbel-softmax temperature
     rho: list[float] = field(default_factory=list)  # Eq. 17/22/23 modality weights; empty: equal, summing to 1
     share_modal_encoder: bool = False  # one transformer for all modal streams
+    # baselines
+    gru_layers: int = 1  # GRU4Rec(F)
+    mask_prob: float = 0.2  # BERT4Rec cloze masking
+    experts: int = 8  # UniSRec mixture-of-experts adaptor
+    unisrec_inductive: bool = False  # UniSRec without ID embeddings
+    interests: int = 4  # MISSRec interest tokens
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

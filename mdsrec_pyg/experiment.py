@@ -40,6 +40,17 @@ def finished_results(out_dir: str | Path, config: Config) -> dict[str, Any] | No
     return results if results.get("config") == config.to_dict() else None
 
 
+def run_or_reuse(config: Config, out_dir: str | Path, datasets: dict[str, SequentialDataset]) -> dict[str, Any]:
+    """The results of ``config`` in ``out_dir``: reused when that run has finished, else trained now.
+    ``datasets`` caches loaded datasets by name across calls."""
+    results = finished_results(out_dir, config)
+    if results is None:
+        if config.dataset not in datasets:
+            datasets[config.dataset] = load_dataset(config.dataset, config.data_dir, config.feature_dir)
+        results = run_experiment(config, out_dir, dataset=datasets[config.dataset])
+    return results
+
+
 def describe(dataset: SequentialDataset) -> str:
     paper = dataset.statistics()["paper"]
     numbers = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in paper.items())

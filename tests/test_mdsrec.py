@@ -97,7 +97,7 @@ def test_one_or_three_modalities(tmp_path):
 def test_needs_features_and_valid_options(tmp_path):
     base = make_synthetic(seed=1, num_users=50, num_items=30, clusters=3, dim=4)
     plain = build_dataset("plain", base.sequences, base.item_ids, base.user_ids)
-    with pytest.raises(InputError, match="MDSRec needs item features"):
+    with pytest.raises(InputError, match="needs item features"):
         tiny(tmp_path, dataset=plain)
     with pytest.raises(InputError, match="expected one of"):
         tiny(tmp_path, ablation="no_everything")

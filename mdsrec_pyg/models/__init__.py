@@ -5,11 +5,25 @@ from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
 from ..seed import seed_everything
-from .base import MostPopular, SequentialRecommender
+from .base import ItemTableRecommender, MostPopular, SequentialRecommender
+from .bert4rec import BERT4Rec
+from .fdsa import FDSA
+from .gru4rec import GRU4Rec, GRU4RecF
 from .mdsrec import MDSRec
-from .sasrec import SASRec
+from .missrec import MISSRec
+from .mmmlp import MMMLP
+from .sasrec import SASRec, SASRecF
+from .unisrec import UniSRec
 
-MODELS: dict[str, type[SequentialRecommender]] = {"mdsrec": MDSRec, "pop": MostPopular, "sasrec": SASRec}
+MODELS: dict[str, type[SequentialRecommender]] = {
+    "pop": MostPopular,
+    # ID-based
+    "gru4rec": GRU4Rec, "sasrec": SASRec, "bert4rec": BERT4Rec,
+    # modality-based
+    "gru4recf": GRU4RecF, "sasrecf": SASRecF, "fdsa": FDSA, "unisrec": UniSRec, "mmmlp": MMMLP,
+    "missrec": MISSRec, "mdsrec": MDSRec,
+}
+ID_MODELS = ["pop", "gru4rec", "sasrec", "bert4rec"]
 
 
 def build_model(config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> SequentialRecommender:
@@ -19,4 +33,5 @@ def build_model(config: Config, dataset: SequentialDataset, split: LeaveOneOutSp
     return MODELS[config.model].build(config, dataset, split)
 
 
-__all__ = ["MDSRec", "MODELS", "MostPopular", "SASRec", "SequentialRecommender", "build_model"]
+__all__ = ["ID_MODELS", "ItemTableRecommender", "MDSRec", "MODELS", "MostPopular", "SASRec", "SequentialRecommender",
+           "build_model"]

@@ -10,12 +10,15 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
+from ..errors import InputError
 
 
-def full_softmax_loss(hidden: Tensor, item_weights: Tensor, targets: Tensor) -> Tensor:
-    """Cross-entropy over all items of ``hidden @ item_weights.T`` (P, num_items) against ``targets`` (P,);
-    the padding item (row 0) takes no probability mass."""
+def full_softmax_loss(hidden: Tensor, item_weights: Tensor, targets: Tensor, bias: Tensor | None = None) -> Tensor:
+    """Cross-entropy over all items of ``hidden @ item_weights.T (+ bias)`` (P, num_items) against ``targets``
+    (P,); the padding item (row 0) takes no probability mass."""
     logits = hidden @ item_weights.T
+    if bias is not None:
+        logits = logits + bias
     logits[:, 0] = float("-inf")
     return F.cross_entropy(logits, targets)
 
@@ -44,6 +47,42 @@ class SequentialRecommender(nn.Module):
 
     def score(self, state: Any, start: int, end: int) -> Tensor:
         raise NotImplementedError
+
+
+class ItemTableRecommender(SequentialRecommender):
+    """A model whose score is the dot product of a sequence state with a table of item vectors.
+
+    Subclasses give ``encode(inputs)``: the states (B, L, d), one per position and causal, and the item
+    table (num_items, d) they are scored against; training is the cross-entropy over all items at every
+    non-padding position.
+    """
+
+    def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
+        keep = inputs != 0
+        states, table = self.encode(inputs)
+        return full_softmax_loss(states[keep], table, targets[keep])
+
+    def user_state(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
+        states, table = self.encode(inputs)
+        return states[:, -1], table
+
+    def score(self, state: tuple[Tensor, Tensor], start: int, end: int) -> Tensor:
+        user, table = state
+        return user @ table[start:end].T
+
+
+def modal_features(config: Config, dataset: SequentialDataset) -> dict[str, Tensor]:
+    """The item features of ``config.modalities`` (empty: every modality of the dataset), by name; a clear
+    error when the dataset lacks one or has none."""
+    names = config.modalities or list(dataset.features)
+    missing = [m for m in names if m not in dataset.features]
+    if not names or missing:
+        raise InputError(dataset.name, f"model {config.model!r} needs item features; asked for {names or 'any'}, "
+                                       f"the dataset has {list(dataset.features) or 'none'}")
+    return {m: dataset.features[m] for m in names}
 
 
 class MostPopular(SequentialRecommender):

@@ -33,7 +33,7 @@ from ..graphs import GraphStore, cooccurrence_graph, knn_graph
 from ..nn.centralized import CentralizedAttention, centre_features, kmeans_assignment
 from ..nn.propagation import RelationGraph
 from ..nn.transformer import SequenceEncoder, init_weights
-from .base import SequentialRecommender, full_softmax_loss
+from .base import SequentialRecommender, full_softmax_loss, modal_features
 
 ABLATIONS = ("", "no_dis", "no_cre", "no_mrgc", "no_ica")
 
@@ -91,11 +91,7 @@ class MDSRec(SequentialRecommender):
 
     @classmethod
     def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "MDSRec":
-        modalities = config.modalities or list(dataset.features)
-        missing = [m for m in modalities if m not in dataset.features]
-        if not modalities or missing:
-            raise InputError(dataset.name, f"MDSRec needs item features; asked for {modalities or 'any'}, "
-                                           f"the dataset has {list(dataset.features) or 'none'}")
+        modalities = list(modal_features(config, dataset))
         store = GraphStore(config.graph_dir, dataset.name)
         num_items = dataset.num_items
         distance = config.ablation != "no_dis"

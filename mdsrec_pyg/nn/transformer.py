@@ -16,12 +16,13 @@ from torch import Tensor, nn
 LAYER_NORM_EPS = 1e-12
 
 
-def causal_padding_mask(seqs: Tensor) -> Tensor:
-    """Boolean mask (B, 1, L, L), True where query position i may attend to key position j: j <= i and key j
-    is not padding. A padded query may attend to itself so that no softmax row is empty."""
+def causal_padding_mask(seqs: Tensor, causal: bool = True) -> Tensor:
+    """Boolean mask (B, 1, L, L), True where query position i may attend to key position j: key j is not
+    padding and, when ``causal``, j <= i. A padded query may attend to itself so that no softmax row is empty."""
     length = seqs.size(1)
-    causal = torch.ones(length, length, dtype=torch.bool, device=seqs.device).tril()
-    allowed = causal & (seqs != 0)[:, None, None, :]
+    allowed = (seqs != 0)[:, None, None, :]
+    if causal:
+        allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=seqs.device).tril()
     return allowed | torch.eye(length, dtype=torch.bool, device=seqs.device)
 
 
@@ -83,9 +84,10 @@ class SequenceEncoder(nn.Module):
     """``Trm^L(E[S^u] + P)`` (MDSRec Eq. 7-9): item embeddings in, one hidden state per position out."""
 
     def __init__(self, max_len: int, hidden_size: int, num_layers: int, num_heads: int, inner_size: int,
-                 dropout: float) -> None:
+                 dropout: float, causal: bool = True) -> None:
         super().__init__()
         self.max_len = max_len
+        self.causal = causal  # False: bidirectional (BERT4Rec)
         self.position = nn.Embedding(max_len, hidden_size)
         self.norm = nn.LayerNorm(hidden_size, eps=LAYER_NORM_EPS)
         self.dropout = nn.Dropout(dropout)
@@ -100,7 +102,7 @@ class SequenceEncoder(nn.Module):
 
     def forward(self, item_embeddings: Tensor, seqs: Tensor) -> list[Tensor]:
         """Hidden states of every layer: ``[E^0, E^1, ..., E^L]``, each (B, L, d); ``E^L`` is the output."""
-        mask = causal_padding_mask(seqs)
+        mask = causal_padding_mask(seqs, self.causal)
         states = [self.embed(item_embeddings)]
         for block in self.blocks:
             states.append(block(states[-1], mask))

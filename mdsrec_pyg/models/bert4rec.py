@@ -1,0 +1,77 @@
+"""BERT4Rec (Sun et al., CIKM 2019: "BERT4Rec: sequential recommendation with bidirectional encoder
+representations from transformer").
+
+A bidirectional transformer trained with the cloze task: random items of each training sequence are
+replaced by a [mask] token and predicted from both sides. To recommend, the [mask] token is appended after
+the user's history and its output state is scored against the item embeddings.
+
+Differences from the original: cross-entropy over all items at the masked positions (as the original and
+RecBole); masked items are always replaced by [mask] (no 80/10/10 rule, as RecBole); each training
+sequence has at least one masked item (its newest one when the random draw masks none); post-norm blocks
+with GELU and a linear output head tied to the item embeddings, as in SASRec here.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..config import Config
+from ..data import LeaveOneOutSplit, SequentialDataset
+from ..nn.transformer import SequenceEncoder, init_weights
+from .base import SequentialRecommender, full_softmax_loss
+
+
+def cloze_mask(seqs: Tensor, prob: float, mask_token: int, generator: torch.Generator | None = None
+               ) -> tuple[Tensor, Tensor]:
+    """(inputs, labels) for the cloze task on left-padded ``seqs``: each item is masked with probability
+    ``prob`` (the newest item when none is drawn in a row); ``inputs`` holds ``mask_token`` there, ``labels``
+    holds the masked item there and 0 elsewhere."""
+    real = seqs != 0
+    draw = torch.rand(seqs.shape, generator=generator, device=seqs.device) < prob
+    masked = draw & real
+    none = ~masked.any(1)
+    masked[none, -1] = real[none, -1]  # rows are left-padded: the last column is the newest item
+    inputs = seqs.masked_fill(masked, mask_token)
+    labels = seqs.masked_fill(~masked, 0)
+    return inputs, labels
+
+
+class BERT4Rec(SequentialRecommender):
+    def __init__(self, num_items: int, config: Config) -> None:
+        super().__init__()
+        self.num_items = num_items
+        self.mask_token = num_items  # one more row than the catalog
+        self.mask_prob = config.mask_prob
+        self.item_embedding = nn.Embedding(num_items + 1, config.hidden_size, padding_idx=0)
+        # one extra position: evaluation appends [mask] after max_len history items
+        self.encoder = SequenceEncoder(config.max_len + 1, config.hidden_size, config.num_layers,
+                                       config.num_heads, config.inner_size, config.dropout, causal=False)
+        self.head = nn.Sequential(nn.Linear(config.hidden_size, config.hidden_size), nn.GELU(),
+                                  nn.LayerNorm(config.hidden_size))
+        self.output_bias = nn.Parameter(torch.zeros(num_items))
+        self.apply(init_weights)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()
+
+    @classmethod
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "BERT4Rec":
+        return cls(dataset.num_items, config)
+
+    def hidden(self, inputs: Tensor) -> Tensor:
+        return self.head(self.encoder(self.item_embedding(inputs), inputs)[-1])
+
+    def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
+        seqs = torch.cat([inputs[:, :1], targets], dim=1)  # the whole training window
+        masked_inputs, labels = cloze_mask(seqs, self.mask_prob, self.mask_token)
+        keep = labels != 0
+        logits_weights = self.item_embedding.weight[:self.num_items]
+        hidden = self.hidden(masked_inputs)[keep]
+        return full_softmax_loss(hidden, logits_weights, labels[keep], self.output_bias)
+
+    def user_state(self, inputs: Tensor) -> Tensor:
+        """The output state of a [mask] appended after each history (the target is never in the input)."""
+        mask = torch.full_like(inputs[:, :1], self.mask_token)
+        return self.hidden(torch.cat([inputs, mask], dim=1))[:, -1]
+
+    def score(self, state: Tensor, start: int, end: int) -> Tensor:
+        return state @ self.item_embedding.weight[start:end].T + self.output_bias[start:end]

@@ -1,0 +1,69 @@
+"""GRU4Rec (Tan, Xu and Liu, DLRS 2016: "Improved recurrent neural networks for session-based
+recommendations") and GRU4RecF, its feature-fused variant (as RecBole's GRU4RecF).
+
+A GRU over the item embeddings, a linear layer back to the embedding width, dot products with the ID
+embeddings. Differences from the original: cross-entropy over all items (as in Tan et al.'s improved
+version and RecBole), no session-parallel mini-batches (padded sequences instead, packed so that padding
+never enters the recurrence), GRU4RecF fuses the features into the input item vectors by concatenation
+(RecBole fuses them in a second GRU).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..config import Config
+from ..data import LeaveOneOutSplit, SequentialDataset
+from ..nn.modal import FusedItemEmbedding, IdEmbedding
+from ..nn.transformer import init_weights
+from .base import ItemTableRecommender, modal_features
+
+
+def left_padded_gru(gru: nn.GRU, x: Tensor, seqs: Tensor) -> Tensor:
+    """Run ``gru`` over left-padded sequences as if the padding were not there: rows are rotated so that
+    their items come first, packed, run, and rotated back; padded positions come out as zeros."""
+    length = seqs.size(1)
+    lengths = (seqs != 0).sum(1).clamp(min=1)
+    pad = (length - lengths).unsqueeze(1)
+    steps = torch.arange(length, device=seqs.device).unsqueeze(0)
+
+    def rotate(t: Tensor, index: Tensor) -> Tensor:
+        return t.gather(1, index.unsqueeze(-1).expand(-1, -1, t.size(-1)))
+
+    packed = pack_padded_sequence(rotate(x, (steps + pad) % length), lengths.cpu(), batch_first=True,
+                                  enforce_sorted=False)
+    out, _ = gru(packed)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=length)
+    return rotate(out, (steps - pad) % length)
+
+
+class GRU4Rec(ItemTableRecommender):
+    def __init__(self, items: nn.Module, config: Config) -> None:
+        super().__init__()
+        d = config.hidden_size
+        self.items = items
+        self.dropout = nn.Dropout(config.dropout)
+        self.gru = nn.GRU(d, d, num_layers=config.gru_layers, batch_first=True)
+        self.dense = nn.Linear(d, d)
+        self.apply(init_weights)
+        for name, weight in self.gru.named_parameters():  # RecBole's GRU initialisation
+            (nn.init.xavier_uniform_ if name.startswith("weight") else nn.init.zeros_)(weight)
+        self.items.zero_padding()
+
+    @classmethod
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "GRU4Rec":
+        return cls(IdEmbedding(dataset.num_items, config.hidden_size), config)
+
+    def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
+        states = self.dense(left_padded_gru(self.gru, self.dropout(self.items(inputs)), inputs))
+        return states, self.items.id_embedding.weight
+
+
+class GRU4RecF(GRU4Rec):
+    """GRU4Rec over input item vectors that fuse the ID embedding with each modality's projected features."""
+
+    @classmethod
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "GRU4RecF":
+        features = modal_features(config, dataset)
+        return cls(FusedItemEmbedding(dataset.num_items, config.hidden_size, features, config.dropout), config)

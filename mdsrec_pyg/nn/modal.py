@@ -1,0 +1,56 @@
+"""Item representations for the baselines: ID embeddings, fixed modal features projected to the model width,
+and their fusion. Feature matrices are non-persistent buffers: they come from the dataset, not from
+checkpoints."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class IdEmbedding(nn.Module):
+    """E^id[items]; row 0 (padding) is kept at zero."""
+
+    def __init__(self, num_items: int, hidden_size: int) -> None:
+        super().__init__()
+        self.id_embedding = nn.Embedding(num_items, hidden_size, padding_idx=0)
+
+    def zero_padding(self) -> None:
+        with torch.no_grad():
+            self.id_embedding.weight[0].zero_()
+
+    def forward(self, items: Tensor) -> Tensor:
+        return self.id_embedding(items)
+
+
+class ModalProjection(nn.Module):
+    """Each modality's fixed feature matrix (num_items, d_m), read through its own linear layer to width d."""
+
+    def __init__(self, features: dict[str, Tensor], hidden_size: int) -> None:
+        super().__init__()
+        self.modalities = list(features)
+        for m, matrix in features.items():
+            self.register_buffer(f"feature_{m}", matrix.float(), persistent=False)
+        self.projections = nn.ModuleDict({m: nn.Linear(f.size(1), hidden_size) for m, f in features.items()})
+
+    def raw(self, m: str) -> Tensor:
+        return getattr(self, f"feature_{m}")
+
+    def forward(self, items: Tensor) -> dict[str, Tensor]:
+        """{m: W_m f_m[items] + b_m}, each (*items.shape, d)."""
+        return {m: self.projections[m](self.raw(m)[items]) for m in self.modalities}
+
+
+class FusedItemEmbedding(IdEmbedding):
+    """``W [E^id[i]; W_1 f_1[i]; ...; W_M f_M[i]]``: the ID embedding concatenated with every projected
+    modality, mixed back to width d (the ``concat`` fusion of RecBole's SASRecF / GRU4RecF)."""
+
+    def __init__(self, num_items: int, hidden_size: int, features: dict[str, Tensor], dropout: float) -> None:
+        super().__init__(num_items, hidden_size)
+        self.modal = ModalProjection(features, hidden_size)
+        self.fuse = nn.Linear(hidden_size * (1 + len(features)), hidden_size)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, items: Tensor) -> Tensor:
+        parts = [self.id_embedding(items), *self.modal(items).values()]
+        fused = self.fuse(self.dropout(torch.cat(parts, dim=-1)))
+        return fused * (items != 0).unsqueeze(-1)  # padding stays a zero vector
