@@ -29,7 +29,8 @@ def load_run_config(run_dir: str | Path) -> Config:
 
 
 def finished_results(out_dir: str | Path, config: Config) -> dict[str, Any] | None:
-    """The results of a finished run in ``out_dir`` with exactly ``config``, or None."""
+    """The results of a finished run in ``out_dir`` with exactly ``config``, or None. A key the saved config
+    lacks (an option added after the run) counts as its default, which keeps the behaviour of before."""
     path = Path(out_dir) / "results.json"
     if not path.is_file():
         return None
@@ -37,7 +38,8 @@ def finished_results(out_dir: str | Path, config: Config) -> dict[str, Any] | No
         results = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    return results if results.get("config") == config.to_dict() else None
+    saved = {**Config().to_dict(), **results.get("config", {})}
+    return results if saved == config.to_dict() else None
 
 
 def run_or_reuse(config: Config, out_dir: str | Path, datasets: dict[str, SequentialDataset]) -> dict[str, Any]:

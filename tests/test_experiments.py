@@ -70,3 +70,32 @@ def test_case_study_ranks_agree_with_the_evaluator(tmp_path):
     assert all(len(v) == 5 for v in report["neighbours"].values())
     assert "## Top-5 of each channel" in (run / "case_study.md").read_text()
     assert np.isfinite(report["target"])
+
+
+def test_table2_marks_best_and_second_and_reuses_runs(tmp_path):
+    args = ["--models", "pop", "sasrec", "sasrecf", *TINY, "--out", str(tmp_path)]
+    done = command("table2.py", *args)
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
+    for metric in ("Recall@10", "NDCG@10", "Recall@20", "NDCG@20"):
+        assert lines[metric].count("**") == 2 and lines[metric].count("<u>") == 1, lines[metric]
+    rows = {r["metric"]: r for r in csv.DictReader((tmp_path / "table2.csv").open())}
+    assert set(rows) == {"recall@10", "ndcg@10", "recall@20", "ndcg@20"}
+    assert 0 <= float(rows["ndcg@20"]["sasrec"]) <= float(rows["recall@20"]["sasrec"]) <= 1
+    stamp = (tmp_path / "sasrec-lr0.001-s42" / "results.json").stat().st_mtime_ns
+    command("table2.py", *args)
+    assert (tmp_path / "sasrec-lr0.001-s42" / "results.json").stat().st_mtime_ns == stamp
+
+
+def test_a_run_saved_before_an_option_existed_is_reused(tmp_path):
+    import json
+
+    from mdsrec_pyg.config import build_config
+    from mdsrec_pyg.experiment import finished_results
+
+    config = build_config("synthetic", {"model": "sasrec"})
+    saved = config.to_dict()
+    del saved["interests"]  # an option added later, at its default
+    (tmp_path / "results.json").write_text(json.dumps({"config": saved, "test": {}}))
+    assert finished_results(tmp_path, config) is not None
+    config.override("interests", "8")
+    assert finished_results(tmp_path, config) is None
