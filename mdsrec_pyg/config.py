@@ -37,6 +37,9 @@ class Config:
     epochs: int = 200
     patience: int = 10
     valid_metric: str = "ndcg@20"
+    softmax: str = "full"  # the loss over items: full, chunked (same gradient, bounded memory) or sampled
+    softmax_chunk: int = 8192  # items per chunk of the chunked softmax
+    negatives: int = 1000  # items drawn per batch by the sampled softmax (log-Q corrected)
     # evaluation
     topk: list[int] = field(default_factory=lambda: [10, 20])
     mask_history: bool = False

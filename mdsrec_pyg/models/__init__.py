@@ -1,9 +1,12 @@
 """Models by name: every model keeps the contract of :class:`SequentialRecommender`."""
 from __future__ import annotations
 
+import torch
+
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
+from ..losses import ItemSoftmax
 from ..seed import seed_everything
 from .base import ItemTableRecommender, MostPopular, SequentialRecommender
 from .bert4rec import BERT4Rec
@@ -30,7 +33,10 @@ def build_model(config: Config, dataset: SequentialDataset, split: LeaveOneOutSp
     if config.model not in MODELS:
         raise InputError("--model", f"unknown model {config.model!r}; expected one of {', '.join(sorted(MODELS))}")
     seed_everything(config.seed)  # the same seed gives the same initial weights
-    return MODELS[config.model].build(config, dataset, split)
+    model = MODELS[config.model].build(config, dataset, split)
+    counts = torch.as_tensor(split.train_item_counts(dataset.num_items)) if config.softmax == "sampled" else None
+    model.softmax = ItemSoftmax(config.softmax, config.softmax_chunk, config.negatives, counts)
+    return model
 
 
 __all__ = ["ID_MODELS", "ItemTableRecommender", "MDSRec", "MODELS", "MostPopular", "SASRec", "SequentialRecommender",

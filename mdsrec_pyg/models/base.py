@@ -5,22 +5,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
-
-
-def full_softmax_loss(hidden: Tensor, item_weights: Tensor, targets: Tensor, bias: Tensor | None = None) -> Tensor:
-    """Cross-entropy over all items of ``hidden @ item_weights.T (+ bias)`` (P, num_items) against ``targets``
-    (P,); the padding item (row 0) takes no probability mass."""
-    logits = hidden @ item_weights.T
-    if bias is not None:
-        logits = logits + bias
-    logits[:, 0] = float("-inf")
-    return F.cross_entropy(logits, targets)
+from ..losses import ItemSoftmax
 
 
 class SequentialRecommender(nn.Module):
@@ -34,6 +24,10 @@ class SequentialRecommender(nn.Module):
     """
 
     trainable = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.softmax = ItemSoftmax()  # the loss over items; build_model sets the configured one
 
     @classmethod
     def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "SequentialRecommender":
@@ -63,7 +57,7 @@ class ItemTableRecommender(SequentialRecommender):
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
         keep = inputs != 0
         states, table = self.encode(inputs)
-        return full_softmax_loss(states[keep], table, targets[keep])
+        return self.softmax(states[keep], table, targets[keep])
 
     def user_state(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
         states, table = self.encode(inputs)

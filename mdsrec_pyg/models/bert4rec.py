@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..nn.transformer import SequenceEncoder, init_weights
-from .base import SequentialRecommender, full_softmax_loss
+from .base import SequentialRecommender
 
 
 def cloze_mask(seqs: Tensor, prob: float, mask_token: int, generator: torch.Generator | None = None
@@ -66,7 +66,7 @@ class BERT4Rec(SequentialRecommender):
         keep = labels != 0
         logits_weights = self.item_embedding.weight[:self.num_items]
         hidden = self.hidden(masked_inputs)[keep]
-        return full_softmax_loss(hidden, logits_weights, labels[keep], self.output_bias)
+        return self.softmax(hidden, logits_weights, labels[keep], self.output_bias)
 
     def user_state(self, inputs: Tensor) -> Tensor:
         """The output state of a [mask] appended after each history (the target is never in the input)."""

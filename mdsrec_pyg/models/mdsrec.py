@@ -33,7 +33,7 @@ from ..graphs import GraphStore, cooccurrence_graph, knn_graph
 from ..nn.centralized import CentralizedAttention, centre_features, kmeans_assignment
 from ..nn.propagation import RelationGraph
 from ..nn.transformer import SequenceEncoder, init_weights
-from .base import SequentialRecommender, full_softmax_loss, modal_features
+from .base import SequentialRecommender, modal_features
 
 ABLATIONS = ("", "no_dis", "no_cre", "no_mrgc", "no_ica")
 
@@ -154,9 +154,9 @@ class MDSRec(SequentialRecommender):
         rows, positions = (inputs != 0).nonzero(as_tuple=True)  # every non-padding position predicts
         fused, modal, (items, modal_items) = self.streams(inputs, rows, positions)
         y = targets[rows, positions]
-        loss = full_softmax_loss(fused, items, y)  # L^s
+        loss = self.softmax(fused, items, y)  # L^s
         for m in self.modalities:  # Eq. 23-24
-            loss = loss + self.rho[m] * full_softmax_loss(modal[m], modal_items[m], y)
+            loss = loss + self.rho[m] * self.softmax(modal[m], modal_items[m], y)
         return loss
 
     def user_state(self, inputs: Tensor) -> UserState:

@@ -1,0 +1,107 @@
+"""The training objective over the item catalog (Eq. 23-24): cross-entropy of ``hidden @ weights.T (+ bias)``
+against the target item, the padding item (row 0) taking no probability mass. Three ways to compute it:
+
+- ``full``: all P x N logits at once, the fastest while they fit in memory;
+- ``chunked``: the same loss and the same gradient, streamed over item chunks (a running log-sum-exp forward,
+  logits recomputed chunk by chunk backward), so that memory grows with P x chunk, not P x N;
+- ``sampled``: a sampled softmax over the target and ``negatives`` items drawn from the training popularity,
+  with the log-Q correction (every logit minus the log of its item's sampling probability), for catalogs where
+  even the streamed full softmax is too slow; an approximation whose cost is measured in the README.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .errors import InputError
+
+KINDS = ("full", "chunked", "sampled")
+
+
+def full_softmax_loss(hidden: Tensor, weights: Tensor, targets: Tensor, bias: Tensor | None = None) -> Tensor:
+    logits = hidden @ weights.T
+    if bias is not None:
+        logits = logits + bias
+    logits[:, 0] = float("-inf")
+    return F.cross_entropy(logits, targets)
+
+
+class _ChunkedSoftmaxCE(torch.autograd.Function):
+    """Mean cross-entropy over all items, streamed in item chunks in both passes."""
+
+    @staticmethod
+    def forward(ctx, hidden: Tensor, weights: Tensor, bias: Tensor, targets: Tensor, chunk: int) -> Tensor:
+        lse = torch.full((hidden.size(0),), float("-inf"), dtype=hidden.dtype, device=hidden.device)
+        for start in range(0, weights.size(0), chunk):
+            logits = hidden @ weights[start:start + chunk].T + bias[start:start + chunk]
+            if start == 0:
+                logits[:, 0] = float("-inf")
+            lse = torch.logaddexp(lse, logits.logsumexp(1))
+        target_logits = (hidden * weights[targets]).sum(1) + bias[targets]
+        ctx.save_for_backward(hidden, weights, bias, targets, lse)
+        ctx.chunk = chunk
+        return (lse - target_logits).mean()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        hidden, weights, bias, targets, lse = ctx.saved_tensors
+        scale = grad / hidden.size(0)
+        grad_hidden = torch.zeros_like(hidden)
+        grad_weights = torch.zeros_like(weights)
+        grad_bias = torch.zeros_like(bias)
+        for start in range(0, weights.size(0), ctx.chunk):
+            block = weights[start:start + ctx.chunk]
+            probs = (hidden @ block.T + bias[start:start + ctx.chunk] - lse[:, None]).exp() * scale
+            if start == 0:
+                probs[:, 0] = 0.0
+            grad_hidden += probs @ block
+            grad_weights[start:start + ctx.chunk] = probs.T @ hidden
+            grad_bias[start:start + ctx.chunk] = probs.sum(0)
+        grad_hidden -= weights[targets] * scale
+        grad_weights.index_add_(0, targets, -hidden * scale)
+        grad_bias.index_add_(0, targets, torch.full_like(targets, 1, dtype=bias.dtype) * -scale)
+        return grad_hidden, grad_weights, grad_bias, None, None
+
+
+def chunked_softmax_loss(hidden: Tensor, weights: Tensor, targets: Tensor, bias: Tensor | None = None,
+                         chunk: int = 8192) -> Tensor:
+    bias = torch.zeros(weights.size(0), dtype=weights.dtype, device=weights.device) if bias is None else bias
+    return _ChunkedSoftmaxCE.apply(hidden, weights, bias, targets, chunk)
+
+
+def sampled_softmax_loss(hidden: Tensor, weights: Tensor, targets: Tensor, log_q: Tensor, negatives: int,
+                         bias: Tensor | None = None) -> Tensor:
+    """Cross-entropy over [target, negatives shared by the batch], logits corrected by - log q(item); a
+    negative equal to the row's target is masked out (an accidental hit)."""
+    sampled = torch.multinomial(log_q.exp(), negatives, replacement=True)
+    candidates = torch.cat([targets[:, None], sampled[None].expand(len(targets), -1)], dim=1)  # (P, 1 + S)
+    logits = torch.einsum("pd,pcd->pc", hidden, weights[candidates]) - log_q[candidates]
+    if bias is not None:
+        logits = logits + bias[candidates]
+    logits[:, 1:] = logits[:, 1:].masked_fill(candidates[:, 1:] == targets[:, None], float("-inf"))
+    return F.cross_entropy(logits, torch.zeros_like(targets))
+
+
+class ItemSoftmax(nn.Module):
+    """The configured objective, the same for every model: ``ItemSoftmax(kind, chunk, negatives, counts)``."""
+
+    def __init__(self, kind: str = "full", chunk: int = 8192, negatives: int = 1000,
+                 counts: Tensor | None = None) -> None:
+        super().__init__()
+        if kind not in KINDS:
+            raise InputError("--set softmax", f"expected one of {', '.join(KINDS)}, got {kind!r}")
+        if kind == "sampled" and counts is None:
+            raise InputError("--set softmax", "the sampled softmax needs the training item counts")
+        self.kind, self.chunk, self.negatives = kind, chunk, negatives
+        if counts is not None:
+            q = counts.double() + 1.0  # add-one smoothing: every item can be drawn
+            q[0] = 0.0  # never the padding item
+            self.register_buffer("log_q", (q / q.sum()).log().float(), persistent=False)
+
+    def forward(self, hidden: Tensor, weights: Tensor, targets: Tensor, bias: Tensor | None = None) -> Tensor:
+        if self.kind == "chunked":
+            return chunked_softmax_loss(hidden, weights, targets, bias, self.chunk)
+        if self.kind == "sampled" and self.training:
+            return sampled_softmax_loss(hidden, weights, targets, self.log_q, self.negatives, bias)
+        return full_softmax_loss(hidden, weights, targets, bias)

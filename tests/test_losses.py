@@ -1,0 +1,94 @@
+"""The loss over items: the chunked softmax is the full one (value and gradient), the sampled one is
+log-Q corrected and ignores accidental hits, and every model trains the same under full and chunked."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mdsrec_pyg.config import build_config
+from mdsrec_pyg.data import make_synthetic
+from mdsrec_pyg.errors import InputError
+from mdsrec_pyg.losses import ItemSoftmax, chunked_softmax_loss, full_softmax_loss, sampled_softmax_loss
+from mdsrec_pyg.models import build_model
+from mdsrec_pyg.train import Trainer
+
+
+def tensors(seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(37, 8, dtype=torch.float64, generator=generator, requires_grad=True)
+    weights = torch.randn(53, 8, dtype=torch.float64, generator=generator, requires_grad=True)
+    bias = torch.randn(53, dtype=torch.float64, generator=generator, requires_grad=True)
+    targets = torch.randint(1, 53, (37,), generator=generator)
+    targets[:5] = 7  # repeated targets
+    return hidden, weights, bias, targets
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 53, 1000])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_chunked_softmax_equals_the_full_one_in_value_and_gradient(chunk, with_bias):
+    hidden, weights, bias, targets = tensors()
+    bias_arg = bias if with_bias else None
+    full = full_softmax_loss(hidden, weights, targets, bias_arg)
+    chunked = chunked_softmax_loss(hidden, weights, targets, bias_arg, chunk)
+    inputs = (hidden, weights, bias) if with_bias else (hidden, weights)
+    for a, b in zip(torch.autograd.grad(full, inputs), torch.autograd.grad(chunked, inputs)):
+        assert torch.allclose(a, b, atol=1e-12)
+    assert torch.allclose(full, chunked, atol=1e-12)
+
+
+def test_the_padding_item_takes_no_probability_mass():
+    hidden, weights, _, targets = tensors()
+    loss = chunked_softmax_loss(hidden, weights, targets, chunk=10)
+    (grad,) = torch.autograd.grad(loss, weights)
+    assert torch.count_nonzero(grad[0]) == 0
+    by_hand = torch.nn.functional.cross_entropy((hidden @ weights[1:].T), targets - 1)  # catalog without item 0
+    assert torch.allclose(loss, by_hand)
+
+
+def test_sampled_softmax_applies_log_q_and_masks_accidental_hits():
+    hidden = torch.tensor([[1.0, 0.0]])
+    weights = torch.tensor([[0.0, 0.0], [2.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    log_q = torch.tensor([0.0, 0.5, 0.25, 0.25]).clamp(min=1e-12).log()
+    log_q[0] = float("-inf")
+    torch.manual_seed(0)
+    loss = sampled_softmax_loss(hidden, weights, torch.tensor([1]), log_q, negatives=200)
+    # by hand: logits s_i - log q_i over the target (item 1) and the sampled negatives, hits of item 1 dropped
+    torch.manual_seed(0)
+    sampled = torch.multinomial(log_q.exp(), 200, replacement=True)
+    sampled = sampled[sampled != 1]
+    logits = torch.cat([torch.tensor([2.0]), weights[sampled, 0]]) - torch.cat([log_q[1:2], log_q[sampled]])
+    assert torch.allclose(loss, -logits.log_softmax(0)[0])
+
+
+def test_sampled_softmax_is_for_training_only_and_options_are_checked():
+    counts = torch.tensor([0, 5, 1, 1])
+    softmax = ItemSoftmax("sampled", negatives=3, counts=counts).eval()
+    hidden, weights = torch.randn(4, 2), torch.randn(4, 2)
+    targets = torch.tensor([1, 2, 3, 1])
+    assert torch.equal(softmax(hidden, weights, targets), full_softmax_loss(hidden, weights, targets))
+    with pytest.raises(InputError, match="expected one of full, chunked, sampled"):
+        ItemSoftmax("approximate")
+
+
+@pytest.mark.parametrize("name", ["sasrec", "bert4rec", "mdsrec"])
+def test_training_is_the_same_under_the_full_and_the_chunked_softmax(name, tmp_path):
+    dataset = make_synthetic(seed=0)
+    split = dataset.split()
+    losses = {}
+    for kind in ("full", "chunked"):
+        config = build_config("synthetic", {"model": name, "epochs": 2, "hidden_size": 16, "inner_size": 32,
+                                            "softmax": kind, "softmax_chunk": 300,
+                                            "graph_dir": str(tmp_path / "graphs")})
+        results = Trainer(build_model(config, dataset, split), split, config, dataset.num_items).fit()
+        losses[kind] = [h["loss"] for h in results["history"]]
+    assert losses["full"] == pytest.approx(losses["chunked"], rel=1e-4)
+
+
+def test_the_sampled_softmax_learns():
+    dataset = make_synthetic(seed=0)
+    split = dataset.split()
+    config = build_config("synthetic", {"model": "sasrec", "epochs": 15, "softmax": "sampled", "negatives": 100})
+    sampled = Trainer(build_model(config, dataset, split), split, config, dataset.num_items).fit()["test"]
+    pop = Trainer(build_model(build_config("synthetic", {"model": "pop"}), dataset, split), split, config,
+                  dataset.num_items).fit()["test"]
+    assert sampled["ndcg@20"] > 1.5 * pop["ndcg@20"], (sampled, pop)
