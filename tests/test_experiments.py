@@ -99,3 +99,17 @@ def test_a_run_saved_before_an_option_existed_is_reused(tmp_path):
     assert finished_results(tmp_path, config) is not None
     config.override("interests", "8")
     assert finished_results(tmp_path, config) is None
+
+
+def test_bench_writes_the_figures_the_issue_asks_for(tmp_path):
+    import json
+
+    out = tmp_path / "bench.json"
+    command("bench.py", "--items", "3000", "--sequences", "600", "--knn-sample", "300", "--out", str(out),
+            "--set", "hidden_size=16", "--set", "inner_size=16", "--set", "max_len=8")
+    figures = json.loads(out.read_text())
+    for key in ("cooc_seconds", "knn_seconds", "knn_exact_seconds", "knn_recall", "epoch_seconds_sasrec",
+                "epoch_seconds_mdsrec", "eval_users_per_second", "peak_rss_mb", "items", "device"):
+        assert key in figures, key
+    assert figures["items"] == 2999 and 0.5 <= figures["knn_recall"] <= 1.0
+    assert figures["epoch_seconds_mdsrec"] > 0 and figures["peak_rss_mb"] > 0

@@ -22,15 +22,16 @@ def _unit_rows(features: Tensor) -> Tensor:
     return features / features.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def exact_topk(features: Tensor, H: int, block: int = 2048) -> Tensor:
-    """(n, H) indices of each row's H most cosine-similar other rows, by blocked products."""
+def exact_topk(features: Tensor, H: int, block: int = 2048, rows: Tensor | None = None) -> Tensor:
+    """(len(rows), H) indices of the H rows most cosine-similar to each of ``rows`` (default: every row),
+    the row itself excluded, by blocked products."""
     unit = _unit_rows(features)
-    n = unit.size(0)
-    out = torch.empty((n, H), dtype=torch.long)
-    for start in range(0, n, block):
-        sims = unit[start:start + block] @ unit.T
-        rows = torch.arange(start, min(start + block, n))
-        sims[rows - start, rows] = float("-inf")
+    rows = torch.arange(unit.size(0)) if rows is None else rows
+    out = torch.empty((len(rows), H), dtype=torch.long)
+    for start in range(0, len(rows), block):
+        queries = rows[start:start + block]
+        sims = unit[queries] @ unit.T
+        sims[torch.arange(len(queries)), queries] = float("-inf")
         out[start:start + block] = sims.topk(H, dim=1).indices
     return out
 

@@ -1,0 +1,178 @@
+"""Speed and memory of every stage, measured side by side in one process; prints a table, writes bench.json.
+
+    python experiments/bench.py --dataset clothing --data-dir ../shared/datasets
+    python experiments/bench.py --items 1000000 --sequences 200000
+
+Stages: the co-occurrence graph (Eq. 1-2); the modal top-H graph (Eq. 5) with pynndescent against the exact
+blocked path (pynndescent's once-per-process numba compilation timed apart; exact timed on a sample of query items and scaled to all items when the catalog is large, flagged
+``knn_exact_extrapolated``), with recall@H of the approximate graph on that sample; one training epoch of
+SASRec and of MDSRec; full-ranking evaluation of every test user. ``--dataset`` takes real interactions and
+attaches stand-in feature matrices of the paper's sizes (image 4,096-d, text 384-d); ``--items N``
+generates a catalog of N items and ``--sequences`` users (topic-following sequences, popularity skewed
+within a topic) with a stand-in 384-d text matrix. Stand-in features have a low intrinsic dimension (a
+64-d latent per item, its topic's centre plus noise, mapped to the output width), as encoder outputs have;
+they are random, so the accuracy figures of a bench run mean nothing, only its times and memory do.
+Peak resident memory is that of the whole process so far, read after each stage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mdsrec_pyg import io
+from mdsrec_pyg.config import build_config
+from mdsrec_pyg.data import SequentialDataset, build_dataset, load_dataset
+from mdsrec_pyg.evaluate import evaluate
+from mdsrec_pyg.experiment import command_line
+from mdsrec_pyg.graphs import cooccurrence_graph
+from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk, knn_recall
+from mdsrec_pyg.models import build_model
+from mdsrec_pyg.train import Trainer
+
+LATENT = 64
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def stand_in_features(topics: np.ndarray, width: int, rng: np.random.Generator, chunk: int = 100_000) -> torch.Tensor:
+    """(len(topics), width) float32: each item's topic centre plus noise in a 64-d latent, mapped to ``width``."""
+    centres = rng.standard_normal((int(topics.max()) + 1, LATENT)).astype(np.float32)
+    mapping = rng.standard_normal((LATENT, width)).astype(np.float32) / np.sqrt(LATENT)
+    out = np.empty((len(topics), width), dtype=np.float32)
+    for start in range(0, len(topics), chunk):
+        part = topics[start:start + chunk]
+        latent = centres[part] + 0.7 * rng.standard_normal((len(part), LATENT)).astype(np.float32)
+        out[start:start + chunk] = latent @ mapping
+    out[0] = 0.0
+    return torch.from_numpy(out)
+
+
+def generated_catalog(items: int, sequences: int, seed: int = 0, topic_size: int = 200) -> SequentialDataset:
+    """``sequences`` users over ``items`` items: each user follows one topic (items i with i % T == t) and
+    picks its items with a popularity skew (u^3 over the topic's members); lengths 3 + Poisson(4)."""
+    rng = np.random.default_rng(seed)
+    num_topics = max(1, items // topic_size)
+    lengths = 3 + rng.poisson(4.0, sequences)
+    rows = []
+    for length, topic in zip(lengths, rng.integers(num_topics, size=sequences)):
+        members = (items - 2 - topic) // num_topics + 1  # items topic+1, topic+1+T, ... up to items-1
+        rank = (members * rng.random(length) ** 3).astype(np.int64)
+        rows.append(1 + topic + num_topics * rank)
+    item_ids = ["[PAD]"] + [f"item{i}" for i in range(1, items)]
+    topics = np.concatenate([[0], (np.arange(1, items) - 1) % num_topics])
+    features = {"text": stand_in_features(topics, 384, rng).numpy()}
+    dataset = build_dataset(f"generated-{items}", rows, item_ids,
+                            [f"u{u}" for u in range(sequences)], features, source="generated")
+    dataset.notes.append("generated catalog; stand-in text features")
+    return dataset
+
+
+def with_stand_in_features(dataset: SequentialDataset, seed: int = 0) -> SequentialDataset:
+    rng = np.random.default_rng(seed)
+    topics = np.concatenate([[0], rng.integers(max(1, dataset.num_items // 200), size=dataset.num_items - 1)])
+    dataset.features = {"image": stand_in_features(topics, 4096, rng), "text": stand_in_features(topics, 384, rng)}
+    dataset.notes.append("stand-in features: image 4,096-d and text 384-d, random (the paper's dimensions)")
+    return dataset
+
+
+class Stages:
+    """Times named stages and records peak memory after each."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float, float, str]] = []
+
+    def run(self, name: str, fn, note: str = ""):
+        tick = time.perf_counter()
+        out = fn()
+        seconds = time.perf_counter() - tick
+        self.rows.append((name, seconds, peak_rss_mb(), note))
+        print(f"{name:<34} {seconds:9.2f} s   peak RSS {peak_rss_mb():8.0f} MB   {note}", flush=True)
+        return out, seconds
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", help="real interactions (stand-in features are attached)")
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--items", type=int, help="generate a catalog of this many items instead")
+    parser.add_argument("--sequences", type=int, default=100_000, help="users of a generated catalog")
+    parser.add_argument("--knn-sample", type=int, default=2000, help="query items for exact search and recall")
+    parser.add_argument("--eval-users", type=int, default=0, help="evaluate this many users (0: all)")
+    parser.add_argument("--out", default="bench.json")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    if bool(args.dataset) == bool(args.items):
+        parser.error("give exactly one of --dataset and --items")
+    stages = Stages()
+    if args.items:
+        dataset, _ = stages.run("generate catalog", lambda: generated_catalog(args.items, args.sequences))
+    else:
+        dataset, _ = stages.run("load dataset", lambda: with_stand_in_features(
+            load_dataset(args.dataset, args.data_dir, feature_dir=None)))
+    name = args.dataset or "synthetic"
+    n = dataset.num_items
+    split = dataset.split()
+    figures: dict = {"dataset": dataset.name, "items": n - 1, "users": dataset.num_users,
+                     "features": {m: list(f.shape) for m, f in dataset.features.items()},
+                     "stand_in_features": True, "device": f"{platform.processor() or platform.machine()}, "
+                     f"{torch.get_num_threads()} threads", "torch": torch.__version__}
+
+    _, figures["cooc_seconds"] = stages.run("co-occurrence graph", lambda: cooccurrence_graph(split.train, n))
+    config = build_config(name if args.dataset else "synthetic", {"data_dir": args.data_dir}, args.sets)
+    text = dataset.features["text"][1:]
+    sample = torch.from_numpy(np.random.default_rng(0).choice(len(text), min(args.knn_sample, len(text)),
+                                                                replace=False))
+    warm = torch.from_numpy(np.random.default_rng(0).standard_normal((3000, text.size(1))).astype(np.float32))
+    _, figures["knn_compile_seconds"] = stages.run("pynndescent start-up (numba compile)",
+                                                   lambda: approximate_topk(warm, config.H), "once per process")
+    approximate, figures["knn_seconds"] = stages.run(f"knn H={config.H} pynndescent (all)",
+                                                     lambda: approximate_topk(text, config.H))
+    exact, sample_seconds = stages.run(f"knn H={config.H} exact ({len(sample)} queries)",
+                                       lambda: exact_topk(text, config.H, rows=sample))
+    figures["knn_exact_seconds"] = sample_seconds * len(text) / len(sample)
+    figures["knn_exact_extrapolated"] = len(sample) < len(text)
+    figures["knn_recall"] = knn_recall(approximate[sample], exact)
+    figures["knn_speedup"] = figures["knn_exact_seconds"] / figures["knn_seconds"]
+    print(f"recall@{config.H} of pynndescent on {len(sample)} items: {figures['knn_recall']:.4f}; exact/approx time "
+          f"{figures['knn_speedup']:.1f}x{' (exact extrapolated)' if figures['knn_exact_extrapolated'] else ''}")
+
+    eval_inputs, eval_targets = split.eval_inputs("test", config.max_len)
+    if args.eval_users:
+        eval_inputs, eval_targets = eval_inputs[:args.eval_users], eval_targets[:args.eval_users]
+    for model_name in ("sasrec", "mdsrec"):
+        model_config = build_config(name if args.dataset else "synthetic",
+                                    {"data_dir": args.data_dir, "model": model_name,
+                                     "graph_dir": str(Path(args.out).parent / "bench-graphs")}, args.sets)
+        model, _ = stages.run(f"{model_name}: build", lambda: build_model(model_config, dataset, split))
+        trainer = Trainer(model, split, model_config, n)
+        optimizer = torch.optim.Adam(model.parameters(), lr=model_config.lr)
+        rng = np.random.default_rng(0)
+        _, seconds = stages.run(f"{model_name}: one epoch", lambda: trainer.train_epoch(optimizer, rng, 1),
+                                f"{len(trainer.windows):,} rows, softmax {model_config.softmax}")
+        figures[f"epoch_seconds_{model_name}"] = seconds
+        figures[f"sequences_per_second_{model_name}"] = len(trainer.windows) / seconds
+        _, seconds = stages.run(f"{model_name}: evaluate {len(eval_targets):,} users", lambda: evaluate(
+            model, eval_inputs, eval_targets, model_config.topk, n, batch_size=model_config.eval_batch_size,
+            item_chunk=model_config.item_chunk))
+        figures[f"eval_users_per_second_{model_name}"] = len(eval_targets) / seconds
+    figures["eval_users_per_second"] = figures["eval_users_per_second_mdsrec"]
+    figures["epoch_ratio_mdsrec_sasrec"] = figures["epoch_seconds_mdsrec"] / figures["epoch_seconds_sasrec"]
+    figures["peak_rss_mb"] = peak_rss_mb()
+    figures["stages"] = [{"stage": s, "seconds": t, "peak_rss_mb": m, "note": note} for s, t, m, note in stages.rows]
+    io.write_text(args.out, json.dumps(figures, indent=2) + "\n")
+    print(f"MDSRec/SASRec epoch time: {figures['epoch_ratio_mdsrec_sasrec']:.2f}x; peak RSS "
+          f"{figures['peak_rss_mb']:.0f} MB; written {args.out}")
+    return figures
+
+
+if __name__ == "__main__":
+    command_line(main)
