@@ -2,12 +2,17 @@
 
     python experiments/run.py                                  # MDSRec on the embedded synthetic set
     python experiments/run.py --dataset scientific --data-dir ../shared/datasets --model sasrec
+    python experiments/run.py --dataset clothing --data-dir ../shared/datasets --device cuda     # one GPU
+    torchrun --nproc_per_node 4 experiments/run.py --dataset clothing --data-dir ../shared/datasets --device cuda
+    torchrun --nproc_per_node 2 experiments/run.py --model sasrec                  # two CPU processes (gloo)
 """
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
+from mdsrec_pyg import distributed
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.experiment import command_line, load_run_config, run_experiment
 
@@ -32,6 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    if args.device or os.environ.get("WORLD_SIZE"):  # under torchrun: join the process group, pick the device
+        args.device = distributed.setup(args.device or "cpu")
     if args.resume:
         return run_experiment(load_run_config(args.resume), args.resume, resume=True)
     overrides = {k: v for k, v in {"model": args.model, "data_dir": args.data_dir, "epochs": args.epochs,

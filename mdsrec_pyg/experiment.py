@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from . import io
+from . import distributed, io
 from .config import Config, build_config
 from .data import SequentialDataset, load_dataset
 from .errors import InputError
@@ -74,16 +74,24 @@ def run_experiment(config: Config, out_dir: str | Path, resume: bool = False,
     """Train and evaluate ``config``; writes config.json, checkpoints, best.pt and results.json to ``out_dir``."""
     out_dir = Path(out_dir)
     dataset = dataset or load_dataset(config.dataset, config.data_dir, config.feature_dir)
-    print(describe(dataset))
+    main = distributed.is_main()
+    if main:
+        print(describe(dataset))
     split = dataset.split()
+    if not main:  # rank 0 builds and stores the relation graphs first, the others then read them
+        distributed.barrier()
     model = build_model(config, dataset, split)
-    if not resume:
+    if main:
+        distributed.barrier()
+    if main and not resume:
         io.write_json(out_dir / "config.json", config.to_dict())
     results = Trainer(model, split, config, dataset.num_items, out_dir).fit(resume=resume)
     results["statistics"] = dataset.statistics()
-    io.write_json(out_dir / "results.json", results)
-    print(f"\n{config.model} on {dataset.name}: best epoch {results['best_epoch']}, {results['seconds']:.1f}s\n"
-          f"{format_metrics(results)}\nwritten {out_dir / 'results.json'}")
+    results["world_size"] = distributed.world_size()
+    if main:
+        io.write_json(out_dir / "results.json", results)
+        print(f"\n{config.model} on {dataset.name}: best epoch {results['best_epoch']}, {results['seconds']:.1f}s\n"
+              f"{format_metrics(results)}\nwritten {out_dir / 'results.json'}")
     return results
 
 

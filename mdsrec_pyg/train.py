@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from . import io
+from . import distributed, io
 from .config import Config
 from .data import LeaveOneOutSplit
 from .errors import InputError
-from .evaluate import evaluate, trim_left_padding
+from .evaluate import metrics_from_ranks, target_ranks, trim_left_padding
 from .models.base import SequentialRecommender
 from .seed import seed_everything
 
@@ -74,27 +75,41 @@ class Trainer:
     def __init__(self, model: SequentialRecommender, split: LeaveOneOutSplit, config: Config, num_items: int,
                  out_dir: str | Path | None = None) -> None:
         self.model = model.to(config.device)
+        self.engine = self.model  # what a training step calls: the model, or its DDP wrapper
+        if distributed.is_distributed() and model.trainable:
+            self.engine = DistributedDataParallel(self.model, forward_sync_buffers=False)
         self.split = split
         self.config = config
         self.num_items = num_items
         self.out_dir = Path(out_dir) if out_dir else None
+        self.writes = distributed.is_main()  # with several ranks, rank 0 alone writes files
         self.windows = split.train_windows(config.max_len)
         self.window_lengths = (self.windows != 0).sum(1)
 
     def evaluate(self, stage: str) -> dict[str, float]:
+        """Metrics over every user; with several ranks each ranks ``users[rank::world]`` and the ranks are
+        gathered, so the figures are exactly those of one process."""
         inputs, targets = self.split.eval_inputs(stage, self.config.max_len)
-        return evaluate(self.model, inputs, targets, self.config.topk, self.num_items,
-                        batch_size=self.config.eval_batch_size, item_chunk=self.config.item_chunk,
-                        mask_history=self.config.mask_history, device=self.config.device)
+        share = slice(distributed.rank(), None, distributed.world_size())
+        ranks = target_ranks(self.model, inputs[share], targets[share], max(self.config.topk),
+                             batch_size=self.config.eval_batch_size, item_chunk=self.config.item_chunk,
+                             mask_history=self.config.mask_history, num_items=self.num_items,
+                             device=self.config.device)
+        return metrics_from_ranks(distributed.gather_shards(ranks, len(targets)), self.config.topk)
 
     def train_epoch(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator, epoch: int) -> float:
         self.model.train()
         batches = bucketed_batches(self.window_lengths, self.config.batch_size, rng)
+        rank, world = distributed.rank(), distributed.world_size()
         total, count = 0.0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=None, file=sys.stderr)
+        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=None if rank == 0 else True,
+                   file=sys.stderr)
         for step, rows in enumerate(bar):
+            if len(rows) < world:  # every rank needs a share of the batch
+                continue
+            rows = rows[rank::world]
             window = torch.as_tensor(trim_left_padding(self.windows[rows]), device=self.config.device)
-            loss = self.model.loss(window[:, :-1], window[:, 1:])
+            loss = self.engine(window[:, :-1], window[:, 1:])
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, step {step}; "
                                     "try a lower learning rate")
@@ -104,6 +119,7 @@ class Trainer:
             total += loss.item() * len(rows)
             count += len(rows)
             bar.set_postfix(loss=f"{loss.item():.4f}")
+        total, count = distributed.sum_across_ranks(total, count)
         return total / max(count, 1)
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
@@ -150,7 +166,7 @@ class Trainer:
             stopped = stopper.update(valid[config.valid_metric], epoch, self.model)
             if stopped:
                 log.info("early stop: no better %s for %d epochs", config.valid_metric, config.patience)
-            if checkpoint:
+            if checkpoint and self.writes:
                 io.torch_save(checkpoint, {
                     "epoch": epoch, "model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
                     "torch_rng": torch.get_rng_state(), "numpy_rng": rng.bit_generator.state,
@@ -159,7 +175,7 @@ class Trainer:
             "seconds_to_best_epoch": sum(h["seconds"] for h in history[:stopper.best_epoch]), "stopped": stopped})
         if self.model.trainable:
             self.model.load_state_dict(stopper.best_state)
-            if self.out_dir:
+            if self.out_dir and self.writes:
                 io.torch_save(self.out_dir / "best.pt", stopper.best_state)
         valid = self.evaluate("valid")
         test = self.evaluate("test")

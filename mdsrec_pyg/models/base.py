@@ -36,6 +36,10 @@ class SequentialRecommender(nn.Module):
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def forward(self, inputs: Tensor, targets: Tensor) -> Tensor:
+        """The training loss (so that DistributedDataParallel can wrap the model)."""
+        return self.loss(inputs, targets)
+
     def user_state(self, inputs: Tensor) -> Any:
         raise NotImplementedError
 
