@@ -3,16 +3,18 @@
     python experiments/bench.py --dataset clothing --data-dir ../shared/datasets
     python experiments/bench.py --items 1000000 --sequences 200000
 
-Stages: the co-occurrence graph (Eq. 1-2); the modal top-H graph (Eq. 5) with pynndescent against the exact
-blocked path (pynndescent's once-per-process numba compilation timed apart; exact timed on a sample of query items and scaled to all items when the catalog is large, flagged
-``knn_exact_extrapolated``), with recall@H of the approximate graph on that sample; one training epoch of
-SASRec and of MDSRec; full-ranking evaluation of every test user. ``--dataset`` takes real interactions and
-attaches stand-in feature matrices of the paper's sizes (image 4,096-d, text 384-d); ``--items N``
-generates a catalog of N items and ``--sequences`` users (topic-following sequences, popularity skewed
-within a topic) with a stand-in 384-d text matrix. Stand-in features have a low intrinsic dimension (a
-64-d latent per item, its topic's centre plus noise, mapped to the output width), as encoder outputs have;
-they are random, so the accuracy figures of a bench run mean nothing, only its times and memory do.
-Peak resident memory is that of the whole process so far, read after each stage.
+Stages: the co-occurrence graph (Eq. 1-2) and one propagation through it in each adjacency layout installed
+(torch.sparse CSR, edge_index gather/scatter, and torch-sparse's SparseTensor where installed); the modal
+top-H graph (Eq. 5) with pynndescent (its once-per-process numba compilation timed apart) against the exact
+blocked path (timed on a sample of query items, scaled to all items, flagged ``knn_exact_extrapolated``
+when the sample is smaller than the catalog), with recall@H of the approximate graph on that sample; one
+training epoch of SASRec and of MDSRec; full-ranking evaluation of every test user. ``--dataset`` takes real
+interactions and attaches stand-in feature matrices of the paper's sizes (image 4,096-d, text 384-d);
+``--items N`` generates a catalog of N items and ``--sequences`` users (topic-following sequences,
+popularity skewed within a topic) with a stand-in 384-d text matrix. Stand-in features have a low intrinsic
+dimension (a 64-d latent per item, its topic's centre plus noise, mapped to the output width), as encoder
+outputs have; they are random, so the accuracy figures of a bench run mean nothing, only its times and
+memory do. Peak resident memory is that of the whole process so far, read after each stage.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch_geometric.typing import WITH_TORCH_SPARSE
 
 from mdsrec_pyg import io
 from mdsrec_pyg.config import build_config
@@ -34,6 +37,7 @@ from mdsrec_pyg.experiment import command_line
 from mdsrec_pyg.graphs import cooccurrence_graph
 from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk, knn_recall
 from mdsrec_pyg.models import build_model
+from mdsrec_pyg.nn.propagation import RelationGraph
 from mdsrec_pyg.train import Trainer
 
 LATENT = 64
@@ -84,6 +88,28 @@ def with_stand_in_features(dataset: SequentialDataset, seed: int = 0) -> Sequent
     return dataset
 
 
+def propagation_layouts(stages: "Stages", graph: tuple[torch.Tensor, torch.Tensor], n: int, width: int = 64,
+                        repeats: int = 10) -> dict:
+    """Forward and backward of Eq. 3's ``O x`` in every adjacency layout installed, and their largest
+    difference (the SparseTensor layout needs torch-sparse)."""
+    x = torch.randn(n, width, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    layouts = ["csr", "edge_index"] + (["sparse_tensor"] if WITH_TORCH_SPARSE else [])
+    out, outputs = {"sparse_tensor_available": WITH_TORCH_SPARSE}, {}
+    for layout in layouts:
+        propagate = RelationGraph(*graph, n, "lightgcn", layout)
+
+        def steps() -> torch.Tensor:
+            for _ in range(repeats):
+                y = propagate(x)
+                y.sum().backward()
+            return y.detach()
+
+        outputs[layout], seconds = stages.run(f"propagation O x, {layout} x{repeats}", steps, f"{width}-d")
+        out[f"propagate_seconds_{layout}"] = seconds / repeats
+    out["propagate_max_difference"] = max(float((o - outputs["csr"]).abs().max()) for o in outputs.values())
+    return out
+
+
 class Stages:
     """Times named stages and records peak memory after each."""
 
@@ -126,7 +152,10 @@ def main(argv: list[str] | None = None) -> dict:
                      "stand_in_features": True, "device": f"{platform.processor() or platform.machine()}, "
                      f"{torch.get_num_threads()} threads", "torch": torch.__version__}
 
-    _, figures["cooc_seconds"] = stages.run("co-occurrence graph", lambda: cooccurrence_graph(split.train, n))
+    cooccurrence, figures["cooc_seconds"] = stages.run("co-occurrence graph",
+                                                       lambda: cooccurrence_graph(split.train, n))
+    figures["cooc_edges"] = int(cooccurrence[0].size(1))
+    figures.update(propagation_layouts(stages, cooccurrence, n))
     config = build_config(name if args.dataset else "synthetic", {"data_dir": args.data_dir}, args.sets)
     text = dataset.features["text"][1:]
     sample = torch.from_numpy(np.random.default_rng(0).choice(len(text), min(args.knn_sample, len(text)),
