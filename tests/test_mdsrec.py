@@ -44,8 +44,9 @@ def test_centres_never_see_future_positions(tmp_path):
 
 def test_prefix_mask_by_hand():
     seqs = torch.tensor([[0, 7, 8, 9]])
-    mask = prefix_mask(seqs, torch.zeros(4, dtype=torch.long), torch.arange(4))
-    assert mask.int().tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 1, 0], [0, 1, 1, 1]]
+    mask = prefix_mask(seqs, torch.arange(4))
+    assert mask.int().tolist() == [[[1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 1, 0], [0, 1, 1, 1]]]
+    assert prefix_mask(seqs, torch.tensor([2])).int().tolist() == [[[0, 1, 1, 0]]]
 
 
 def test_centre_features_average_members():
