@@ -97,7 +97,7 @@ def centre_attention(attention: MultiHeadAttention, ffn: nn.Sequential, centres:
     k = weights.size(3)
     weights = weights.permute(0, 2, 3, 1, 4).reshape(batch, queries * k, heads * length)
     values, bias = folded_values(attention, ffn, layer_input)
-    return (weights @ values + bias).view(batch, queries, k, width)
+    return torch.baddbmm(bias, weights, values).view(batch, queries, k, width)
 
 
 class CentralizedAttention(nn.Module):
