@@ -73,6 +73,14 @@ def knn_graph(features: Tensor, H: int, method: str = "auto", self_loops: bool =
     return edge_index, torch.ones(edge_index.size(1))
 
 
+def neighbour_lists(edge_index: Tensor, num_items: int, H: int) -> Tensor:
+    """(num_items - 1, H) item indices: the H neighbours of items 1..n-1 back from :func:`knn_graph`'s edges."""
+    lists = edge_index[:, :(num_items - 1) * H]
+    if not torch.equal(lists[1], torch.arange(1, num_items).repeat_interleave(H)):
+        raise ValueError("edge_index is not laid out as knn_graph writes it")
+    return lists[0].view(num_items - 1, H)
+
+
 def knn_recall(approximate: Tensor, exact: Tensor) -> float:
     """Mean fraction of each row's exact neighbours that the approximate graph found (recall@H)."""
     hits = [len(set(a.tolist()) & set(e.tolist())) for a, e in zip(approximate, exact)]

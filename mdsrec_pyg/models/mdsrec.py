@@ -38,6 +38,18 @@ from .base import SequentialRecommender, modal_features
 ABLATIONS = ("", "no_dis", "no_cre", "no_mrgc", "no_ica")
 
 
+@torch.no_grad()
+def inject_behaviour(config: Config, injection: RelationGraph, raw: Tensor) -> Tensor:
+    """Eq. 3 for modal features, computed once: ``mu_m O X^m + X^m`` (the raw X^m under ``no_cre``)."""
+    return raw if config.ablation == "no_cre" else config.mu_m * injection(raw) + raw
+
+
+def modal_graph(store: GraphStore, config: Config, modality: str, injected: Tensor) -> tuple[Tensor, Tensor]:
+    """Â^m (Eq. 4-5) of the behaviour-injected features, from the graph store or built and stored."""
+    return store.get(f"knn-{modality}", {"H": config.H, "method": config.knn_method, "self_loops": True},
+                     [injected], lambda: knn_graph(injected, config.H, config.knn_method, seed=config.seed))
+
+
 @dataclass
 class UserState:
     fused: Tensor  # e_u^s (B, d), Eq. 17
@@ -104,11 +116,7 @@ class MDSRec(SequentialRecommender):
         for m in modalities:
             raw = dataset.features[m]
             features[m] = raw
-            with torch.no_grad():  # Eq. 3 for modal features, computed once
-                injected = raw if config.ablation == "no_cre" else config.mu_m * injection(raw) + raw
-            modal_graphs[m] = store.get(
-                f"knn-{m}", {"H": config.H, "method": config.knn_method, "self_loops": True}, [injected],
-                lambda injected=injected: knn_graph(injected, config.H, config.knn_method, seed=config.seed))
+            modal_graphs[m] = modal_graph(store, config, m, inject_behaviour(config, injection, raw))
             assignments[m] = kmeans_assignment(raw, config.k, config.seed)  # Eq. 10, raw features only
         return cls(config, num_items, features, injection, modal_graphs, assignments)
 
