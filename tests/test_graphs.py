@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mdsrec_pyg.graphs import GraphStore, cooccurrence_graph, knn_graph, knn_recall
-from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk
+from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk, neighbour_lists
 from mdsrec_pyg.nn.propagation import OPERATORS, RelationGraph, register_operator
 from torch_geometric.typing import WITH_TORCH_SPARSE
 
@@ -116,6 +116,17 @@ def test_approximate_and_exact_graphs_agree_on_a_small_set():
 def test_exact_blocks_give_the_same_graph():
     data = torch.randn(300, 8)
     assert torch.equal(exact_topk(data, 5, block=7), exact_topk(data, 5, block=4096))
+
+
+def test_exact_search_for_chosen_rows_and_neighbour_lists_back_from_edges():
+    data = torch.randn(301, 8)
+    full = exact_topk(data[1:], 5)
+    rows = torch.tensor([7, 0, 299])
+    assert torch.equal(exact_topk(data[1:], 5, rows=rows), full[rows])
+    edge_index, _ = knn_graph(data, 5, "exact")
+    assert torch.equal(neighbour_lists(edge_index, 301, 5), full + 1)
+    with pytest.raises(ValueError, match="not laid out"):
+        neighbour_lists(edge_index.flip(1), 301, 5)
 
 
 def test_store_reuses_rebuilds_on_change_and_on_corruption(tmp_path, caplog):
