@@ -1,7 +1,7 @@
 """Modal relation graphs (Eq. 4-5): each item's top-H neighbours by cosine similarity, affinity set to 1.
 
-Two paths: exact (blocked matrix products, never an |X| x |X| matrix: memory grows with ``block`` x |X|)
-and approximate (pynndescent's NN-descent). ``method="auto"`` takes exact up to ``EXACT_MAX_ITEMS`` items,
+Two paths: exact (blocked matrix products, never an |X| x |X| matrix: at most ``BLOCK_ELEMENTS``
+similarities at once) and approximate (pynndescent's NN-descent). ``method="auto"`` takes exact up to ``EXACT_MAX_ITEMS`` items,
 where it is faster than pynndescent's start-up (50-70 s of numba compilation per process).
 
 Self-loop policy: an item is never its own neighbour among the H (its cosine with itself, 1, would
@@ -22,11 +22,16 @@ def _unit_rows(features: Tensor) -> Tensor:
     return features / features.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def exact_topk(features: Tensor, H: int, block: int = 2048, rows: Tensor | None = None) -> Tensor:
+BLOCK_ELEMENTS = 2**26  # similarities held at once by the exact search (256 MiB of float32)
+
+
+def exact_topk(features: Tensor, H: int, block: int | None = None, rows: Tensor | None = None) -> Tensor:
     """(len(rows), H) indices of the H rows most cosine-similar to each of ``rows`` (default: every row),
-    the row itself excluded, by blocked products."""
+    the row itself excluded, by blocked products of ``block`` query rows (default: as many as keep the
+    block x n similarities within ``BLOCK_ELEMENTS``)."""
     unit = _unit_rows(features)
     rows = torch.arange(unit.size(0)) if rows is None else rows
+    block = block or max(1, min(4096, BLOCK_ELEMENTS // unit.size(0)))
     out = torch.empty((len(rows), H), dtype=torch.long)
     for start in range(0, len(rows), block):
         queries = rows[start:start + block]
