@@ -50,7 +50,7 @@ def target_ranks(model: SequentialRecommender, inputs: np.ndarray, targets: np.n
         best = torch.full((len(y), 0), float("-inf"), device=device)
         for start in range(0, num_items, item_chunk):
             end = min(start + item_chunk, num_items)
-            scores = model.score(state, start, end).float().clone()
+            scores = model.score(state, start, end).float()  # a fresh tensor: changed in place below
             if start == 0:
                 scores[:, 0] = float("-inf")
             if mask_history:
@@ -60,7 +60,8 @@ def target_ranks(model: SequentialRecommender, inputs: np.ndarray, targets: np.n
             own = scores.gather(1, local).squeeze(1)
             target_score = torch.where(inside, own, target_score)
             scores[inside.nonzero().squeeze(1), local[inside, 0]] = float("-inf")  # rank the others only
-            best = torch.cat([best, scores], dim=1).topk(min(max_k, best.size(1) + scores.size(1)), dim=1).values
+            chunk_best = scores.topk(min(max_k, scores.size(1)), dim=1).values
+            best = torch.cat([best, chunk_best], dim=1).topk(min(max_k, best.size(1) + chunk_best.size(1)), dim=1).values
         if not torch.isfinite(target_score).all():
             raise FloatingPointError("the model gave a non-finite score to an evaluation target")
         ranks[begin:begin + len(y)] = (1 + (best >= target_score[:, None]).sum(1)).cpu().numpy()

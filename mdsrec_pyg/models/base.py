@@ -19,8 +19,8 @@ class SequentialRecommender(nn.Module):
     - ``loss(inputs, targets)``: mean training loss; ``targets[b, l]`` is the item after ``inputs[b, :l+1]``,
       0 where ``inputs[b, l]`` is padding.
     - ``user_state(inputs)``: whatever ``score`` needs for the next item after each row.
-    - ``score(state, start, end)``: (B, end - start) scores of items ``start..end-1``; the evaluator ranks
-      all items in chunks with it.
+    - ``score(state, start, end)``: (B, end - start) scores of items ``start..end-1``, a fresh tensor (the
+      evaluator changes it in place); the evaluator ranks all items in chunks with it.
     """
 
     trainable = True
@@ -100,4 +100,4 @@ class MostPopular(SequentialRecommender):
         return inputs.size(0)
 
     def score(self, state: int, start: int, end: int) -> Tensor:
-        return self.counts[start:end].expand(state, -1)
+        return self.counts[start:end].expand(state, -1).clone()
