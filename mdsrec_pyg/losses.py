@@ -74,12 +74,13 @@ def sampled_softmax_loss(hidden: Tensor, weights: Tensor, targets: Tensor, log_q
                          bias: Tensor | None = None) -> Tensor:
     """Cross-entropy over [target, negatives shared by the batch], logits corrected by - log q(item); a
     negative equal to the row's target is masked out (an accidental hit)."""
-    sampled = torch.multinomial(log_q.exp(), negatives, replacement=True)
-    candidates = torch.cat([targets[:, None], sampled[None].expand(len(targets), -1)], dim=1)  # (P, 1 + S)
-    logits = torch.einsum("pd,pcd->pc", hidden, weights[candidates]) - log_q[candidates]
+    sampled = torch.multinomial(log_q.exp(), negatives, replacement=True)  # (S,), shared by all rows
+    positive = (hidden * weights[targets]).sum(1) - log_q[targets]  # (P,)
+    negative = hidden @ weights[sampled].T - log_q[sampled]  # (P, S)
     if bias is not None:
-        logits = logits + bias[candidates]
-    logits[:, 1:] = logits[:, 1:].masked_fill(candidates[:, 1:] == targets[:, None], float("-inf"))
+        positive, negative = positive + bias[targets], negative + bias[sampled]
+    negative = negative.masked_fill(sampled[None, :] == targets[:, None], float("-inf"))
+    logits = torch.cat([positive[:, None], negative], dim=1)
     return F.cross_entropy(logits, torch.zeros_like(targets))
 
 
