@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> dict:
         figures["epoch_extrapolated"] = len(trainer.windows) < all_rows
         _, seconds = stages.run(f"{model_name}: evaluate {len(eval_targets):,} users", lambda: evaluate(
             model, eval_inputs, eval_targets, model_config.topk, n, batch_size=model_config.eval_batch_size,
-            item_chunk=model_config.item_chunk))
+            item_chunk=model_config.item_chunk, device=model_config.device))
         figures[f"eval_users_per_second_{model_name}"] = len(eval_targets) / seconds
     figures["eval_users_per_second"] = figures["eval_users_per_second_mdsrec"]
     figures["epoch_ratio_mdsrec_sasrec"] = figures["epoch_seconds_mdsrec"] / figures["epoch_seconds_sasrec"]
