@@ -136,3 +136,26 @@ def test_kmeans_centres_depend_on_item_features_only(tmp_path):
     second, *_ = tiny(tmp_path / "b", dataset=other)
     for m in first.modalities:
         assert torch.equal(getattr(first, f"assignment_{m}"), getattr(second, f"assignment_{m}"))
+
+
+def test_centralized_attention_in_checkpointed_chunks_is_the_same(monkeypatch):
+    from mdsrec_pyg.nn import centralized
+    from mdsrec_pyg.nn.transformer import MultiHeadAttention
+
+    torch.manual_seed(0)
+    seqs = torch.randint(1, 50, (6, 9))
+    seqs[0, :4] = 0
+    rows, positions = (seqs != 0).nonzero(as_tuple=True)
+    attentions = [MultiHeadAttention(16, 4, 0.0) for _ in range(2)]
+    layer_inputs = [torch.randn(6, 9, 16, requires_grad=True) for _ in range(2)]
+    centres = torch.randn(5, 16, requires_grad=True)
+    module = centralized.CentralizedAttention(16, 32, 2)
+    results = []
+    for budget in (2**25, 6 * 5 * 4 * 9 * 2):  # one chunk; two query positions a chunk, recomputed
+        monkeypatch.setattr(centralized, "ATTENTION_ELEMENTS", budget)
+        out = module(centres, layer_inputs, attentions, seqs, rows, positions)
+        results.append((out, torch.autograd.grad(out.square().sum(), [centres, *layer_inputs])))
+    (one, one_grads), (chunked, chunked_grads) = results
+    assert torch.allclose(one, chunked)
+    for a, b in zip(one_grads, chunked_grads):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)

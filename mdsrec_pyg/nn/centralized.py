@@ -24,11 +24,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 from torch_geometric.utils import scatter
 
 from .transformer import MultiHeadAttention
 
 KMEANS_FULL_MAX_ITEMS = 100_000
+ATTENTION_ELEMENTS = 2**25  # centre attention weights held at once in training (128 MiB of float32)
 
 
 def kmeans_assignment(features: Tensor, k: int, seed: int = 0) -> Tensor:
@@ -114,10 +116,27 @@ class CentralizedAttention(nn.Module):
         """``centres`` (k, d): Ê_c^m. ``layer_inputs[l]``: E_u^{m,l} (B, L, d). Returns E_c^m (P, k, d), the
         centres after L layers (Eq. 16) for each query (sequence ``rows[p]``, position ``positions[p]``).
         Computed for every sequence at each distinct query position (all positions in training, the last
-        one in evaluation), then the queries asked for are picked."""
+        one in evaluation), then the queries asked for are picked. Query positions go in chunks whose
+        attention weights stay within ``ATTENTION_ELEMENTS``; in training each chunk is recomputed in the
+        backward pass (activation checkpointing), so memory does not grow with B x L x k x L."""
         query_positions, slot = positions.unique(return_inverse=True)
-        mask = prefix_mask(seqs, query_positions)
+        batch, length = seqs.shape
+        per_position = batch * centres.size(0) * attentions[0].num_heads * length
+        chunk = max(1, ATTENTION_ELEMENTS // per_position)
+        recompute = self.training and torch.is_grad_enabled() and chunk < len(query_positions)
+        states = []
+        for part in query_positions.split(chunk):
+            mask = prefix_mask(seqs, part)
+            if recompute:
+                states.append(checkpoint(self.layers, centres, layer_inputs, attentions, mask, use_reentrant=False))
+            else:
+                states.append(self.layers(centres, layer_inputs, attentions, mask))
+        return torch.cat(states, dim=1)[rows, slot]
+
+    def layers(self, centres: Tensor, layer_inputs: list[Tensor], attentions: list[MultiHeadAttention],
+               mask: Tensor) -> Tensor:
+        """Eq. 12-15 through every layer for the query positions of ``mask``: (B, Q, k, d)."""
         state = centres
         for layer, (attention, ffn) in enumerate(zip(attentions, self.maps)):
             state = F.gelu(centre_attention(attention, ffn, state, layer_inputs[layer], mask))  # Eq. 12-15
-        return state[rows, slot]
+        return state
