@@ -31,6 +31,7 @@ from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
 from ..graphs import GraphStore, cooccurrence_graph, knn_graph
 from ..nn.centralized import CentralizedAttention, centre_features, kmeans_assignment
+from ..nn.modal import ModalProjection
 from ..nn.propagation import RelationGraph
 from ..nn.transformer import SequenceEncoder, init_weights
 from .base import SequentialRecommender, modal_features
@@ -88,9 +89,7 @@ class MDSRec(SequentialRecommender):
             self.modal_graphs = nn.ModuleDict({m: RelationGraph(*modal_graphs[m], num_items, config.graph_operator,
                                                                 config.adjacency_layout) for m in self.modalities})
         else:
-            self.projections = nn.ModuleDict({m: nn.Linear(f.size(1), d) for m, f in modal_features.items()})
-            for m, f in modal_features.items():
-                self.register_buffer(f"raw_{m}", f.float())
+            self.projected = ModalProjection(modal_features, d)
         self.use_ica = config.ablation != "no_ica"
         if self.use_ica:
             self.centralized = nn.ModuleDict({m: CentralizedAttention(d, config.inner_size, config.num_layers)
@@ -128,7 +127,7 @@ class MDSRec(SequentialRecommender):
         if self.use_graphs:
             modal = {m: self.modal_graphs[m](items) for m in self.modalities}  # Eq. 6
         else:
-            modal = {m: self.projections[m](getattr(self, f"raw_{m}")) for m in self.modalities}
+            modal = self.projected()
             modal = {m: torch.cat([torch.zeros_like(t[:1]), t[1:]]) for m, t in modal.items()}
         return items, injected, modal
 

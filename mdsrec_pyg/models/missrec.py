@@ -66,8 +66,7 @@ class MISSRec(ItemTableRecommender):
 
     def item_vectors(self) -> Tensor:
         """Every item's tokens fused by attention to a learned query (num_items, d); padding row zero."""
-        all_items = torch.arange(self.items.id_embedding.num_embeddings, device=self.token_type.device)
-        tokens = torch.stack([self.items(all_items), *self.modal(all_items).values()], dim=1)
+        tokens = torch.stack([self.items.id_embedding.weight, *self.modal().values()], dim=1)
         tokens = tokens + self.token_type  # (N, 1 + M, d)
         weights = (tokens @ self.fusion_query / math.sqrt(tokens.size(-1))).softmax(-1)
         table = (weights.unsqueeze(-1) * tokens).sum(1)

@@ -35,9 +35,11 @@ class ModalProjection(nn.Module):
     def raw(self, m: str) -> Tensor:
         return getattr(self, f"feature_{m}")
 
-    def forward(self, items: Tensor) -> dict[str, Tensor]:
-        """{m: W_m f_m[items] + b_m}, each (*items.shape, d)."""
-        return {m: self.projections[m](self.raw(m)[items]) for m in self.modalities}
+    def forward(self, items: Tensor | None = None) -> dict[str, Tensor]:
+        """{m: W_m f_m[items] + b_m}, each (*items.shape, d); every item's row (num_items, d) without
+        ``items``."""
+        return {m: self.projections[m](self.raw(m) if items is None else self.raw(m)[items])
+                for m in self.modalities}
 
 
 class FusedItemEmbedding(IdEmbedding):
