@@ -38,18 +38,33 @@ def finished_results(out_dir: str | Path, config: Config) -> dict[str, Any] | No
         results = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    saved = {**Config().to_dict(), **results.get("config", {})}
-    return results if saved == config.to_dict() else None
+    return results if same_config(results.get("config", {}), config) else None
+
+
+def same_config(saved: dict[str, Any], config: Config) -> bool:
+    """Whether a saved config dictionary is ``config``, a key it lacks counting as that key's default."""
+    return {**Config().to_dict(), **saved} == config.to_dict()
+
+
+def interrupted_run(out_dir: str | Path, config: Config) -> bool:
+    """Whether ``out_dir`` holds an unfinished run of exactly ``config`` with a checkpoint to resume from."""
+    out_dir = Path(out_dir)
+    try:
+        saved = json.loads((out_dir / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return (out_dir / "checkpoint.pt").is_file() and same_config(saved, config)
 
 
 def run_or_reuse(config: Config, out_dir: str | Path, datasets: dict[str, SequentialDataset]) -> dict[str, Any]:
-    """The results of ``config`` in ``out_dir``: reused when that run has finished, else trained now.
-    ``datasets`` caches loaded datasets by name across calls."""
+    """The results of ``config`` in ``out_dir``: reused when that run has finished, resumed from its checkpoint
+    when it was interrupted, else trained now. ``datasets`` caches loaded datasets by name across calls."""
     results = finished_results(out_dir, config)
     if results is None:
         if config.dataset not in datasets:
             datasets[config.dataset] = load_dataset(config.dataset, config.data_dir, config.feature_dir)
-        results = run_experiment(config, out_dir, dataset=datasets[config.dataset])
+        results = run_experiment(config, out_dir, resume=interrupted_run(out_dir, config),
+                                 dataset=datasets[config.dataset])
     return results
 
 

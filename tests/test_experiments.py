@@ -101,6 +101,27 @@ def test_a_run_saved_before_an_option_existed_is_reused(tmp_path):
     assert finished_results(tmp_path, config) is None
 
 
+def test_an_interrupted_run_is_resumed_not_retrained(tmp_path, caplog):
+    import json
+    import logging
+
+    from mdsrec_pyg.config import build_config
+    from mdsrec_pyg.experiment import interrupted_run, run_experiment, run_or_reuse
+
+    config = build_config("synthetic", {"model": "sasrec", "epochs": 2, "hidden_size": 16, "inner_size": 16,
+                                        "max_len": 8})
+    expected = run_experiment(config, tmp_path)
+    (tmp_path / "results.json").unlink()  # killed after its last checkpoint, before the results were written
+    with caplog.at_level(logging.INFO):
+        got = run_or_reuse(config, tmp_path, {})
+    assert "resumed from" in caplog.text
+    assert got["test"] == expected["test"]
+    assert json.loads((tmp_path / "results.json").read_text())["test"] == expected["test"]
+    other = build_config("synthetic", {"model": "sasrec", "epochs": 3, "hidden_size": 16, "inner_size": 16,
+                                       "max_len": 8})
+    assert interrupted_run(tmp_path, config) and not interrupted_run(tmp_path, other)
+
+
 def test_bench_writes_the_figures_the_issue_asks_for(tmp_path):
     import json
 
