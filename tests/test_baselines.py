@@ -8,7 +8,7 @@ import torch
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import make_synthetic
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.evaluate import trim_left_padding
+from mdsrec_pyg.evaluate import target_ranks, trim_left_padding
 from mdsrec_pyg.models import MODELS, ItemTableRecommender, build_model
 from mdsrec_pyg.models.bert4rec import cloze_mask
 
@@ -132,3 +132,34 @@ def test_bert4rec_scores_a_mask_after_the_history_and_never_sees_the_target(synt
     assert torch.equal(encoded[:, :-1], history)  # the history as it is, the target is not in it
     assert (encoded[:, -1] == model.mask_token).all()
     assert model.score(model.user_state(history), 0, dataset.num_items).shape == (2, dataset.num_items)
+
+
+
+@pytest.mark.parametrize("name, compute", [("mdsrec", "item_tables"), ("unisrec", "item_vectors"),
+                                           ("missrec", "item_vectors")])
+def test_evaluation_computes_item_tables_once_with_the_same_ranks(name, compute, synthetic, tmp_path):
+    dataset, split = synthetic
+    config, model = small(name, dataset, split, graph_dir=str(tmp_path), k=4)
+    inputs, targets = split.eval_inputs("valid", config.max_len)
+    original, computed = getattr(model, compute), []
+
+    def counted():
+        computed.append(1)
+        return original()
+
+    counted.__name__ = compute
+    setattr(model, compute, counted)
+    cached = target_ranks(model, inputs, targets, 20, batch_size=64, num_items=dataset.num_items)
+    assert len(inputs) > 64 * 3 and len(computed) == 1
+    model.eval()
+    fresh = []  # outside frozen_tables every batch computes its own tables
+    for begin in range(0, len(inputs), 64):
+        x = torch.as_tensor(trim_left_padding(inputs[begin:begin + 64]))
+        with torch.no_grad():
+            scores = model.score(model.user_state(x), 0, dataset.num_items)
+        scores[:, 0] = float("-inf")
+        own = scores.gather(1, torch.as_tensor(targets[begin:begin + 64])[:, None])
+        fresh.append((scores > own).sum(1) + 1)
+    assert len(computed) > 4
+    fresh = torch.cat(fresh).clamp(max=21).numpy()
+    assert (cached == fresh).all()

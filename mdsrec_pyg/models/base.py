@@ -1,7 +1,8 @@
 """The contract every model keeps, so that one trainer and one evaluator serve them all."""
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -11,6 +12,8 @@ from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
 from ..losses import ItemSoftmax
+
+T = TypeVar("T")
 
 
 class SequentialRecommender(nn.Module):
@@ -28,6 +31,25 @@ class SequentialRecommender(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.softmax = ItemSoftmax()  # the loss over items; build_model sets the configured one
+        self._tables: dict[str, Any] | None = None
+
+    @contextmanager
+    def frozen_tables(self) -> Iterator[None]:
+        """A block in which the weights do not change (evaluation): whole-catalog tables computed through
+        :meth:`catalog_table` are computed once and shared by every batch of users, not once per batch."""
+        self._tables = {}
+        try:
+            yield
+        finally:
+            self._tables = None
+
+    def catalog_table(self, compute: Callable[[], T]) -> T:
+        """``compute()``, memoised by its name inside :meth:`frozen_tables`, computed afresh outside it."""
+        if self._tables is None:
+            return compute()
+        if compute.__name__ not in self._tables:
+            self._tables[compute.__name__] = compute()
+        return self._tables[compute.__name__]
 
     @classmethod
     def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "SequentialRecommender":

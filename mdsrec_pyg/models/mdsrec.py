@@ -52,6 +52,14 @@ def modal_graph(store: GraphStore, config: Config, modality: str, injected: Tens
 
 
 @dataclass
+class ItemTables:
+    items: Tensor  # E^id (N, d)
+    injected: Tensor  # Ē^id (N, d), Eq. 3
+    modal: dict[str, Tensor]  # Ê^m (N, d), Eq. 6
+    centres: dict[str, Tensor]  # Ê_c^m (k, d), Eq. 11 (empty under no_ica)
+
+
+@dataclass
 class UserState:
     fused: Tensor  # e_u^s (B, d), Eq. 17
     modal: dict[str, Tensor]  # ẽ_u^m (B, d), Eq. 18
@@ -120,8 +128,9 @@ class MDSRec(SequentialRecommender):
         return cls(config, num_items, features, injection, modal_graphs, assignments)
 
     # ----- item tables -----
-    def item_tables(self) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """(E^id, Ē^id, {m: Ê^m}): Eq. 3 and Eq. 6 (or the projected raw features under no_mrgc)."""
+    def item_tables(self) -> ItemTables:
+        """E^id, Ē^id (Eq. 3), Ê^m (Eq. 6, or the projected raw features under no_mrgc) and the centre
+        features Ê_c^m (Eq. 11): everything that depends on the weights but not on the sequences."""
         items = self.item_embedding.weight
         injected = self.mu_id * self.cooccurrence(items) + items  # Eq. 3
         if self.use_graphs:
@@ -129,25 +138,26 @@ class MDSRec(SequentialRecommender):
         else:
             modal = self.projected()
             modal = {m: torch.cat([torch.zeros_like(t[:1]), t[1:]]) for m, t in modal.items()}
-        return items, injected, modal
+        centres = {m: centre_features(modal[m], getattr(self, f"assignment_{m}"), self.k, self.centre_norm)
+                   for m in self.modalities} if self.use_ica else {}  # Eq. 11
+        return ItemTables(items, injected, modal, centres)
 
     # ----- sequences -----
-    def streams(self, inputs: Tensor, rows: Tensor, positions: Tensor) -> tuple[Tensor, dict[str, Tensor], tuple]:
+    def streams(self, inputs: Tensor, rows: Tensor, positions: Tensor) -> tuple[Tensor, dict[str, Tensor], ItemTables]:
         """e_u^s (P, d) and ẽ_u^m (P, d) for the P queries (sequence ``rows[p]``, position ``positions[p]``),
         plus the item tables."""
-        items, injected, modal_items = self.item_tables()
-        fused = self.id_encoder(injected[inputs], inputs)[-1][rows, positions]  # Eq. 7-8
+        tables = self.catalog_table(self.item_tables)
+        fused = self.id_encoder(tables.injected[inputs], inputs)[-1][rows, positions]  # Eq. 7-8
         modal_out = {}
         for m in self.modalities:
             encoder = self.modal_encoders[m]
-            states = encoder(modal_items[m][inputs], inputs)  # Eq. 9
+            states = encoder(tables.modal[m][inputs], inputs)  # Eq. 9
             e_m = states[-1][rows, positions]
             fused = fused + self.rho[m] * e_m  # Eq. 17
             if self.use_ica:
-                centres = centre_features(modal_items[m], getattr(self, f"assignment_{m}"), self.k,
-                                          self.centre_norm)  # Eq. 11
                 attentions = [block.attention for block in encoder.blocks]
-                e_c = self.centralized[m](centres, states, attentions, inputs, rows, positions)  # Eq. 12-16
+                e_c = self.centralized[m](tables.centres[m], states, attentions, inputs, rows,
+                                          positions)  # Eq. 12-16
                 logits = torch.einsum("pd,pkd->pk", e_m, e_c)
                 if self.training:  # Eq. 19: noise log δ - log(1 - δ), training only
                     delta = torch.rand_like(logits).clamp(1e-10, 1 - 1e-10)
@@ -155,22 +165,22 @@ class MDSRec(SequentialRecommender):
                 gamma = (logits / self.tau).softmax(-1)
                 e_m = e_m + torch.einsum("pk,pkd->pd", gamma, e_c)  # Eq. 18
             modal_out[m] = e_m
-        return fused, modal_out, (items, modal_items)
+        return fused, modal_out, tables
 
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
         rows, positions = (inputs != 0).nonzero(as_tuple=True)  # every non-padding position predicts
-        fused, modal, (items, modal_items) = self.streams(inputs, rows, positions)
+        fused, modal, tables = self.streams(inputs, rows, positions)
         y = targets[rows, positions]
-        loss = self.softmax(fused, items, y)  # L^s
+        loss = self.softmax(fused, tables.items, y)  # L^s
         for m in self.modalities:  # Eq. 23-24
-            loss = loss + self.rho[m] * self.softmax(modal[m], modal_items[m], y)
+            loss = loss + self.rho[m] * self.softmax(modal[m], tables.modal[m], y)
         return loss
 
     def user_state(self, inputs: Tensor) -> UserState:
         rows = torch.arange(inputs.size(0), device=inputs.device)
         last = torch.full_like(rows, inputs.size(1) - 1)
-        fused, modal, (items, modal_items) = self.streams(inputs, rows, last)
-        return UserState(fused, modal, items, modal_items)
+        fused, modal, tables = self.streams(inputs, rows, last)
+        return UserState(fused, modal, tables.items, tables.modal)
 
     def channel_scores(self, state: UserState, start: int, end: int) -> dict[str, Tensor]:
         """y^s (Eq. 20) and each y^m (Eq. 21) for items start..end-1."""

@@ -73,7 +73,7 @@ class MISSRec(ItemTableRecommender):
         return torch.cat([torch.zeros_like(table[:1]), table[1:]])
 
     def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
-        table = self.item_vectors()
+        table = self.catalog_table(self.item_vectors)
         x = table[inputs]
         keep = (inputs != 0).unsqueeze(-1).to(x.dtype)
         interests = self.interest_tokens(x, keep)  # (B, L, J, d)

@@ -71,6 +71,6 @@ class UniSRec(ItemTableRecommender):
 
     def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
         """Cosine scores over a temperature: unit states divided by it, unit item vectors."""
-        table = self.item_vectors()
+        table = self.catalog_table(self.item_vectors)
         states = self.encoder(table[inputs], inputs)[-1]
         return F.normalize(states, dim=-1) / TEMPERATURE, F.normalize(table, dim=-1)
