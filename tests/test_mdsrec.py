@@ -159,3 +159,32 @@ def test_centralized_attention_in_checkpointed_chunks_is_the_same(monkeypatch):
     assert torch.allclose(one, chunked)
     for a, b in zip(one_grads, chunked_grads):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("heads", [2, 4])  # 2: query map folded into the keys; 4: queries projected
+def test_centralized_attention_is_eq_12_to_16_one_query_at_a_time(heads):
+    """Reference: for each sequence b and query position t, the centres attend over b's keys at positions <= t
+    (not padding) with the stream layer's own attention module (Q, K, V and U, Eq. 12-14), then Eq. 15."""
+    import torch.nn.functional as F
+
+    from mdsrec_pyg.nn.centralized import CentralizedAttention
+    from mdsrec_pyg.nn.transformer import MultiHeadAttention
+
+    torch.manual_seed(0)
+    batch, length, width, k = 3, 8, 16, 5
+    seqs = torch.randint(1, 50, (batch, length))
+    seqs[0, :3] = 0
+    rows, positions = (seqs != 0).nonzero(as_tuple=True)
+    attentions = [MultiHeadAttention(width, heads, 0.0) for _ in range(2)]
+    layer_inputs = [torch.randn(batch, length, width) for _ in range(2)]
+    centres = torch.randn(k, width)
+    module = CentralizedAttention(width, 32, 2)
+    with torch.no_grad():
+        got = module(centres, layer_inputs, attentions, seqs, rows, positions)
+        for p, (b, t) in enumerate(zip(rows.tolist(), positions.tolist())):
+            allowed = (torch.arange(length) <= t) & (seqs[b] != 0)
+            state = centres
+            for attention, ffn, layer_input in zip(attentions, module.maps, layer_inputs):
+                read = attention(state, layer_input[b], allowed[None, :])  # Eq. 12-14
+                state = F.gelu(ffn(read))  # Eq. 15
+            assert torch.allclose(got[p], state, atol=1e-5), (b, t)

@@ -13,11 +13,11 @@ t see positions <= t only, so there is one set of k centre features per query po
 
 Cost: Eq. 12-15 run for every (query position, centre) pair, B x L x k of them in training. Everything
 linear after the attention weights (U of Eq. 14, W1 and W2 of Eq. 15) is folded into the values, once per
-key, and first-layer queries (the same k centres everywhere) are projected once: the same function up to
-float rounding, about 2.5x faster than applying the maps to every pair. It stays the dominant cost of a
-training step (MDSRec's epoch is about 3x SASRec's at k = 16, 16x at clothing's k = 64). Not done yet: the
-first layer's queries are the same k centres at every position, so its prefix softmax could be computed
-with cumulative sums over positions (linear in L instead of quadratic).
+key; first-layer queries (the same k centres everywhere) are projected once; in later layers the query map
+is folded into the keys (when heads x L is small against d, as with the paper's 2 heads, L = 50, d = 300), so
+the per-pair work is two batched products: the same function up to float rounding (checked against the
+literal one-query-at-a-time computation in the tests). It stays the dominant cost of MDSRec's training step
+at large k: its output alone is B x L x k x d per layer.
 """
 from __future__ import annotations
 
@@ -86,23 +86,32 @@ def centre_attention(attention: MultiHeadAttention, ffn: nn.Sequential, centres:
     """Eq. 12-15 before the activation, with a layer's own Q, K, V and U: ``(g W1 + b1) W2 + b2`` where g is
     what the centres read from the sequence. ``centres`` is (k, d), the same for every query (the first
     layer), or (B, Q, k, d); ``layer_input`` (B, L, d); ``mask`` (B, Q, L) from :func:`prefix_mask`.
-    Returns (B, Q, k, d). Keys and folded values are computed once per sequence, shared by its queries."""
+    Returns (B, Q, k, d). Keys and folded values are computed once per sequence, shared by its queries;
+    scores are laid out (B, Q, k, heads, L) so that they meet the values in one batched product, uncopied."""
     batch, length, width = layer_input.shape
     heads, queries = attention.num_heads, mask.size(1)
     size = width // heads
-    q = attention.query(centres)
-    q = q.view(*q.shape[:-1], heads, size)
-    key = attention.key(layer_input).view(batch, length, heads, size)
-    if q.dim() == 3:  # shared centres: one score table per sequence, masked per query position
-        scores = torch.einsum("khe,blhe->bhkl", q, key).unsqueeze(2)
+    key = attention.key(layer_input).view(batch, length, heads, size) / math.sqrt(size)
+    if centres.dim() == 2:  # shared centres: one score table per sequence, the same for every query
+        k = centres.size(0)
+        q = attention.query(centres).view(k, heads, size)
+        scores = torch.einsum("khe,blhe->bkhl", q, key).unsqueeze(1)
+    elif (heads - 1) * length < width:  # per-query centres: the query map folded into the keys (cheaper)
+        k = centres.size(2)
+        folded_keys = torch.einsum("blhe,hed->bhld", key, attention.query.weight.view(heads, size, width))
+        key_bias = torch.einsum("blhe,he->bhl", key, attention.query.bias.view(heads, size))
+        scores = torch.baddbmm(key_bias.reshape(batch, 1, heads * length), centres.reshape(batch, -1, width),
+                               folded_keys.reshape(batch, heads * length, width).transpose(1, 2))
     else:
-        scores = torch.einsum("bqkhe,blhe->bhqkl", q, key)
-    scores = (scores / math.sqrt(size)).masked_fill(~mask[:, None, :, None, :], float("-inf"))
-    weights = F.dropout(scores.softmax(-1), attention.dropout, attention.training)  # (B, h, Q, k, L)
-    k = weights.size(3)
-    weights = weights.permute(0, 2, 3, 1, 4).reshape(batch, queries * k, heads * length)
+        k = centres.size(2)
+        q = attention.query(centres).view(batch, queries, k, heads, size)
+        scores = torch.einsum("bqkhe,blhe->bqkhl", q, key)
+    blocked = torch.zeros(mask.shape, dtype=scores.dtype, device=scores.device).masked_fill_(~mask, float("-inf"))
+    scores = scores.view(batch, -1, k, heads, length) + blocked[:, :, None, None, :]  # one pass, not copy + fill
+    weights = F.dropout(scores.softmax(-1), attention.dropout, attention.training)  # (B, Q, k, h, L)
     values, bias = folded_values(attention, ffn, layer_input)
-    return torch.baddbmm(bias, weights, values).view(batch, queries, k, width)
+    return torch.baddbmm(bias, weights.reshape(batch, queries * k, heads * length), values).view(
+        batch, queries, k, width)
 
 
 class CentralizedAttention(nn.Module):
@@ -134,7 +143,7 @@ class CentralizedAttention(nn.Module):
                 states.append(checkpoint(self.layers, centres, layer_inputs, attentions, mask, use_reentrant=False))
             else:
                 states.append(self.layers(centres, layer_inputs, attentions, mask))
-        return torch.cat(states, dim=1)[rows, slot]
+        return (states[0] if len(states) == 1 else torch.cat(states, dim=1))[rows, slot]
 
     def layers(self, centres: Tensor, layer_inputs: list[Tensor], attentions: list[MultiHeadAttention],
                mask: Tensor) -> Tensor:
