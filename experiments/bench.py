@@ -116,6 +116,28 @@ def propagation_layouts(stages: "Stages", graph: tuple[torch.Tensor, torch.Tenso
     return out
 
 
+def profile_training(trainer: Trainer, optimizer: torch.optim.Optimizer, batches: int, out: Path) -> None:
+    """Profile ``batches`` training batches (forward, backward, step): the operators by their own time, then the
+    model's labelled stages (``record_function`` scopes: their forward time only, backward ops are listed
+    as ``autograd::engine`` rows)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    rows = min(len(trainer.windows), batches * trainer.config.batch_size)
+    trainer.windows, trainer.window_lengths = trainer.windows[:rows], trainer.window_lengths[:rows]
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        trainer.train_epoch(optimizer, np.random.default_rng(1), 1)
+    events = prof.key_averages()
+    stages = [e for e in events if e.key.startswith(type(trainer.model).__name__.lower() + ":")]
+    total = sum(e.self_cpu_time_total for e in events)
+    lines = [f"{rows} rows in batches of {trainer.config.batch_size}; {total / 1e6:.1f} s of operator time",
+             events.table(sort_by="self_cpu_time_total", row_limit=15),
+             "labelled stages (forward only, including their operators):"]
+    lines += [f"  {e.key:<45} {e.cpu_time_total / 1e6:8.2f} s  {100 * e.cpu_time_total / total:5.1f}%"
+              for e in sorted(stages, key=lambda e: -e.cpu_time_total)]
+    print("\n".join(lines))
+    io.write_text(out, "\n".join(lines) + "\n")
+
+
 class Stages:
     """Times named stages and records peak memory after each."""
 
@@ -141,6 +163,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train-rows", type=int, default=0,
                         help="time the epoch on this many random training rows and scale to all (0: all)")
     parser.add_argument("--eval-users", type=int, default=0, help="evaluate this many users (0: all)")
+    parser.add_argument("--profile", type=int, default=0, metavar="BATCHES",
+                        help="also profile this many training batches of each model (torch.profiler): top operators "
+                             "and the model's labelled stages, printed and written beside --out")
     parser.add_argument("--out", default="bench.json")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
@@ -164,6 +189,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                        lambda: cooccurrence_graph(split.train, n))
     figures["cooc_edges"] = int(cooccurrence[0].size(1))
     figures.update(propagation_layouts(stages, cooccurrence, n))
+    Path(args.out).resolve().parent.mkdir(parents=True, exist_ok=True)
     graph_dir = Path(tempfile.mkdtemp(prefix="bench-graphs-", dir=Path(args.out).resolve().parent))
     base = {"data_dir": args.data_dir, "graph_dir": str(graph_dir), "knn_method": "nndescent"}
     config = build_config(name if args.dataset else "synthetic", {**base, "model": "mdsrec"}, args.sets)
@@ -207,6 +233,9 @@ def main(argv: list[str] | None = None) -> dict:
         figures[f"sequences_per_second_{model_name}"] = len(trainer.windows) / seconds
         figures[f"epoch_seconds_{model_name}"] = all_rows / figures[f"sequences_per_second_{model_name}"]
         figures["epoch_extrapolated"] = len(trainer.windows) < all_rows
+        if args.profile:
+            profile_training(trainer, optimizer, args.profile, Path(args.out).with_name(
+                f"{Path(args.out).stem}-profile-{model_name}.txt"))
         _, seconds = stages.run(f"{model_name}: evaluate {len(eval_targets):,} users", lambda: evaluate(
             model, eval_inputs, eval_targets, model_config.topk, n, batch_size=model_config.eval_batch_size,
             item_chunk=model_config.item_chunk, device=model_config.device))

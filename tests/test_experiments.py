@@ -125,12 +125,16 @@ def test_an_interrupted_run_is_resumed_not_retrained(tmp_path, caplog):
 def test_bench_writes_the_figures_the_issue_asks_for(tmp_path):
     import json
 
-    out = tmp_path / "bench.json"
+    out = tmp_path / "runs" / "bench.json"  # a folder that does not exist yet
     command("bench.py", "--items", "3000", "--sequences", "600", "--knn-sample", "300", "--out", str(out),
-            "--set", "hidden_size=16", "--set", "inner_size=16", "--set", "max_len=8")
+            "--profile", "1", "--set", "hidden_size=16", "--set", "inner_size=16", "--set", "max_len=8")
     figures = json.loads(out.read_text())
     for key in ("cooc_seconds", "knn_seconds", "knn_exact_seconds", "knn_recall", "epoch_seconds_sasrec",
                 "epoch_seconds_mdsrec", "eval_users_per_second", "peak_rss_mb", "items", "device"):
         assert key in figures, key
     assert figures["items"] == 2999 and 0.5 <= figures["knn_recall"] <= 1.0
     assert figures["epoch_seconds_mdsrec"] > 0 and figures["peak_rss_mb"] > 0
+    profile = (tmp_path / "runs" / "bench-profile-mdsrec.txt").read_text()
+    for stage in ("centralized attention", "sequence encoders", "softmax over all items", "item tables"):
+        assert f"mdsrec: {stage}" in profile, stage
+    assert "sasrec: softmax over all items" in (tmp_path / "runs" / "bench-profile-sasrec.txt").read_text()

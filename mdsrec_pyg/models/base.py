@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
@@ -82,8 +83,11 @@ class ItemTableRecommender(SequentialRecommender):
 
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
         keep = inputs != 0
-        states, table = self.encode(inputs)
-        return self.softmax(states[keep], table, targets[keep])
+        name = type(self).__name__.lower()  # profiler labels, as bench.py --profile lists them
+        with record_function(f"{name}: sequence encoder"):
+            states, table = self.encode(inputs)
+        with record_function(f"{name}: softmax over all items"):
+            return self.softmax(states[keep], table, targets[keep])
 
     def user_state(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
         states, table = self.encode(inputs)

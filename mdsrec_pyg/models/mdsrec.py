@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
@@ -146,18 +147,21 @@ class MDSRec(SequentialRecommender):
     def streams(self, inputs: Tensor, rows: Tensor, positions: Tensor) -> tuple[Tensor, dict[str, Tensor], ItemTables]:
         """e_u^s (P, d) and ẽ_u^m (P, d) for the P queries (sequence ``rows[p]``, position ``positions[p]``),
         plus the item tables."""
-        tables = self.catalog_table(self.item_tables)
-        fused = self.id_encoder(tables.injected[inputs], inputs)[-1][rows, positions]  # Eq. 7-8
+        with record_function("mdsrec: item tables, Eq. 3, 6, 11"):
+            tables = self.catalog_table(self.item_tables)
+        with record_function("mdsrec: sequence encoders, Eq. 7-9"):
+            fused = self.id_encoder(tables.injected[inputs], inputs)[-1][rows, positions]  # Eq. 7-8
+            streams = {m: self.modal_encoders[m](tables.modal[m][inputs], inputs) for m in self.modalities}  # Eq. 9
         modal_out = {}
         for m in self.modalities:
-            encoder = self.modal_encoders[m]
-            states = encoder(tables.modal[m][inputs], inputs)  # Eq. 9
+            states = streams[m]
             e_m = states[-1][rows, positions]
             fused = fused + self.rho[m] * e_m  # Eq. 17
             if self.use_ica:
-                attentions = [block.attention for block in encoder.blocks]
-                e_c = self.centralized[m](tables.centres[m], states, attentions, inputs, rows,
-                                          positions)  # Eq. 12-16
+                attentions = [block.attention for block in self.modal_encoders[m].blocks]
+                with record_function("mdsrec: centralized attention, Eq. 12-16"):
+                    e_c = self.centralized[m](tables.centres[m], states, attentions, inputs, rows,
+                                              positions)  # Eq. 12-16
                 logits = torch.einsum("pd,pkd->pk", e_m, e_c)
                 if self.training:  # Eq. 19: noise log δ - log(1 - δ), training only
                     delta = torch.rand_like(logits).clamp(1e-10, 1 - 1e-10)
@@ -171,9 +175,10 @@ class MDSRec(SequentialRecommender):
         rows, positions = (inputs != 0).nonzero(as_tuple=True)  # every non-padding position predicts
         fused, modal, tables = self.streams(inputs, rows, positions)
         y = targets[rows, positions]
-        loss = self.softmax(fused, tables.items, y)  # L^s
-        for m in self.modalities:  # Eq. 23-24
-            loss = loss + self.rho[m] * self.softmax(modal[m], tables.modal[m], y)
+        with record_function("mdsrec: softmax over all items, Eq. 23-24"):
+            loss = self.softmax(fused, tables.items, y)  # L^s
+            for m in self.modalities:
+                loss = loss + self.rho[m] * self.softmax(modal[m], tables.modal[m], y)
         return loss
 
     def user_state(self, inputs: Tensor) -> UserState:
