@@ -9,8 +9,10 @@ top-H graph of the text modality (Eq. 4-5, on the behaviour-injected features, a
 for MDSRec to reuse) with pynndescent (its once-per-process numba compilation timed apart) against the exact
 blocked path (timed on a sample of query items, scaled to all items, flagged ``knn_exact_extrapolated``
 when the sample is smaller than the catalog), with recall@H of the approximate graph on that sample; one
-training epoch of SASRec and of MDSRec (``--train-rows``: timed on a random part of the rows, scaled to the
-epoch, flagged ``epoch_extrapolated``); full-ranking evaluation of every test user (``--eval-users``: the
+training epoch of SASRec and of MDSRec (``--train-rows``: timed on the first batches of a shuffled,
+length-bucketed epoch, the same rows for both models, scaled to the epoch, flagged ``epoch_extrapolated``;
+rows drawn at random into one batch would carry the padding of their longest row, which no real epoch
+does); full-ranking evaluation of every test user (``--eval-users``: the
 first ones). ``--dataset`` takes real interactions and attaches stand-in feature matrices of the paper's
 sizes (image 4,096-d, text 384-d); ``--items N`` generates a catalog of N items and ``--sequences`` users
 (topic-following sequences, popularity skewed within a topic) with a stand-in 384-d text matrix. Stand-in
@@ -44,7 +46,7 @@ from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk, knn_recall, neig
 from mdsrec_pyg.models import build_model
 from mdsrec_pyg.models.mdsrec import inject_behaviour, modal_graph
 from mdsrec_pyg.nn.propagation import RelationGraph
-from mdsrec_pyg.train import Trainer
+from mdsrec_pyg.train import Trainer, bucketed_batches
 
 LATENT = 64
 
@@ -161,7 +163,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sequences", type=int, default=100_000, help="users of a generated catalog")
     parser.add_argument("--knn-sample", type=int, default=2000, help="query items for exact search and recall")
     parser.add_argument("--train-rows", type=int, default=0,
-                        help="time the epoch on this many random training rows and scale to all (0: all)")
+                        help="time the epoch on about this many rows (whole batches of a length-bucketed epoch), "
+                             "scaled to all rows (0: all)")
     parser.add_argument("--eval-users", type=int, default=0, help="evaluate this many users (0: all)")
     parser.add_argument("--profile", type=int, default=0, metavar="BATCHES",
                         help="also profile this many training batches of each model (torch.profiler): top operators "
@@ -223,8 +226,9 @@ def main(argv: list[str] | None = None) -> dict:
         model, _ = stages.run(f"{model_name}: build", lambda: build_model(model_config, dataset, split))
         trainer = Trainer(model, split, model_config, n)
         all_rows = len(trainer.windows)
-        if args.train_rows and args.train_rows < all_rows:  # time a random part of the epoch, then scale
-            keep = np.random.default_rng(0).choice(all_rows, args.train_rows, replace=False)
+        if args.train_rows and args.train_rows < all_rows:  # time whole batches of an epoch, then scale
+            batches = bucketed_batches(trainer.window_lengths, model_config.batch_size, np.random.default_rng(0))
+            keep = np.concatenate(batches[:-(-args.train_rows // model_config.batch_size)])
             trainer.windows, trainer.window_lengths = trainer.windows[keep], trainer.window_lengths[keep]
         optimizer = torch.optim.Adam(model.parameters(), lr=model_config.lr)
         rng = np.random.default_rng(0)
