@@ -20,11 +20,12 @@ KINDS = ("full", "chunked", "sampled")
 
 
 def full_softmax_loss(hidden: Tensor, weights: Tensor, targets: Tensor, bias: Tensor | None = None) -> Tensor:
-    logits = hidden @ weights.T
+    """Logits of items 1..N-1 only (padding left out by slicing, not by an in-place -inf whose backward
+    copies the whole P x N gradient); targets are never padding."""
+    logits = hidden @ weights[1:].T
     if bias is not None:
-        logits = logits + bias
-    logits[:, 0] = float("-inf")
-    return F.cross_entropy(logits, targets)
+        logits = logits + bias[1:]
+    return F.cross_entropy(logits, targets - 1)
 
 
 class _ChunkedSoftmaxCE(torch.autograd.Function):
