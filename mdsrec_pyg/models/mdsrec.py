@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.profiler import record_function
 
@@ -150,8 +151,10 @@ class MDSRec(SequentialRecommender):
         with record_function("mdsrec: item tables, Eq. 3, 6, 11"):
             tables = self.catalog_table(self.item_tables)
         with record_function("mdsrec: sequence encoders, Eq. 7-9"):
-            fused = self.id_encoder(tables.injected[inputs], inputs)[-1][rows, positions]  # Eq. 7-8
-            streams = {m: self.modal_encoders[m](tables.modal[m][inputs], inputs) for m in self.modalities}  # Eq. 9
+            # F.embedding, not tables[inputs]: its backward does not index_put into a zeroed N x d table
+            fused = self.id_encoder(F.embedding(inputs, tables.injected), inputs)[-1][rows, positions]  # Eq. 7-8
+            streams = {m: self.modal_encoders[m](F.embedding(inputs, tables.modal[m]), inputs)
+                       for m in self.modalities}  # Eq. 9
         modal_out = {}
         for m in self.modalities:
             states = streams[m]

@@ -143,7 +143,9 @@ class CentralizedAttention(nn.Module):
                 states.append(checkpoint(self.layers, centres, layer_inputs, attentions, mask, use_reentrant=False))
             else:
                 states.append(self.layers(centres, layer_inputs, attentions, mask))
-        return (states[0] if len(states) == 1 else torch.cat(states, dim=1))[rows, slot]
+        states = states[0] if len(states) == 1 else torch.cat(states, dim=1)
+        # index_select on (B * Q) rows: its backward is about 2x faster than that of states[rows, slot]
+        return states.flatten(0, 1).index_select(0, rows * len(query_positions) + slot)
 
     def layers(self, centres: Tensor, layer_inputs: list[Tensor], attentions: list[MultiHeadAttention],
                mask: Tensor) -> Tensor:
