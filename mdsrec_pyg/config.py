@@ -62,6 +62,7 @@ class Config:
     tau: float = 1.0  # Eq. 19 Gumbel-softmax temperature
     rho: list[float] = field(default_factory=list)  # Eq. 17/22/23 modality weights; empty: equal, summing to 1
     share_modal_encoder: bool = False  # one transformer for all modal streams
+    modal_positions: float = 1.0  # fraction of a batch's positions with ICA + modal losses in training (1: all)
     # baselines
     gru_layers: int = 1  # GRU4Rec(F)
     mask_prob: float = 0.2  # BERT4Rec cloze masking

@@ -188,3 +188,25 @@ def test_centralized_attention_is_eq_12_to_16_one_query_at_a_time(heads):
                 read = attention(state, layer_input[b], allowed[None, :])  # Eq. 12-14
                 state = F.gelu(ffn(read))  # Eq. 15
             assert torch.allclose(got[p], state, atol=1e-5), (b, t)
+
+
+def test_modal_positions_samples_whole_columns_and_still_trains(tmp_path):
+    model, _, split, config = tiny(tmp_path, modal_positions=0.25, dropout=0.0)
+    windows = torch.as_tensor(split.train_windows(config.max_len))
+    inputs, targets = windows[:, :-1], windows[:, 1:]
+    rows, positions = (inputs != 0).nonzero(as_tuple=True)
+    chosen = model.sampled_queries(positions)
+    columns = positions[chosen].unique()
+    assert len(columns) == round(0.25 * len(positions.unique()))
+    assert torch.equal(chosen, torch.isin(positions, columns).nonzero().squeeze(1))  # every query of a column
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(15):
+        loss = model.loss(inputs, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.3
+    with pytest.raises(InputError, match="modal_positions"):
+        tiny(tmp_path, modal_positions=0.0)

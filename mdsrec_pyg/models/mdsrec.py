@@ -84,6 +84,9 @@ class MDSRec(SequentialRecommender):
             raise InputError("--set rho", f"expected {len(self.modalities)} weights for {self.modalities}, got {rho}")
         self.rho = dict(zip(self.modalities, rho))
         self.mu_id, self.tau, self.k, self.centre_norm = config.mu_id, config.tau, config.k, config.centre_norm
+        if not 0 < config.modal_positions <= 1:
+            raise InputError("--set modal_positions", f"expected a fraction in (0, 1], got {config.modal_positions}")
+        self.modal_positions = config.modal_positions
 
         def encoder() -> SequenceEncoder:
             return SequenceEncoder(config.max_len, d, config.num_layers, config.num_heads, config.inner_size,
@@ -145,9 +148,10 @@ class MDSRec(SequentialRecommender):
         return ItemTables(items, injected, modal, centres)
 
     # ----- sequences -----
-    def streams(self, inputs: Tensor, rows: Tensor, positions: Tensor) -> tuple[Tensor, dict[str, Tensor], ItemTables]:
-        """e_u^s (P, d) and ẽ_u^m (P, d) for the P queries (sequence ``rows[p]``, position ``positions[p]``),
-        plus the item tables."""
+    def streams(self, inputs: Tensor, rows: Tensor, positions: Tensor, modal_queries: Tensor | None = None
+                ) -> tuple[Tensor, dict[str, Tensor], ItemTables]:
+        """e_u^s (P, d) and ẽ_u^m for the P queries (sequence ``rows[p]``, position ``positions[p]``), plus the
+        item tables. ẽ_u^m is computed for the queries ``modal_queries`` (indices into the P; all if None)."""
         with record_function("mdsrec: item tables, Eq. 3, 6, 11"):
             tables = self.catalog_table(self.item_tables)
         with record_function("mdsrec: sequence encoders, Eq. 7-9"):
@@ -155,16 +159,20 @@ class MDSRec(SequentialRecommender):
             fused = self.id_encoder(F.embedding(inputs, tables.injected), inputs)[-1][rows, positions]  # Eq. 7-8
             streams = {m: self.modal_encoders[m](F.embedding(inputs, tables.modal[m]), inputs)
                        for m in self.modalities}  # Eq. 9
+        if modal_queries is None:
+            modal_queries = torch.arange(len(rows), device=rows.device)
+        query_rows, query_positions = rows[modal_queries], positions[modal_queries]
         modal_out = {}
         for m in self.modalities:
             states = streams[m]
             e_m = states[-1][rows, positions]
-            fused = fused + self.rho[m] * e_m  # Eq. 17
+            fused = fused + self.rho[m] * e_m  # Eq. 17 (before Eq. 18: the fused state has no ICA)
+            e_m = e_m[modal_queries]
             if self.use_ica:
                 attentions = [block.attention for block in self.modal_encoders[m].blocks]
                 with record_function("mdsrec: centralized attention, Eq. 12-16"):
-                    e_c = self.centralized[m](tables.centres[m], states, attentions, inputs, rows,
-                                              positions)  # Eq. 12-16
+                    e_c = self.centralized[m](tables.centres[m], states, attentions, inputs, query_rows,
+                                              query_positions)  # Eq. 12-16
                 logits = torch.einsum("pd,pkd->pk", e_m, e_c)
                 if self.training:  # Eq. 19: noise log δ - log(1 - δ), training only
                     delta = torch.rand_like(logits).clamp(1e-10, 1 - 1e-10)
@@ -175,14 +183,27 @@ class MDSRec(SequentialRecommender):
         return fused, modal_out, tables
 
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
-        rows, positions = (inputs != 0).nonzero(as_tuple=True)  # every non-padding position predicts
-        fused, modal, tables = self.streams(inputs, rows, positions)
+        """Eq. 23-24 at every non-padding position; with ``modal_positions`` < 1, the modal terms (ICA and
+        CE(y^m)) at the positions of a random share of the batch's columns only (an unbiased estimate of
+        their mean, at that share of their cost; the fused term keeps every position)."""
+        rows, positions = (inputs != 0).nonzero(as_tuple=True)
+        modal_queries = self.sampled_queries(positions) if self.modal_positions < 1 else None
+        fused, modal, tables = self.streams(inputs, rows, positions, modal_queries)
         y = targets[rows, positions]
+        modal_y = y if modal_queries is None else y[modal_queries]
         with record_function("mdsrec: softmax over all items, Eq. 23-24"):
             loss = self.softmax(fused, tables.items, y)  # L^s
             for m in self.modalities:
-                loss = loss + self.rho[m] * self.softmax(modal[m], tables.modal[m], y)
+                loss = loss + self.rho[m] * self.softmax(modal[m], tables.modal[m], modal_y)
         return loss
+
+    def sampled_queries(self, positions: Tensor) -> Tensor:
+        """Indices of the queries whose position is in a random ``modal_positions`` share of the distinct
+        positions (at least one): whole columns, so that ICA's work, per distinct position, shrinks with it."""
+        columns = positions.unique()
+        count = max(1, round(self.modal_positions * len(columns)))
+        chosen = columns[torch.randperm(len(columns), device=positions.device)[:count]]
+        return torch.isin(positions, chosen).nonzero().squeeze(1)
 
     def user_state(self, inputs: Tensor) -> UserState:
         rows = torch.arange(inputs.size(0), device=inputs.device)
