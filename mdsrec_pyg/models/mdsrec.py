@@ -17,7 +17,8 @@ by ``graph_operator`` (default ``mean``; ``sum`` is Eq. 6 as written); an item i
 among the H but keeps a self-loop; C^m averages its members (``centre_norm``); Eq. 19's noise is the
 logistic noise it writes, log δ - log(1 - δ). Ablations (Table 3): ``no_dis`` (O counts every pair 1),
 ``no_cre`` (Â^m from the raw E^m), ``no_mrgc`` (modal streams read a learned projection of E^m instead of
-Ê^m), ``no_ica`` (no centralized attention).
+Ê^m), ``no_ica`` (no centralized attention). For speed, not in the paper: ``modal_positions`` < 1 (default
+1) trains ICA and the modal terms of Eq. 23-24 at a random share of each batch's positions only.
 """
 from __future__ import annotations
 
@@ -184,8 +185,8 @@ class MDSRec(SequentialRecommender):
 
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
         """Eq. 23-24 at every non-padding position; with ``modal_positions`` < 1, the modal terms (ICA and
-        CE(y^m)) at the positions of a random share of the batch's columns only (an unbiased estimate of
-        their mean, at that share of their cost; the fused term keeps every position)."""
+        CE(y^m)) at the positions of a random share of the batch's columns only (an estimate of their mean,
+        at about that share of their cost; the fused term keeps every position)."""
         rows, positions = (inputs != 0).nonzero(as_tuple=True)
         modal_queries = self.sampled_queries(positions) if self.modal_positions < 1 else None
         fused, modal, tables = self.streams(inputs, rows, positions, modal_queries)
