@@ -120,9 +120,9 @@ def propagation_layouts(stages: "Stages", graph: tuple[torch.Tensor, torch.Tenso
 
 
 def profile_training(trainer: Trainer, optimizer: torch.optim.Optimizer, batches: int, out: Path) -> None:
-    """Profile ``batches`` training batches (forward, backward, step): the operators by their own time, then the
-    model's labelled stages (``record_function`` scopes: their forward time only, backward ops are listed
-    as ``autograd::engine`` rows)."""
+    """Profile ``batches`` training batches (forward, backward, step; the trainer keeps only their rows): the
+    operators by their own time, then the model's labelled stages (``record_function`` scopes: their forward
+    time only, backward ops are listed as ``autograd::engine`` rows)."""
     from torch.profiler import ProfilerActivity, profile
 
     rows = min(len(trainer.windows), batches * trainer.config.batch_size)
@@ -193,8 +193,9 @@ def main(argv: list[str] | None = None) -> dict:
                                                        lambda: cooccurrence_graph(split.train, n))
     figures["cooc_edges"] = int(cooccurrence[0].size(1))
     figures.update(propagation_layouts(stages, cooccurrence, n))
-    Path(args.out).resolve().parent.mkdir(parents=True, exist_ok=True)
-    graph_dir = Path(tempfile.mkdtemp(prefix="bench-graphs-", dir=Path(args.out).resolve().parent))
+    out_dir = Path(args.out).resolve().parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    graph_dir = Path(tempfile.mkdtemp(prefix="bench-graphs-", dir=out_dir))
     base = {"data_dir": args.data_dir, "graph_dir": str(graph_dir), "knn_method": "nndescent"}
     config = build_config(name if args.dataset else "synthetic", {**base, "model": "mdsrec"}, args.sets)
     # the modal graph of MDSRec's text modality, built as MDSRec.build would and stored for it to reuse

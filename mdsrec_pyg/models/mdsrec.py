@@ -149,10 +149,10 @@ class MDSRec(SequentialRecommender):
         return ItemTables(items, injected, modal, centres)
 
     # ----- sequences -----
-    def streams(self, inputs: Tensor, rows: Tensor, positions: Tensor, modal_queries: Tensor | None = None
+    def streams(self, inputs: Tensor, rows: Tensor, positions: Tensor, modal_queries: Tensor | slice = slice(None)
                 ) -> tuple[Tensor, dict[str, Tensor], ItemTables]:
         """e_u^s (P, d) and ẽ_u^m for the P queries (sequence ``rows[p]``, position ``positions[p]``), plus the
-        item tables. ẽ_u^m is computed for the queries ``modal_queries`` (indices into the P; all if None)."""
+        item tables. ẽ_u^m is computed for the queries ``modal_queries`` (indices into the P; all by default)."""
         with record_function("mdsrec: item tables, Eq. 3, 6, 11"):
             tables = self.catalog_table(self.item_tables)
         with record_function("mdsrec: sequence encoders, Eq. 7-9"):
@@ -160,8 +160,6 @@ class MDSRec(SequentialRecommender):
             fused = self.id_encoder(F.embedding(inputs, tables.injected), inputs)[-1][rows, positions]  # Eq. 7-8
             streams = {m: self.modal_encoders[m](F.embedding(inputs, tables.modal[m]), inputs)
                        for m in self.modalities}  # Eq. 9
-        if modal_queries is None:
-            modal_queries = torch.arange(len(rows), device=rows.device)
         query_rows, query_positions = rows[modal_queries], positions[modal_queries]
         modal_out = {}
         for m in self.modalities:
@@ -188,10 +186,10 @@ class MDSRec(SequentialRecommender):
         CE(y^m)) at the positions of a random share of the batch's columns only (an estimate of their mean,
         at about that share of their cost; the fused term keeps every position)."""
         rows, positions = (inputs != 0).nonzero(as_tuple=True)
-        modal_queries = self.sampled_queries(positions) if self.modal_positions < 1 else None
+        modal_queries = self.sampled_queries(positions) if self.modal_positions < 1 else slice(None)
         fused, modal, tables = self.streams(inputs, rows, positions, modal_queries)
         y = targets[rows, positions]
-        modal_y = y if modal_queries is None else y[modal_queries]
+        modal_y = y[modal_queries]
         with record_function("mdsrec: softmax over all items, Eq. 23-24"):
             loss = self.softmax(fused, tables.items, y)  # L^s
             for m in self.modalities:

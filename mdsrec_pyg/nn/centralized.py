@@ -90,20 +90,17 @@ def centre_attention(attention: MultiHeadAttention, ffn: nn.Sequential, centres:
     scores are laid out (B, Q, k, heads, L) so that they meet the values in one batched product, uncopied."""
     batch, length, width = layer_input.shape
     heads, queries = attention.num_heads, mask.size(1)
-    size = width // heads
+    size, k = width // heads, centres.size(-2)
     key = attention.key(layer_input).view(batch, length, heads, size) / math.sqrt(size)
     if centres.dim() == 2:  # shared centres: one score table per sequence, the same for every query
-        k = centres.size(0)
         q = attention.query(centres).view(k, heads, size)
         scores = torch.einsum("khe,blhe->bkhl", q, key).unsqueeze(1)
     elif (heads - 1) * length < width:  # per-query centres: the query map folded into the keys (cheaper)
-        k = centres.size(2)
         folded_keys = torch.einsum("blhe,hed->bhld", key, attention.query.weight.view(heads, size, width))
         key_bias = torch.einsum("blhe,he->bhl", key, attention.query.bias.view(heads, size))
         scores = torch.baddbmm(key_bias.reshape(batch, 1, heads * length), centres.reshape(batch, -1, width),
                                folded_keys.reshape(batch, heads * length, width).transpose(1, 2))
     else:
-        k = centres.size(2)
         q = attention.query(centres).view(batch, queries, k, heads, size)
         scores = torch.einsum("bqkhe,blhe->bqkhl", q, key)
     blocked = torch.zeros(mask.shape, dtype=scores.dtype, device=scores.device).masked_fill_(~mask, float("-inf"))

@@ -135,16 +135,16 @@ class RelationGraph(torch.nn.Module):
         self.register_buffer("edge_index", edge_index)
         self.register_buffer("edge_weight", weight)
         self.propagation = GraphPropagation()
-        self._adj_t: dict[str, Adj] = {}
+        self._matrices: dict[str, tuple[Adj, OptTensor]] = {}  # adj_t and its CSR transpose (or None)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.layout == "edge_index":
             return self.propagation(x, self.edge_index, self.edge_weight)
         key = str(x.device)  # built once per device from the buffers, reused on every call
-        if key not in self._adj_t:
+        if key not in self._matrices:
             edge_index, weight = self.edge_index.to(x.device), self.edge_weight.to(x.device)
             adj_t = to_adj_t(edge_index, weight, self.num_nodes, self.layout)
             adj = to_adj_t(edge_index.flip(0), weight, self.num_nodes, "csr") if self.layout == "csr" else None
-            self._adj_t[key] = (adj_t, adj)
-        adj_t, adj = self._adj_t[key]
+            self._matrices[key] = (adj_t, adj)
+        adj_t, adj = self._matrices[key]
         return self.propagation(x, adj_t, adj=adj)
