@@ -19,26 +19,13 @@ import numpy as np
 import torch
 
 from mdsrec_pyg import io
-from mdsrec_pyg.data import SequentialDataset, load_dataset
+from mdsrec_pyg.data import SequentialDataset
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.evaluate import trim_left_padding
-from mdsrec_pyg.experiment import command_line, load_run_config
-from mdsrec_pyg.models import MDSRec, build_model
+from mdsrec_pyg.experiment import command_line
+from mdsrec_pyg.models import MDSRec
+from mdsrec_pyg.recommend import load_trained
 from mdsrec_pyg.tables import to_markdown
-
-
-def load_trained(run_dir: str | Path, dataset: SequentialDataset | None = None):
-    config = load_run_config(run_dir)
-    dataset = dataset or load_dataset(config.dataset, config.data_dir, config.feature_dir)
-    split = dataset.split()
-    model = build_model(config, dataset, split)
-    weights = Path(run_dir) / "best.pt"
-    if model.trainable:
-        if not weights.is_file():
-            raise InputError(weights, "not found: the run has not finished")
-        model.load_state_dict(torch.load(weights, weights_only=True))
-    model.eval()
-    return config, dataset, split, model
 
 
 def rank_of(scores: torch.Tensor, target: int) -> int:
@@ -55,7 +42,7 @@ def channels(model, inputs: np.ndarray, num_items: int) -> dict[str, torch.Tenso
     out = {"fused": model.score(state, 0, num_items).clone()}
     if isinstance(model, MDSRec):
         for name, scores in model.channel_scores(state, 0, num_items).items():
-            out["id (y^s)" if name == "fused" else f"{name} (y^m)"] = scores.clone()
+            out["id (y^s)" if name == "id" else f"{name} (y^m)"] = scores.clone()
     for scores in out.values():
         scores[:, 0] = float("-inf")
     return out
@@ -88,7 +75,8 @@ def describe_item(dataset: SequentialDataset, item: int, target: int) -> str:
 
 def case_study(run_dir: str | Path, user: str | None = None, auto: bool = False, compare: list[str] = (),
                top: int = 5) -> dict:
-    config, dataset, split, model = load_trained(run_dir)
+    config, dataset, model = load_trained(run_dir)
+    split = dataset.split()
     inputs, targets = split.eval_inputs("test", config.max_len)
     if auto:
         index = pick_user(model, inputs, targets, top, dataset.num_items)
@@ -120,7 +108,7 @@ def case_study(run_dir: str | Path, user: str | None = None, auto: bool = False,
                         + to_markdown(["modality", "neighbours"], rows))
     rows = []
     for label, run in [(f"MDSRec ({Path(run_dir).name})", None)] + [(Path(c).name, c) for c in compare]:
-        trained = model if run is None else load_trained(run, dataset)[3]
+        trained = model if run is None else load_trained(run, dataset=dataset)[2]
         for name, scores in channels(trained, inputs[index:index + 1], dataset.num_items).items():
             ranked = scores[0].topk(top).indices.tolist()
             rank = rank_of(scores[0], target)

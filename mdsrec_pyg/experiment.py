@@ -98,10 +98,14 @@ def run_experiment(config: Config, out_dir: str | Path, resume: bool = False,
     model = build_model(config, dataset, split)
     if main:
         distributed.barrier()
+    data = {"dataset": dataset.name, "fingerprint": dataset.fingerprint(), "users": dataset.num_users,
+            "items": dataset.num_items - 1}
     if main and not resume:
         io.write_json(out_dir / "config.json", config.to_dict())
+        io.write_json(out_dir / "data.json", data)
     results = Trainer(model, split, config, dataset.num_items, out_dir).fit(resume=resume)
     results["statistics"] = dataset.statistics()
+    results["data"] = data
     results["world_size"] = distributed.world_size()
     if main:
         io.write_json(out_dir / "results.json", results)

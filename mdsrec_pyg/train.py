@@ -21,6 +21,7 @@ from . import distributed, io
 from .config import Config
 from .data import LeaveOneOutSplit
 from .errors import InputError
+from .hashing import file_sha256
 from .evaluate import metrics_from_ranks, target_ranks, trim_left_padding
 from .models.base import SequentialRecommender
 from .seed import seed_everything
@@ -173,10 +174,11 @@ class Trainer:
                     "early_stopping": dataclasses.asdict(stopper), "history": history,
                     "seconds": time.time() - started,
             "seconds_to_best_epoch": sum(h["seconds"] for h in history[:stopper.best_epoch]), "stopped": stopped})
+        best_sha256 = None
         if self.model.trainable:
             self.model.load_state_dict(stopper.best_state)
             if self.out_dir and self.writes:
-                io.torch_save(self.out_dir / "best.pt", stopper.best_state)
+                best_sha256 = file_sha256(io.torch_save(self.out_dir / "best.pt", stopper.best_state))
         valid = self.evaluate("valid")
         test = self.evaluate("test")
         return {
@@ -192,5 +194,6 @@ class Trainer:
             "train_rows": int(len(self.windows)),
             "train_targets": int((self.windows[:, :-1] != 0).sum()),
             "mask_history": config.mask_history,
+            "best_sha256": best_sha256,  # of best.pt's bytes: a trained model refuses a changed or corrupt file
             "versions": versions(),
         }

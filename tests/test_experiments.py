@@ -60,7 +60,8 @@ def test_case_study_ranks_agree_with_the_evaluator(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     report = module.case_study(run, auto=True)
-    _, dataset, split, model = module.load_trained(run)
+    _, dataset, model = module.load_trained(run)
+    split = dataset.split()
     inputs, targets = split.eval_inputs("test", 8)
     u = report["index"]
     evaluator = target_ranks(model, inputs[u:u + 1], targets[u:u + 1], max_k=dataset.num_items,

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..hashing import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,12 @@ class SequentialDataset:
                 "longest": int(lengths.max()),
             },
         }
+
+    def fingerprint(self) -> str:
+        """A hash of everything a model trained on this dataset depends on: the sequences, the id maps and
+        the feature matrices (a run records it, and a trained model refuses data that differs)."""
+        features = [[m, t] for m, t in sorted(self.features.items())]
+        return fingerprint(self.sequences, self.item_ids, self.user_ids, *[v for pair in features for v in pair])
 
     def split(self) -> "LeaveOneOutSplit":
         return LeaveOneOutSplit(self.sequences)

@@ -7,37 +7,20 @@ a warning, and rebuilt.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from .. import io
+from ..hashing import fingerprint
 
 log = logging.getLogger(__name__)
 
 Graph = tuple[Tensor, Tensor]
-
-
-def fingerprint(*inputs: Any) -> str:
-    """A hash of arrays, tensors, lists of arrays and JSON-able values."""
-    digest = hashlib.sha256()
-    for value in inputs:
-        if isinstance(value, Tensor):
-            value = value.detach().cpu().numpy()
-        if isinstance(value, np.ndarray):
-            digest.update(str((value.dtype, value.shape)).encode())
-            digest.update(np.ascontiguousarray(value).tobytes())
-        elif isinstance(value, list) and value and isinstance(value[0], np.ndarray):
-            digest.update(fingerprint(np.array([len(v) for v in value]), np.concatenate(value)).encode())
-        else:
-            digest.update(json.dumps(value, sort_keys=True).encode())
-    return digest.hexdigest()
 
 
 def _checksum(edge_index: Tensor, edge_weight: Tensor) -> str:

@@ -69,6 +69,22 @@ class SequentialRecommender(nn.Module):
     def score(self, state: Any, start: int, end: int) -> Tensor:
         raise NotImplementedError
 
+    def user_vectors(self, state: Any) -> Tensor:
+        """(B, D) user vectors whose inner products with :meth:`catalog_vectors` are the scores:
+        ``user_vectors(state) @ catalog_vectors(state).T == score(state, 0, num_items)`` (the form that
+        vector export and inner-product indexes use)."""
+        raise NotImplementedError
+
+    def catalog_vectors(self, state: Any) -> Tensor:
+        """(num_items, D) item vectors of the inner-product form of :meth:`score`; they do not depend on the
+        users of ``state``, only on the weights."""
+        raise NotImplementedError
+
+    def channel_scores(self, state: Any, start: int, end: int) -> dict[str, Tensor]:
+        """Scores of items ``start..end-1`` in each of the model's channels, by name, where its final score
+        combines several (MDSRec: the ID channel and one per modality); empty for a one-channel model."""
+        return {}
+
 
 class ItemTableRecommender(SequentialRecommender):
     """A model whose score is the dot product of a sequence state with a table of item vectors.
@@ -96,6 +112,12 @@ class ItemTableRecommender(SequentialRecommender):
     def score(self, state: tuple[Tensor, Tensor], start: int, end: int) -> Tensor:
         user, table = state
         return user @ table[start:end].T
+
+    def user_vectors(self, state: tuple[Tensor, Tensor]) -> Tensor:
+        return state[0]
+
+    def catalog_vectors(self, state: tuple[Tensor, Tensor]) -> Tensor:
+        return state[1]
 
 
 def modal_features(config: Config, dataset: SequentialDataset) -> dict[str, Tensor]:
@@ -127,3 +149,9 @@ class MostPopular(SequentialRecommender):
 
     def score(self, state: int, start: int, end: int) -> Tensor:
         return self.counts[start:end].expand(state, -1).clone()
+
+    def user_vectors(self, state: int) -> Tensor:
+        return self.counts.new_ones(state, 1)
+
+    def catalog_vectors(self, state: int) -> Tensor:
+        return self.counts[:, None]

@@ -75,3 +75,10 @@ class BERT4Rec(SequentialRecommender):
 
     def score(self, state: Tensor, start: int, end: int) -> Tensor:
         return state @ self.item_embedding.weight[start:end].T + self.output_bias[start:end]
+
+    def user_vectors(self, state: Tensor) -> Tensor:
+        return torch.cat([state, torch.ones_like(state[:, :1])], dim=1)  # the 1 meets the output bias
+
+    def catalog_vectors(self, state: Tensor) -> Tensor:
+        items = self.item_embedding.weight[:self.output_bias.size(0)]  # the [mask] row is no candidate
+        return torch.cat([items, self.output_bias[:, None]], dim=1)

@@ -211,12 +211,21 @@ class MDSRec(SequentialRecommender):
         return UserState(fused, modal, tables.items, tables.modal)
 
     def channel_scores(self, state: UserState, start: int, end: int) -> dict[str, Tensor]:
-        """y^s (Eq. 20) and each y^m (Eq. 21) for items start..end-1."""
-        scores = {"fused": state.fused @ state.items[start:end].T}
+        """y^s (Eq. 20, the fused state against the ID embeddings: channel ``id``) and each y^m (Eq. 21, by
+        modality name) for items start..end-1."""
+        scores = {"id": state.fused @ state.items[start:end].T}
         for m in self.modalities:
             scores[m] = state.modal[m] @ state.modal_items[m][start:end].T
         return scores
 
     def score(self, state: UserState, start: int, end: int) -> Tensor:
         channels = self.channel_scores(state, start, end)
-        return channels["fused"] + sum(self.rho[m] * channels[m] for m in self.modalities)  # Eq. 22
+        return channels["id"] + sum(self.rho[m] * channels[m] for m in self.modalities)  # Eq. 22
+
+    def user_vectors(self, state: UserState) -> Tensor:
+        """[e_u^s, ρ_1 ẽ_u^1, ...]: Eq. 22 as one inner product with :meth:`catalog_vectors`."""
+        return torch.cat([state.fused] + [self.rho[m] * state.modal[m] for m in self.modalities], dim=1)
+
+    def catalog_vectors(self, state: UserState) -> Tensor:
+        """[E^id, Ê^1, ...] (N, (1 + M) d)."""
+        return torch.cat([state.items] + [state.modal_items[m] for m in self.modalities], dim=1)

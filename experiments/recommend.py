@@ -1,0 +1,125 @@
+"""Recommendations from a trained run, by the dataset's original ids.
+
+    python experiments/recommend.py --run runs/scientific_mm/mdsrec-42 --user A1JZ9PSI2YO1D8 A2B5Y4E6X3R1PO
+    python experiments/recommend.py --run runs/scientific_mm/mdsrec-42 --history "B00004Z5M1 B0000AQO6R" --explain
+    python experiments/recommend.py --run runs/clothing/sasrec-42 --all-users --k 20 --out top20.csv
+
+``--user`` recommends what comes after a known user's whole history (training, validation and test items);
+``--history`` after a history of original item ids given in time order (oldest first); both print a table per
+user with the item text where the dataset has it and, with ``--explain`` on MDSRec, the rank each item gets
+in each channel (``id``: y^s of Eq. 20; each modality: y^m of Eq. 21; ``final``: Eq. 22). ``--all-users``
+writes one row per user (``user_id``, ``items``, ``scores``) to ``--out`` (CSV, or Parquet for a ``.parquet``
+path where pyarrow is installed; default ``RUN/recommendations-top<K>.csv``) batch by batch, atomically, with
+a progress bar, and prints users per second and peak memory (also written to ``<out>.json``).
+``--export-vectors DIR`` writes the item vectors (and, with ``--all-users``, every user's vector) whose inner
+products are the scores. ``--index faiss`` searches an approximate inverted-file index (faiss-cpu) instead
+of the exact chunked product. Items of the history are left out unless ``--include-seen``.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+from pathlib import Path
+
+from mdsrec_pyg import io
+from mdsrec_pyg.errors import InputError
+from mdsrec_pyg.experiment import command_line
+from mdsrec_pyg.recommend import Recommendation, Recommender, export_format, export_vectors, write_recommendations
+from mdsrec_pyg.retrieval import INDEXES
+from mdsrec_pyg.tables import to_markdown
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="a finished run folder (config.json, results.json, best.pt)")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", nargs="+", metavar="ID", help="original user ids of the dataset")
+    who.add_argument("--history", action="append", metavar='"ID ID ..."',
+                     help="original item ids, oldest first, space-separated (repeat for several histories)")
+    who.add_argument("--all-users", action="store_true", help="every user, to the --out file")
+    parser.add_argument("--k", type=int, default=10, help="recommendations per user (default 10)")
+    parser.add_argument("--out", help="--all-users: the file (.csv, or .parquet with pyarrow); else the tables")
+    parser.add_argument("--include-seen", action="store_true", help="do not leave out the history's items")
+    parser.add_argument("--explain", action="store_true", help="MDSRec: each item's rank in every channel")
+    parser.add_argument("--drop-unknown", action="store_true",
+                        help="drop item ids of --history that the dataset lacks (with a warning) instead of failing")
+    parser.add_argument("--index", default="exact", choices=INDEXES, help="exact (default) or faiss (approximate)")
+    parser.add_argument("--nprobe", type=int, help="faiss: cells scanned per query (default nlist / 16)")
+    parser.add_argument("--export-vectors", metavar="DIR", help="write item (and with --all-users user) vectors")
+    parser.add_argument("--data-dir", help="where the run's dataset is now, if not where it was trained")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--force", action="store_true", help="load even if the dataset changed since training")
+    return parser.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Every flag checked before the run is loaded."""
+    if args.k < 1:
+        raise InputError("--k", f"expected a positive number of recommendations, got {args.k}")
+    if args.nprobe is not None and (args.nprobe < 1 or args.index != "faiss"):
+        raise InputError("--nprobe", f"expected a positive number with --index faiss, got {args.nprobe}")
+    if args.out is not None:
+        out = Path(args.out)
+        if out.is_dir():
+            raise InputError("--out", f"{out} is a folder; expected a file path")
+        if args.all_users:
+            export_format(out)
+    if args.history is not None and any(not h.split() for h in args.history):
+        raise InputError("--history", "an empty history; expected item ids separated by spaces")
+    if args.export_vectors is not None and Path(args.export_vectors).is_file():
+        raise InputError("--export-vectors", f"{args.export_vectors} is a file; expected a folder")
+
+
+def describe(recommender: Recommender, title: str, recommendation: Recommendation) -> str:
+    dataset = recommender.dataset
+    text = dataset.item_text
+    channels = list(recommendation.channel_ranks)
+    header = ["#", "item", "score"] + [f"rank {c}" for c in channels] + (["text"] if text else [])
+    rows = []
+    for position, (item, score) in enumerate(zip(recommendation.items, recommendation.scores)):
+        row = [position + 1, f"`{item}`", f"{score:.4f}"] + [recommendation.channel_ranks[c][position]
+                                                            for c in channels]
+        if text:
+            row.append(text[recommender.item_of[item]][:70].replace("|", "/"))
+        rows.append(row)
+    return f"### {title}\n\n" + to_markdown(header, rows)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    check_args(args)
+    options = {"nprobe": args.nprobe} if args.nprobe else {}
+    recommender = Recommender.load(args.run, device=args.device, index=args.index, data_dir=args.data_dir,
+                                   allow_changed_data=args.force, **options)
+    exclude_seen = not args.include_seen
+    report: dict = {"run": args.run, "k": args.k, "index": args.index, "exclude_seen": exclude_seen}
+    if args.all_users:
+        out = Path(args.out or Path(args.run) / f"recommendations-top{args.k}.csv")
+        report.update(write_recommendations(recommender, out, args.k, exclude_seen))
+        report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        io.write_json(out.with_name(out.name + ".json"), report)
+        print(f"wrote {out} ({report['format']}): {report['users']:,} users x top-{args.k} of "
+              f"{report['items']:,} items in {report['seconds']:.1f}s ({report['users_per_second']:.0f} users/s), "
+              f"peak memory {report['peak_rss_mb']:.0f} MB")
+    else:
+        if args.user:
+            titles = [f"user `{u}`" for u in args.user]
+            found = recommender.recommend_users(args.user, args.k, exclude_seen, args.explain)
+        else:
+            histories = [h.split() for h in args.history]
+            titles = [f"history {' '.join(h[-5:])}" + (" (last 5 shown)" if len(h) > 5 else "") for h in histories]
+            found = recommender.recommend(histories, args.k, exclude_seen, args.explain,
+                                          unknown="drop" if args.drop_unknown else "error")
+        text = "\n".join(describe(recommender, t, r) for t, r in zip(titles, found))
+        print(text)
+        report["recommendations"] = [r.__dict__ for r in found]
+        if args.out:
+            io.write_text(args.out, text)
+    if args.export_vectors:
+        for path in export_vectors(recommender, args.export_vectors, users=args.all_users):
+            print(f"wrote {path}")
+    return report
+
+
+if __name__ == "__main__":
+    command_line(main)

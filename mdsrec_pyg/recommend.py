@@ -1,0 +1,329 @@
+"""A trained run -> recommendations by the dataset's original item ids.
+
+    from mdsrec_pyg import Recommender
+    rec = Recommender.load("runs/scientific_mm/mdsrec-42")
+    rec.recommend([["B00004Z5M1", "B0000AQO6R"]], k=10)    # a new history (original ids, oldest first)
+    rec.recommend_users(["A1JZ9PSI2YO1D8"], k=10)            # known users: what comes after all they have
+
+``load`` rebuilds the model from the run's ``config.json`` and ``best.pt`` over the dataset it was trained
+on (relation graphs from the graph store, or rebuilt), in evaluation mode, and refuses with one line a run
+that never finished, a missing or corrupt ``best.pt`` (its SHA-256 is recorded in ``results.json``), and a
+dataset whose fingerprint differs from the one the run recorded in ``data.json``.
+
+A user's scores are the model's own (``score``, Eq. 22 for MDSRec), computed as one inner product between a
+user vector and the catalog's item vectors (``user_vectors`` / ``catalog_vectors``) and searched exactly in
+chunks (the default) or with an approximate index (:mod:`mdsrec_pyg.retrieval`). A history longer than the
+model's ``max_len`` is read by its last ``max_len`` items (as in training); ``exclude_seen`` leaves out every
+item of the whole history. For MDSRec, ``explain=True`` adds the rank each recommended item gets in each
+channel (``id``: y^s of Eq. 20, each modality: y^m of Eq. 21, ``final``: Eq. 22), ranked as the evaluator
+ranks (1 + the other candidates scoring at least as high).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import io
+from .config import Config
+from .data import SequentialDataset, load_dataset
+from .data.dataset import left_pad
+from .errors import InputError
+from .evaluate import trim_left_padding
+from .experiment import load_run_config
+from .hashing import file_sha256
+from .models import SequentialRecommender, build_model
+from .retrieval import InnerProductIndex, build_index
+
+log = logging.getLogger(__name__)
+
+UNKNOWN = ("error", "drop")
+
+
+@dataclass
+class Recommendation:
+    """The top-K of one history: original item ids, best first, with their scores; for MDSRec with
+    ``explain``, per channel the rank of each of those items."""
+
+    items: list[str]
+    scores: list[float]
+    channel_ranks: dict[str, list[int]] = field(default_factory=dict)
+
+
+def load_trained(run_dir: str | Path, device: str = "cpu", dataset: SequentialDataset | None = None,
+                 data_dir: str | None = None, allow_changed_data: bool = False
+                 ) -> tuple[Config, SequentialDataset, SequentialRecommender]:
+    """The finished run in ``run_dir``: its config, its dataset (loaded unless given) and its model with the
+    best weights, in evaluation mode on ``device``. One-line errors for an unfinished run, a missing or
+    corrupt ``best.pt`` and (unless ``allow_changed_data``) a dataset that changed since training."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(run_dir, "run folder not found")
+    config = load_run_config(run_dir)
+    config.device = device
+    if data_dir is not None:
+        config.data_dir = data_dir
+    results_path = run_dir / "results.json"
+    if not results_path.is_file():
+        raise InputError(run_dir, "the run has not finished (no results.json); finish it with "
+                                  f"python experiments/run.py --resume {run_dir}")
+    try:
+        results = json.loads(results_path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(results_path, f"not valid JSON ({err.msg} at line {err.lineno})") from None
+    dataset = dataset or load_dataset(config.dataset, config.data_dir, config.feature_dir)
+    recorded = results.get("data", {}).get("fingerprint")
+    if recorded is None:
+        log.warning("%s: the run predates data fingerprints; cannot check that %s is the data it was trained on",
+                    run_dir, dataset.name)
+    elif recorded != dataset.fingerprint() and not allow_changed_data:
+        raise InputError(run_dir, f"dataset {dataset.name!r} has changed since this run was trained (its "
+                                  "fingerprint differs); retrain, or load with allow_changed_data / --force")
+    model = build_model(config, dataset, dataset.split())
+    if model.trainable:
+        weights = run_dir / "best.pt"
+        if not weights.is_file():
+            raise InputError(weights, "not found: the run's best weights are missing")
+        expected = results.get("best_sha256")
+        if expected is not None and file_sha256(weights) != expected:
+            raise InputError(weights, "corrupt: its SHA-256 differs from the one results.json recorded")
+        try:
+            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        except Exception as err:  # a truncated or foreign file: one line, never a traceback
+            raise InputError(weights, f"cannot be loaded as this run's weights ({type(err).__name__}: "
+                                      f"{' '.join(str(err).split())[:300]})") from None
+    model.to(device).eval()
+    return config, dataset, model
+
+
+class Recommender:
+    """Top-K recommendations of a trained model, by original ids (see the module docstring)."""
+
+    def __init__(self, config: Config, dataset: SequentialDataset, model: SequentialRecommender,
+                 index: str = "exact", batch_size: int | None = None, **index_options) -> None:
+        self.config, self.dataset, self.model = config, dataset, model.eval()
+        self.device = torch.device(config.device)
+        self.batch_size = batch_size or config.eval_batch_size
+        self.item_of = {item: i for i, item in enumerate(dataset.item_ids) if i}  # original id -> index
+        self.user_of = {user: u for u, user in enumerate(dataset.user_ids)}
+        self.item_vectors = self._catalog_vectors()  # (num_items, D), row 0 padding
+        if index == "exact":
+            index_options.setdefault("chunk", config.item_chunk)
+        self.index: InnerProductIndex = build_index(index, self.item_vectors, **index_options)
+
+    @classmethod
+    def load(cls, run_dir: str | Path, device: str = "cpu", index: str = "exact", data_dir: str | None = None,
+             allow_changed_data: bool = False, dataset: SequentialDataset | None = None,
+             **index_options) -> "Recommender":
+        """The recommender of the finished run in ``run_dir`` (see :func:`load_trained`)."""
+        config, dataset, model = load_trained(run_dir, device, dataset, data_dir, allow_changed_data)
+        return cls(config, dataset, model, index=index, **index_options)
+
+    # ----- ids -----
+    def item_indices(self, history: Sequence[str], unknown: str = "error") -> np.ndarray:
+        """Internal indices of a history of original item ids; unknown ids raise (``unknown="error"``) or
+        are dropped with a warning (``"drop"``)."""
+        if unknown not in UNKNOWN:
+            raise InputError("unknown", f"expected one of {', '.join(UNKNOWN)}, got {unknown!r}")
+        missing = [item for item in history if item not in self.item_of]
+        if missing and unknown == "error":
+            raise InputError("history", f"{len(missing)} item id(s) not in {self.dataset.name}: "
+                                        f"{', '.join(map(repr, missing[:5]))}{' ...' if len(missing) > 5 else ''}")
+        if missing:
+            log.warning("dropped %d unknown item id(s) from a history: %s", len(missing), ", ".join(missing[:5]))
+        indices = np.array([self.item_of[item] for item in history if item in self.item_of], dtype=np.int64)
+        if len(indices) == 0:
+            raise InputError("history", "a history has no item of the catalog; at least one is needed")
+        return indices
+
+    def user_indices(self, user_ids: Sequence[str]) -> list[int]:
+        missing = [user for user in user_ids if user not in self.user_of]
+        if missing:
+            raise InputError("user", f"{len(missing)} user id(s) not in {self.dataset.name}: "
+                                     f"{', '.join(map(repr, missing[:5]))}{' ...' if len(missing) > 5 else ''}")
+        return [self.user_of[user] for user in user_ids]
+
+    # ----- vectors -----
+    @torch.no_grad()
+    def _catalog_vectors(self) -> torch.Tensor:
+        """The item side of the inner-product form; it depends on the weights only, so a one-item history
+        stands in for the users."""
+        with self.model.frozen_tables():
+            state = self.model.user_state(torch.ones((1, 1), dtype=torch.long, device=self.device))
+            return self.model.catalog_vectors(state).detach().float()
+
+    @torch.no_grad()
+    def user_vectors(self, sequences: Sequence[np.ndarray]) -> torch.Tensor:
+        """(len(sequences), D) user vectors of internal-index histories, read by their last ``max_len`` items."""
+        rows = trim_left_padding(left_pad(list(sequences), self.config.max_len))
+        state = self.model.user_state(torch.as_tensor(rows, device=self.device))
+        return self.model.user_vectors(state).float()
+
+    # ----- recommendations -----
+    def top_k(self, sequences: Sequence[np.ndarray], k: int = 10, exclude_seen: bool = True
+              ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Per batch of ``batch_size`` histories (internal indices): (scores (B, k), item indices (B, k)),
+        best first; -1 / -inf where fewer than ``k`` items are left."""
+        if k < 1:
+            raise InputError("k", f"expected a positive number of recommendations, got {k}")
+        with self.model.frozen_tables():
+            for begin in range(0, len(sequences), self.batch_size):
+                batch = sequences[begin:begin + self.batch_size]
+                users = self.user_vectors(batch)
+                yield self.index.search(users, k, batch if exclude_seen else None)
+
+    def recommend(self, histories: Sequence[Sequence[str]], k: int = 10, exclude_seen: bool = True,
+                  explain: bool = False, unknown: str = "error") -> list[Recommendation]:
+        """The top-``k`` original item ids (and scores) after each history of original ids, oldest first."""
+        if isinstance(histories, str) or any(isinstance(h, str) for h in histories):
+            raise InputError("histories", "expected a list of histories, each a list of item ids")
+        return self._recommend([self.item_indices(h, unknown) for h in histories], k, exclude_seen, explain)
+
+    def recommend_users(self, user_ids: Sequence[str], k: int = 10, exclude_seen: bool = True,
+                        explain: bool = False) -> list[Recommendation]:
+        """What comes next for known users, from their whole history (training, validation and test items)."""
+        return self._recommend([self.dataset.sequences[u] for u in self.user_indices(user_ids)], k,
+                               exclude_seen, explain)
+
+    def _recommend(self, sequences: list[np.ndarray], k: int, exclude_seen: bool, explain: bool
+                   ) -> list[Recommendation]:
+        out = []
+        for scores, items in self.top_k(sequences, k, exclude_seen):
+            out += [self._named(s, i) for s, i in zip(scores, items)]
+        if explain:
+            ranks = self.channel_ranks(sequences, [[self.item_of[i] for i in r.items] for r in out], exclude_seen)
+            for recommendation, channel in zip(out, ranks):
+                recommendation.channel_ranks = channel
+        return out
+
+    def _named(self, scores: np.ndarray, items: np.ndarray) -> Recommendation:
+        keep = items >= 0
+        return Recommendation([self.dataset.item_ids[i] for i in items[keep]], [float(s) for s in scores[keep]])
+
+    @torch.no_grad()
+    def channel_ranks(self, sequences: list[np.ndarray], chosen: list[list[int]], exclude_seen: bool = True,
+                      batch_size: int = 32) -> list[dict[str, list[int]]]:
+        """For each history and each of its ``chosen`` items, the item's rank in every channel of the model
+        (``final`` too), among the same candidates as the recommendation (padding and, with
+        ``exclude_seen``, the history left out): 1 + the other candidates scoring at least as high."""
+        channels = self.model.channel_scores  # empty for a one-channel model: only ``final``
+        num_items = self.dataset.num_items
+        out: list[dict[str, list[int]]] = []
+        with self.model.frozen_tables():
+            for begin in range(0, len(sequences), batch_size):
+                batch = sequences[begin:begin + batch_size]
+                rows = trim_left_padding(left_pad(list(batch), self.config.max_len))
+                state = self.model.user_state(torch.as_tensor(rows, device=self.device))
+                scores = {**channels(state, 0, num_items), "final": self.model.score(state, 0, num_items)}
+                ranks: dict[str, list[list[int]]] = {name: [] for name in scores}
+                for row, history in enumerate(batch):
+                    mine = torch.as_tensor(chosen[begin + row], dtype=torch.long, device=self.device)
+                    for name, table in scores.items():
+                        line = table[row].float().clone()
+                        line[0] = float("-inf")
+                        if exclude_seen:
+                            line[torch.as_tensor(history, device=self.device)] = float("-inf")
+                        own = line[mine]
+                        ranks[name].append((line[None, :] >= own[:, None]).sum(1).tolist())
+                out += [{name: ranks[name][row] for name in scores} for row in range(len(batch))]
+        return out
+
+
+def export_format(path: str | Path) -> str:
+    """``parquet`` for a ``.parquet`` path (pyarrow needed), else ``csv``."""
+    if Path(path).suffix != ".parquet":
+        return "csv"
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise InputError(path, "writing Parquet needs pyarrow (pip install pyarrow); or give a .csv path") from None
+    return "parquet"
+
+
+def write_recommendations(recommender: Recommender, path: str | Path, k: int = 10, exclude_seen: bool = True,
+                          progress: bool | None = None) -> dict[str, float | int | str]:
+    """Every user's top-``k`` (from the whole history) to ``path``, one row per user in dataset order:
+    ``user_id``, ``items`` and ``scores`` (space-separated in CSV, lists in Parquet). Written batch by batch
+    (memory bounded by the batch, not users x items) into a temporary file moved into place at the end.
+    Returns what it measured: users, seconds, users per second, the format."""
+    fmt = export_format(path)
+    dataset = recommender.dataset
+    sequences = dataset.sequences
+    started = time.time()
+
+    def batches() -> Iterator[tuple[list[str], list[str], list[str]]]:
+        bar = tqdm(total=len(sequences), desc="users", unit="user", file=sys.stderr,
+                   disable=None if progress is None else not progress)  # None: a bar on a terminal only
+        begin = 0
+        for scores, items in recommender.top_k(sequences, k, exclude_seen):
+            users = dataset.user_ids[begin:begin + len(items)]
+            begin += len(items)
+            bar.update(len(items))
+            keep = items >= 0
+            names = [" ".join(dataset.item_ids[i] for i in row[ok]) for row, ok in zip(items, keep)]
+            values = [" ".join(f"{v:.6g}" for v in row[ok]) for row, ok in zip(scores, keep)]
+            yield users, names, values
+        bar.close()
+
+    def write_csv(tmp: str) -> None:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["user_id", "items", "scores"])
+            for users, names, values in batches():
+                writer.writerows(zip(users, names, values))
+
+    def write_parquet(tmp: str) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema([("user_id", pa.string()), ("items", pa.list_(pa.string())),
+                            ("scores", pa.list_(pa.float32()))])
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for users, names, values in batches():
+                writer.write_table(pa.table({"user_id": users, "items": [n.split() for n in names],
+                                             "scores": [[float(v) for v in x.split()] for x in values]},
+                                            schema=schema))
+
+    io.atomic_file(path, write_parquet if fmt == "parquet" else write_csv)
+    seconds = time.time() - started
+    return {"users": len(sequences), "items": dataset.num_items - 1, "k": k, "format": fmt,
+            "seconds": seconds, "users_per_second": len(sequences) / max(seconds, 1e-9)}
+
+
+def export_vectors(recommender: Recommender, folder: str | Path, users: bool = False) -> list[Path]:
+    """The inner-product form of the model as files: ``item_vectors.npy`` (items x D, padding left out) with
+    ``item_ids.txt`` (row i is that original id); with ``users``, ``user_vectors.npy`` of every user's whole
+    history with ``user_ids.txt``, filled batch by batch into a memory-mapped file. Scores are
+    ``user_vectors @ item_vectors.T``."""
+    folder = Path(folder)
+    dataset = recommender.dataset
+    written = [io.save_npy(folder / "item_vectors.npy", recommender.item_vectors[1:].cpu().numpy()),
+               io.write_text(folder / "item_ids.txt", "\n".join(dataset.item_ids[1:]) + "\n")]
+    if users:
+        sequences, dim = dataset.sequences, recommender.item_vectors.size(1)
+
+        def fill(tmp: str) -> None:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(sequences), dim))
+            with recommender.model.frozen_tables():
+                for begin in range(0, len(sequences), recommender.batch_size):
+                    batch = sequences[begin:begin + recommender.batch_size]
+                    out[begin:begin + len(batch)] = recommender.user_vectors(batch).cpu().numpy()
+            out.flush()
+            del out
+
+        written += [io.atomic_file(folder / "user_vectors.npy", fill),
+                    io.write_text(folder / "user_ids.txt", "\n".join(dataset.user_ids) + "\n")]
+    return written
+
+
+__all__ = ["Recommendation", "Recommender", "export_format", "export_vectors", "load_trained",
+           "write_recommendations"]
