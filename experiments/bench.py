@@ -39,7 +39,7 @@ from mdsrec_pyg import io
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import SequentialDataset, build_dataset, load_dataset
 from mdsrec_pyg.evaluate import evaluate
-from mdsrec_pyg.experiment import command_line
+from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.graphs import cooccurrence_graph
 from mdsrec_pyg.graphs import GraphStore
 from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk, knn_recall, neighbour_lists

@@ -22,7 +22,7 @@ from mdsrec_pyg import io
 from mdsrec_pyg.data import SequentialDataset
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.evaluate import trim_left_padding
-from mdsrec_pyg.experiment import command_line
+from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.models import MDSRec
 from mdsrec_pyg.recommend import load_trained
 from mdsrec_pyg.tables import to_markdown

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mdsrec_pyg import io
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.experiment import command_line
+from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.recommend import Recommendation, Recommender, export_format, export_vectors, write_recommendations
 from mdsrec_pyg.retrieval import INDEXES
 from mdsrec_pyg.tables import to_markdown
@@ -70,9 +70,10 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError("--export-vectors", f"{args.export_vectors} is a file; expected a folder")
 
 
-def describe(recommender: Recommender, title: str, recommendation: Recommendation) -> str:
+def describe(recommender: Recommender, title: str, history: list[str], recommendation: Recommendation) -> str:
     dataset = recommender.dataset
     text = dataset.item_text
+    last = [f"`{item}`" + (f" {text[recommender.item_of[item]][:50]}" if text else "") for item in history[-3:]]
     channels = list(recommendation.channel_ranks)
     header = ["#", "item", "score"] + [f"rank {c}" for c in channels] + (["text"] if text else [])
     rows = []
@@ -82,7 +83,7 @@ def describe(recommender: Recommender, title: str, recommendation: Recommendatio
         if text:
             row.append(text[recommender.item_of[item]][:70].replace("|", "/"))
         rows.append(row)
-    return f"### {title}\n\n" + to_markdown(header, rows)
+    return f"### {title}\n\nLast items: " + "; ".join(last) + "\n\n" + to_markdown(header, rows)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -104,13 +105,16 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         if args.user:
             titles = [f"user `{u}`" for u in args.user]
+            histories = [[recommender.dataset.item_ids[i] for i in recommender.dataset.sequences[u]]
+                         for u in recommender.user_indices(args.user)]
             found = recommender.recommend_users(args.user, args.k, exclude_seen, args.explain)
         else:
             histories = [h.split() for h in args.history]
-            titles = [f"history {' '.join(h[-5:])}" + (" (last 5 shown)" if len(h) > 5 else "") for h in histories]
+            titles = [f"history {n + 1} ({len(h)} items)" for n, h in enumerate(histories)]
             found = recommender.recommend(histories, args.k, exclude_seen, args.explain,
                                           unknown="drop" if args.drop_unknown else "error")
-        text = "\n".join(describe(recommender, t, r) for t, r in zip(titles, found))
+            histories = [[i for i in h if i in recommender.item_of] for h in histories]
+        text = "\n".join(describe(recommender, t, h, r) for t, h, r in zip(titles, histories, found))
         print(text)
         report["recommendations"] = [r.__dict__ for r in found]
         if args.out:

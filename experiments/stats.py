@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mdsrec_pyg import io
 from mdsrec_pyg.data import KNOWN_DATASETS, load_dataset
-from mdsrec_pyg.experiment import command_line
+from mdsrec_pyg.cli import command_line
 
 COLUMNS = [("users", "#Users"), ("items", "#Items"), ("inters", "#Inters"), ("avg_n", "Avg.n"),
            ("sparsity", "Sparsity"), ("longest", "Longest")]

@@ -20,7 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from mdsrec_pyg import io  # noqa: E402
 from mdsrec_pyg.config import build_config  # noqa: E402
 from mdsrec_pyg.errors import InputError  # noqa: E402
-from mdsrec_pyg.experiment import command_line, run_or_reuse  # noqa: E402
+from mdsrec_pyg.cli import command_line
+from mdsrec_pyg.experiment import run_or_reuse  # noqa: E402
 from mdsrec_pyg.tables import mean_std, to_csv  # noqa: E402
 
 

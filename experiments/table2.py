@@ -17,7 +17,8 @@ from pathlib import Path
 
 from mdsrec_pyg import io
 from mdsrec_pyg.config import build_config
-from mdsrec_pyg.experiment import command_line, run_or_reuse
+from mdsrec_pyg.cli import command_line
+from mdsrec_pyg.experiment import run_or_reuse
 from mdsrec_pyg.models import MODELS
 from mdsrec_pyg.tables import mean_std, to_csv, to_markdown
 

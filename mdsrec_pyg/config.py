@@ -8,6 +8,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, fields
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from .errors import InputError
@@ -22,6 +23,8 @@ class Config:
     feature_dir: str = "data/features"
     seed: int = 42
     device: str = "cpu"
+    threads: int = 0  # CPU threads (0: the cores no other process keeps busy, see threads.py); not part of a
+    # run's identity: runs that differ only in it are the same experiment (same_config)
     # data and split
     max_len: int = 50
     # sequence encoder (SASRec defaults as MISSRec used them on these datasets)
@@ -99,6 +102,40 @@ def _coerce(current: Any, value: Any, where: str) -> Any:
     except ValueError:
         raise InputError(where, f"expected a value of type {type(current).__name__}, got {value!r}") from None
     return value
+
+
+RUNTIME_KEYS = ("threads",)  # how a run is executed, not what it computes
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The settings in a JSON (``.json``) or YAML (any other name) file: a mapping of config keys (and
+    ``dataset`` / ``model``) to values; one-line errors for a missing, unreadable or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "config file not found")
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        if path.suffix == ".json":
+            values = json.loads(text)
+        else:
+            import yaml
+
+            values = yaml.safe_load(text)
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"not valid JSON ({err.msg} at line {err.lineno})") from None
+    except Exception as err:  # yaml.YAMLError and its subclasses
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(path, f"not valid YAML ({getattr(err, 'problem', None) or err}{where})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise InputError(path, f"expected a mapping of settings (key: value), got a {type(values).__name__}")
+    known = {f.name for f in fields(Config)}
+    unknown = sorted(str(k) for k in values if k not in known)
+    if unknown:
+        raise InputError(path, f"unknown config key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+    return dict(values)
 
 
 def dataset_defaults(dataset: str) -> dict[str, Any]:

@@ -12,3 +12,7 @@ class InputError(ValueError):
         super().__init__(f"{where}: {message}")
         self.source = str(source)
         self.line = line
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (for example: the loss became NaN or infinite)."""

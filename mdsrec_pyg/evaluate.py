@@ -1,4 +1,5 @@
-"""Full-ranking evaluation: every item is a candidate (never sampled negatives), Recall@K and NDCG@K.
+"""Full-ranking evaluation: every item is a candidate (never sampled negatives); Recall, NDCG, Hit, MRR and
+Precision at each K.
 
 Ties are ranked pessimistically: rank = 1 + the number of *other* items scoring greater than or equal to
 the target, so a constant scorer cannot look good. Padding (item 0) is never ranked. Scores are computed in
@@ -14,6 +15,7 @@ import torch
 from torch import Tensor
 
 from .models.base import SequentialRecommender
+from .progress import progress
 
 
 def trim_left_padding(inputs: np.ndarray) -> np.ndarray:
@@ -24,25 +26,35 @@ def trim_left_padding(inputs: np.ndarray) -> np.ndarray:
 
 
 def metrics_from_ranks(ranks: np.ndarray, topk: list[int]) -> dict[str, float]:
-    """Recall@K and NDCG@K averaged over users, for one target per user with 1-based ``ranks``."""
+    """Recall@K, NDCG@K, Hit@K, MRR@K and Precision@K averaged over users, for one target per user with
+    1-based ``ranks`` (RecBole's definitions: with one target, Hit@K = Recall@K, Precision@K = Hit@K / K,
+    MRR@K = 1 / rank within the top K, else 0)."""
     out: dict[str, float] = {}
     for k in topk:
         hit = ranks <= k
         out[f"recall@{k}"] = float(hit.mean())
         out[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0).mean())
+    for k in topk:
+        hit = ranks <= k
+        out[f"hit@{k}"] = float(hit.mean())
+        out[f"mrr@{k}"] = float(np.where(hit, 1.0 / ranks, 0.0).mean())
+        out[f"precision@{k}"] = float(hit.mean() / k)
     return out
 
 
 @torch.no_grad()
 def target_ranks(model: SequentialRecommender, inputs: np.ndarray, targets: np.ndarray, max_k: int,
                  batch_size: int = 1024, item_chunk: int = 65536, mask_history: bool = False,
-                 num_items: int | None = None, device: str | torch.device = "cpu") -> np.ndarray:
-    """Pessimistic rank of each target among all items, exact up to ``max_k``; ``max_k + 1`` means beyond."""
+                 num_items: int | None = None, device: str | torch.device = "cpu", desc: str | None = None
+                 ) -> np.ndarray:
+    """Pessimistic rank of each target among all items, exact up to ``max_k``; ``max_k + 1`` means beyond.
+    With ``desc``, progress is shown under that name."""
     model.eval()
     num_items = num_items if num_items is not None else int(max(inputs.max(), targets.max())) + 1
     ranks = np.empty(len(targets), dtype=np.int64)
     with model.frozen_tables():  # item tables computed once for all user batches
-        for begin in range(0, len(targets), batch_size):
+        starts = range(0, len(targets), batch_size)
+        for begin in progress(starts, desc or "", unit="batch", enabled=desc is not None):
             rows = trim_left_padding(inputs[begin:begin + batch_size])
             x = torch.as_tensor(rows, device=device)
             y = torch.as_tensor(targets[begin:begin + batch_size], device=device)
@@ -79,7 +91,7 @@ def _mask_history(scores: Tensor, inputs: Tensor, targets: Tensor, start: int, e
 
 def evaluate(model: SequentialRecommender, inputs: np.ndarray, targets: np.ndarray, topk: list[int],
              num_items: int, **kwargs) -> dict[str, float]:
-    """Recall@K and NDCG@K of ``model`` over all items for each ``(inputs[u], targets[u])``."""
+    """The metrics of :func:`metrics_from_ranks` of ``model`` over all items for each ``(inputs[u], targets[u])``."""
     ranks = target_ranks(model, inputs, targets, max(topk), num_items=num_items, **kwargs)
     return metrics_from_ranks(ranks, topk)
 

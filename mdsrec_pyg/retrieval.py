@@ -17,6 +17,7 @@ fewer than ``k`` candidates gets id -1 and score -inf in the empty places.
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Protocol, Sequence
 
@@ -117,6 +118,7 @@ class FaissIndex:
 
     def __init__(self, items: Tensor, nlist: int | None = None, nprobe: int | None = None,
                  train_size: int = 200_000, seed: int = 0) -> None:
+        logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its INFO lines on which build it loads
         try:
             import faiss
         except ImportError:

@@ -6,7 +6,6 @@ import copy
 import dataclasses
 import logging
 import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,22 +14,18 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from . import distributed, io
 from .config import Config
 from .data import LeaveOneOutSplit
-from .errors import InputError
+from .errors import InputError, TrainingError
 from .hashing import file_sha256
 from .evaluate import metrics_from_ranks, target_ranks, trim_left_padding
 from .models.base import SequentialRecommender
+from .progress import progress
 from .seed import seed_everything
 
 log = logging.getLogger(__name__)
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (for example: the loss became NaN or infinite)."""
 
 
 def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 50
@@ -95,7 +90,7 @@ class Trainer:
         ranks = target_ranks(self.model, inputs[share], targets[share], max(self.config.topk),
                              batch_size=self.config.eval_batch_size, item_chunk=self.config.item_chunk,
                              mask_history=self.config.mask_history, num_items=self.num_items,
-                             device=self.config.device)
+                             device=self.config.device, desc=f"ranking {stage} users" if self.writes else None)
         return metrics_from_ranks(distributed.gather_shards(ranks, len(targets)), self.config.topk)
 
     def train_epoch(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator, epoch: int) -> float:
@@ -103,9 +98,8 @@ class Trainer:
         batches = bucketed_batches(self.window_lengths, self.config.batch_size, rng)
         rank, world = distributed.rank(), distributed.world_size()
         total, count = 0.0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=None if rank == 0 else True,
-                   file=sys.stderr)
-        for step, rows in enumerate(bar):
+        steps = progress(batches, f"epoch {epoch}", unit="batch", enabled=rank == 0)
+        for step, rows in enumerate(steps):
             if len(rows) < world:  # every rank needs a share of the batch
                 continue
             rows = rows[rank::world]
@@ -119,7 +113,6 @@ class Trainer:
             optimizer.step()
             total += loss.item() * len(rows)
             count += len(rows)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
         total, count = distributed.sum_across_ranks(total, count)
         return total / max(count, 1)
 
@@ -163,7 +156,8 @@ class Trainer:
                       "seconds": time.time() - tick, "valid": valid}
             history.append(record)
             log.info("epoch %3d  loss %.4f  %s  %.1fs", epoch, loss,
-                     "  ".join(f"{k} {v:.4f}" for k, v in valid.items()), record["seconds"])
+                     "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if k.startswith(("recall", "ndcg"))),
+                     record["seconds"])
             stopped = stopper.update(valid[config.valid_metric], epoch, self.model)
             if stopped:
                 log.info("early stop: no better %s for %d epochs", config.valid_metric, config.patience)

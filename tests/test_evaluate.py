@@ -60,6 +60,10 @@ def test_metrics_by_hand():
     assert got["recall@20"] == 0.75
     assert math.isclose(got["ndcg@10"], (1 + 1 / math.log2(4)) / 4)
     assert math.isclose(got["ndcg@20"], (1 + 1 / math.log2(4) + 1 / math.log2(12)) / 4)
+    assert got["hit@10"] == 0.5 and got["hit@20"] == 0.75
+    assert math.isclose(got["mrr@10"], (1 + 1 / 3) / 4)
+    assert math.isclose(got["mrr@20"], (1 + 1 / 3 + 1 / 11) / 4)
+    assert math.isclose(got["precision@10"], 0.5 / 10) and math.isclose(got["precision@20"], 0.75 / 20)
 
 
 def test_mask_history_hides_seen_items_but_not_the_target():

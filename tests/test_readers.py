@@ -137,7 +137,7 @@ def test_bad_inputs_name_file_line_and_expectation(tmp_path):
     assert "text_feat.npy: 2 rows, expected 3" in error_of(lambda: read_mmrec(mm))
 
     assert "unknown dataset 'nope'" in error_of(lambda: load_dataset("nope", data_dir=tmp_path))
-    assert "dataset folder not found" in error_of(lambda: load_dataset("baby", data_dir=tmp_path))
+    assert "baby: no folder" in error_of(lambda: load_dataset("baby", data_dir=tmp_path))
 
 
 def test_a_file_that_is_not_npy_is_named(tmp_path):

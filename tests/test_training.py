@@ -66,14 +66,14 @@ def test_run_writes_results_json(tmp_path):
     results = json.loads((out / "results.json").read_text())
     for key in ("dataset", "model", "config", "best_epoch", "valid", "test", "history", "seconds"):
         assert key in results
-    assert set(results["test"]) == {"recall@10", "recall@20", "ndcg@10", "ndcg@20"}
+    assert set(results["test"]) == {f"{m}@{k}" for m in ("recall", "ndcg", "hit", "mrr", "precision") for k in (10, 20)}
     assert len(results["history"]) == 2 and (out / "best.pt").is_file()
-    assert "| test |" in done.stdout
+    assert "| ndcg |" in done.stdout and "test @20" in done.stdout
 
 
 @pytest.mark.parametrize("args, expected", [
     (("--dataset", "nope"), "unknown dataset 'nope'"),
-    (("--dataset", "baby", "--data-dir", "/nonexistent"), "dataset folder not found"),
+    (("--dataset", "baby", "--data-dir", "/nonexistent"), "baby: no folder /nonexistent/baby; put MMRec's Baby"),
     (("--set", "nosuchkey=1"), "unknown config key 'nosuchkey'"),
     (("--set", "lr=fast"), "expected a value of type float"),
     (("--model", "nope"), "unknown model 'nope'"),

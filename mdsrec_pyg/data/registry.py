@@ -4,12 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
+from ..names import check_dataset
 from .dataset import SequentialDataset
 from .readers import read_mmrec, read_sequence_file, read_unisrec
 from .synthetic import make_synthetic
 
-PAPER_DATASETS = ("scientific", "pantry", "baby", "sports", "clothing")
-KNOWN_DATASETS = ("synthetic",) + PAPER_DATASETS + ("scientific_mm",)
 
 
 def detect_format(folder: Path) -> str:
@@ -33,12 +32,7 @@ def load_dataset(name: str, data_dir: str | Path = "data", feature_dir: str | Pa
     """
     if name == "synthetic":
         return make_synthetic(seed)
-    folder = Path(name) if Path(name).is_dir() else Path(data_dir) / name
-    if name not in KNOWN_DATASETS and not Path(name).is_dir():
-        raise InputError("--dataset", f"unknown dataset {name!r}; expected one of {', '.join(KNOWN_DATASETS)} "
-                                      "or a folder")
-    if not folder.is_dir():
-        raise InputError(folder, f"dataset folder not found (is --data-dir {data_dir} right?)")
+    folder = check_dataset(name, data_dir)
     extra = Path(feature_dir) / folder.name if feature_dir is not None else None
     extra_dir = extra if extra is not None and extra.is_dir() else None
     fmt = detect_format(folder)

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from .. import io
 from ..hashing import fingerprint
+from ..progress import phase
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,12 @@ class GraphStore:
                 blob = torch.load(path, weights_only=True)
                 if blob["key"] != key or blob["checksum"] != _checksum(blob["edge_index"], blob["edge_weight"]):
                     raise ValueError("key or checksum mismatch")
+                log.info("%s graph: read from %s", kind, path)
                 return blob["edge_index"], blob["edge_weight"]
             except Exception as err:  # any unreadable cache file is rebuilt, never trusted
                 log.warning("%s: cached graph is corrupt (%s); rebuilding", path, err)
-        edge_index, edge_weight = build()
+        with phase(f"building the {kind} graph"):
+            edge_index, edge_weight = build()
         io.torch_save(path, {"key": key, "params": json.dumps(params), "edge_index": edge_index,
                              "edge_weight": edge_weight, "checksum": _checksum(edge_index, edge_weight)})
         return edge_index, edge_weight

@@ -37,6 +37,7 @@ from ..nn.centralized import CentralizedAttention, centre_features, kmeans_assig
 from ..nn.modal import ModalProjection
 from ..nn.propagation import RelationGraph
 from ..nn.transformer import SequenceEncoder, init_weights
+from ..progress import phase
 from .base import SequentialRecommender, modal_features
 
 ABLATIONS = ("", "no_dis", "no_cre", "no_mrgc", "no_ica")
@@ -130,7 +131,8 @@ class MDSRec(SequentialRecommender):
             raw = dataset.features[m]
             features[m] = raw
             modal_graphs[m] = modal_graph(store, config, m, inject_behaviour(config, injection, raw))
-            assignments[m] = kmeans_assignment(raw, config.k, config.seed)  # Eq. 10, raw features only
+            with phase(f"k-means: {config.k} interest centres of {m}"):
+                assignments[m] = kmeans_assignment(raw, config.k, config.seed)  # Eq. 10, raw features only
         return cls(config, num_items, features, injection, modal_graphs, assignments)
 
     # ----- item tables -----

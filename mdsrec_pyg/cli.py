@@ -1,0 +1,19 @@
+"""How a command of ``experiments/`` ends: bad input or a failed training is one line on stderr and exit
+status 2, never a traceback. Light to import, so that ``--help`` and argument checks come at once."""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Callable
+
+from .errors import InputError, TrainingError
+
+
+def command_line(main: Callable[[], Any]) -> None:
+    """Run a command's ``main`` with INFO logging (timestamped) on stderr."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        main()
+    except (InputError, TrainingError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

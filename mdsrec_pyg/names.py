@@ -1,0 +1,69 @@
+"""The names a command line accepts, importable without torch: models and datasets (the registries in
+``models/`` and ``data/registry.py`` hold the classes and readers; a test checks that the names agree)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import InputError
+
+MODEL_NAMES: dict[str, str] = {
+    "pop": "most popular in training (the floor every model must clear)",
+    "gru4rec": "GRU4Rec (Tan et al. 2016), ID-based",
+    "sasrec": "SASRec (Kang and McAuley 2018), ID-based",
+    "bert4rec": "BERT4Rec (Sun et al. 2019), ID-based",
+    "gru4recf": "GRU4Rec with modal features fused into the input (RecBole's GRU4RecF)",
+    "sasrecf": "SASRec with modal features fused into the input (RecBole's SASRecF)",
+    "fdsa": "FDSA (Zhang et al. 2019): item and feature self-attention streams",
+    "unisrec": "UniSRec (Hou et al. 2022): MoE-whitened modal item vectors",
+    "mmmlp": "MMMLP (Liang et al. 2023): MLP-mixer over ID, image and text sequences",
+    "missrec": "MISSRec (Wang et al. 2023): fused item tokens and interest tokens",
+    "mdsrec": "MDSRec (Li et al.): multimodal difference learning, the default",
+}
+
+PAPER_DATASETS = ("scientific", "pantry", "baby", "sports", "clothing")
+KNOWN_DATASETS = ("synthetic",) + PAPER_DATASETS + ("scientific_mm",)
+DATASET_NOTES: dict[str, str] = {
+    "synthetic": "embedded: generated from a seed, no files needed",
+    "scientific": "UniSRec/MISSRec format (Scientific.item2index, .inter files, Scientific.text)",
+    "scientific_mm": "the multimodal subset of scientific with CLIP vectors (Scientific.feat1CLS / .feat3CLS)",
+    "pantry": "UniSRec/MISSRec's Pantry (Pantry.item2index, Pantry.{train,valid,test}.inter, Pantry.text)",
+    "baby": "MMRec's Baby (baby.inter, image_feat.npy, text_feat.npy)",
+    "sports": "MMRec's Sports (sports.inter, image_feat.npy, text_feat.npy) or a user_sequence.txt",
+    "clothing": "MMRec's Clothing (clothing.inter, image_feat.npy, text_feat.npy) or a user_sequence.txt",
+}
+
+
+def dataset_folder(name: str, data_dir: str | Path) -> Path:
+    """Where ``name`` is read from: the folder itself when ``name`` is one, else ``data_dir/name``."""
+    return Path(name) if Path(name).is_dir() else Path(data_dir) / name
+
+
+def check_dataset(name: str, data_dir: str | Path) -> Path:
+    """The folder of dataset ``name`` (a known name under ``data_dir``, or a folder); one line saying what to
+    put where when it is unknown or missing. Reads no data."""
+    if name == "synthetic":
+        return Path(name)
+    if name not in KNOWN_DATASETS and not Path(name).is_dir():
+        raise InputError("--dataset", f"unknown dataset {name!r}; expected one of {', '.join(KNOWN_DATASETS)} "
+                                      "or a dataset folder")
+    folder = dataset_folder(name, data_dir)
+    if not folder.is_dir():
+        raise InputError("--dataset", f"{name}: no folder {folder}; put {DATASET_NOTES[name]} there (README, "
+                                      f"'Datasets'), or give --data-dir the folder that holds {name}/")
+    return folder
+
+
+def list_models() -> str:
+    width = max(map(len, MODEL_NAMES))
+    return "\n".join(f"{name:<{width}}  {text}" for name, text in MODEL_NAMES.items())
+
+
+def list_datasets(data_dir: str | Path) -> str:
+    width = max(map(len, KNOWN_DATASETS))
+    lines = []
+    for name in KNOWN_DATASETS:
+        folder = Path(data_dir) / name
+        where = "built in" if name == "synthetic" else (f"found at {folder}" if folder.is_dir()
+                                                       else f"not found at {folder}")
+        lines.append(f"{name:<{width}}  {where:<40}  {DATASET_NOTES[name]}")
+    return "\n".join(lines)
