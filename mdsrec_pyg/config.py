@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import InputError
 
@@ -106,6 +108,143 @@ def _coerce(current: Any, value: Any, where: str) -> Any:
 
 RUNTIME_KEYS = ("threads",)  # how a run is executed, not what it computes
 
+Check = Callable[[Any], bool]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def integer(low: int, high: int | None = None) -> tuple[Check, str]:
+    """An int in [low, high]."""
+    text = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low and (high is None or v <= high),
+            text)
+
+
+def real(low: float, high: float | None = None, low_open: bool = False, high_open: bool = False
+         ) -> tuple[Check, str]:
+    """A finite number in the interval given (open or closed at each end)."""
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+    text = f"a number in {left}{low}, {high}{right}" if high is not None else f"a number {'>' if low_open else '>='} {low}"
+
+    def check(v: Any) -> bool:
+        return (_number(v) and (v > low if low_open else v >= low)
+                and (high is None or (v < high if high_open else v <= high)))
+
+    return check, text
+
+
+def one_of(*choices: str) -> tuple[Check, str]:
+    return (lambda v: v in choices), "one of " + ", ".join(repr(c) for c in choices)
+
+
+def boolean() -> tuple[Check, str]:
+    return (lambda v: isinstance(v, bool)), "true or false"
+
+
+def text(description: str) -> tuple[Check, str]:
+    return (lambda v: isinstance(v, str) and v.strip() != ""), description
+
+
+def folder_path(description: str) -> tuple[Check, str]:
+    """A path that is a folder where it exists (it may be made later)."""
+    return (lambda v: isinstance(v, str) and v.strip() != "" and not Path(v).is_file()), description
+
+
+def choices_of_registries() -> dict[str, tuple[str, ...]]:
+    """The allowed names that live with their code (graph operators can be registered at run time)."""
+    from .losses import KINDS
+    from .models.mdsrec import ABLATIONS
+    from .nn.propagation import LAYOUTS, OPERATORS
+    from .graphs.knn import METHODS
+
+    return {"softmax": KINDS, "ablation": ABLATIONS, "operators": tuple(sorted(OPERATORS)), "layouts": LAYOUTS,
+            "knn": METHODS}
+
+
+def field_rules() -> dict[str, tuple[Check, str]]:
+    """Every field of :class:`Config` with its check and what it expects, in one place."""
+    from .names import MODEL_NAMES
+
+    names = choices_of_registries()
+    metric = re.compile(r"^(recall|ndcg|hit|mrr|precision)@\d+$")
+    return {
+        "dataset": text("a dataset name or folder"),
+        "model": one_of(*MODEL_NAMES),
+        "data_dir": folder_path("a folder that holds the datasets"),
+        "feature_dir": folder_path("a folder for extra feature files"),
+        "seed": integer(0, 2**32 - 1),
+        "device": ((lambda v: isinstance(v, str) and re.fullmatch(r"cpu|mps|cuda(:\d+)?", v) is not None),
+                   "cpu, cuda, cuda:N or mps"),
+        "threads": integer(0),
+        "max_len": integer(1),
+        "hidden_size": integer(1),
+        "num_layers": integer(1),
+        "num_heads": integer(1),
+        "inner_size": integer(1),
+        "dropout": real(0.0, 1.0, high_open=True),
+        "lr": real(0.0, 1.0, low_open=True),
+        "weight_decay": real(0.0),
+        "batch_size": integer(1),
+        "epochs": integer(1),
+        "patience": integer(1),
+        "valid_metric": ((lambda v: isinstance(v, str) and metric.match(v) is not None),
+                         "a metric@K of recall, ndcg, hit, mrr, precision with K in topk"),
+        "softmax": one_of(*names["softmax"]),
+        "softmax_chunk": integer(1),
+        "negatives": integer(1),
+        "topk": ((lambda v: isinstance(v, list) and len(v) > 0 and all(
+            isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in v) and len(set(v)) == len(v)),
+                 "a non-empty list of distinct integers >= 1"),
+        "mask_history": boolean(),
+        "eval_batch_size": integer(1),
+        "item_chunk": integer(1),
+        "modalities": ((lambda v: isinstance(v, list) and all(isinstance(m, str) and m for m in v)
+                        and len(set(v)) == len(v)), "a list of distinct modality names (empty: all)"),
+        "ablation": one_of(*names["ablation"]),
+        "mu_id": real(0.0),
+        "mu_m": real(0.0),
+        "cooc_norm": one_of(*names["operators"]),
+        "cooc_window": integer(0),
+        "H": integer(0),
+        "graph_operator": one_of(*names["operators"]),
+        "knn_method": one_of(*names["knn"]),
+        "adjacency_layout": one_of(*names["layouts"]),
+        "graph_dir": folder_path("a folder for the graph store"),
+        "k": integer(1),
+        "centre_norm": one_of("mean", "sum"),
+        "tau": real(0.0, low_open=True),
+        "rho": ((lambda v: isinstance(v, list) and all(_number(r) and r >= 0 for r in v)
+                 and (not v or sum(v) > 0)), "a list of weights >= 0, not all 0 (empty: equal)"),
+        "share_modal_encoder": boolean(),
+        "modal_positions": real(0.0, 1.0, low_open=True),
+        "gru_layers": integer(1),
+        "mask_prob": real(0.0, 1.0, low_open=True, high_open=True),
+        "experts": integer(1),
+        "unisrec_inductive": boolean(),
+        "interests": integer(1),
+    }
+
+
+def validate(config: Config) -> Config:
+    """Check every field against :func:`field_rules` and the fields against each other; the first bad value
+    is one line naming the key, the value and what is allowed. Reads no data."""
+    rules = field_rules()
+    for f in fields(config):
+        check, expected = rules[f.name]
+        value = getattr(config, f.name)
+        if not check(value):
+            raise InputError(f"setting {f.name}", f"got {value!r}; expected {expected}")
+    if config.hidden_size % config.num_heads:
+        raise InputError("setting num_heads", f"got {config.num_heads}; expected a divisor of hidden_size "
+                                              f"{config.hidden_size}")
+    if int(config.valid_metric.split("@")[1]) not in config.topk:
+        raise InputError("setting valid_metric", f"got {config.valid_metric!r}; its K is not in topk {config.topk}")
+    if config.rho and config.modalities and len(config.rho) != len(config.modalities):
+        raise InputError("setting rho", f"got {config.rho}; expected one weight per modality of {config.modalities}")
+    return config
+
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The settings in a JSON (``.json``) or YAML (any other name) file: a mapping of config keys (and
@@ -139,9 +278,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def dataset_defaults(dataset: str) -> dict[str, Any]:
-    """The paper's settings for ``dataset`` (``configs/<dataset>.json`` in the package), or ``{}``."""
-    path = resources.files("mdsrec_pyg") / "configs" / f"{dataset}.json"
-    if not path.is_file():
+    """The paper's settings for ``dataset`` by its resolved name (a folder path counts by its last part:
+    ``path/to/clothing`` is clothing), from the package's own ``configs/<name>.json`` only, or ``{}``."""
+    name = Path(dataset.rstrip("/\\")).name
+    path = resources.files("mdsrec_pyg") / "configs" / f"{name}.json"
+    if not name or not path.is_file():
         return {}
     return json.loads(path.read_text())
 
@@ -150,12 +291,14 @@ def build_config(dataset: str, overrides: dict[str, Any] | None = None, sets: li
     """Defaults, then the dataset's file, then ``overrides`` (typed), then ``sets`` (``key=value`` strings)."""
     config = Config(dataset=dataset)
     for key, value in dataset_defaults(dataset).items():
-        config.override(key, value, source=f"configs/{dataset}.json")
+        config.override(key, value, source=f"configs/{Path(dataset).name}.json")
     for key, value in (overrides or {}).items():
         config.override(key, value)
     for item in sets or []:
         if "=" not in item:
             raise InputError("--set", f"expected key=value, got {item!r}")
         key, value = item.split("=", 1)
+        if key.strip() in ("dataset", "model"):
+            raise InputError("--set", f"{key.strip()} is chosen with --{key.strip()}, not --set")
         config.override(key.strip(), value.strip())
-    return config
+    return validate(config)

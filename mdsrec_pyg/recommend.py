@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,6 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from . import io
 from .config import Config
@@ -42,6 +40,7 @@ from .evaluate import trim_left_padding
 from .experiment import load_run_config
 from .hashing import file_sha256
 from .models import SequentialRecommender, build_model
+from .progress import progress
 from .retrieval import InnerProductIndex, build_index
 
 log = logging.getLogger(__name__)
@@ -250,7 +249,7 @@ def export_format(path: str | Path) -> str:
 
 
 def write_recommendations(recommender: Recommender, path: str | Path, k: int = 10, exclude_seen: bool = True,
-                          progress: bool | None = None) -> dict[str, float | int | str]:
+                          progress_shown: bool = True) -> dict[str, float | int | str]:
     """Every user's top-``k`` (from the whole history) to ``path``, one row per user in dataset order:
     ``user_id``, ``items`` and ``scores`` (space-separated in CSV, lists in Parquet). Written batch by batch
     (memory bounded by the batch, not users x items) into a temporary file moved into place at the end.
@@ -261,18 +260,16 @@ def write_recommendations(recommender: Recommender, path: str | Path, k: int = 1
     started = time.time()
 
     def batches() -> Iterator[tuple[list[str], list[str], list[str]]]:
-        bar = tqdm(total=len(sequences), desc="users", unit="user", file=sys.stderr,
-                   disable=None if progress is None else not progress)  # None: a bar on a terminal only
         begin = 0
-        for scores, items in recommender.top_k(sequences, k, exclude_seen):
+        found = recommender.top_k(sequences, k, exclude_seen)
+        total = -(-len(sequences) // recommender.batch_size)
+        for scores, items in progress(found, f"top-{k} of {len(sequences):,} users", total, "batch", progress_shown):
             users = dataset.user_ids[begin:begin + len(items)]
             begin += len(items)
-            bar.update(len(items))
             keep = items >= 0
             names = [" ".join(dataset.item_ids[i] for i in row[ok]) for row, ok in zip(items, keep)]
             values = [" ".join(f"{v:.6g}" for v in row[ok]) for row, ok in zip(scores, keep)]
             yield users, names, values
-        bar.close()
 
     def write_csv(tmp: str) -> None:
         with open(tmp, "w", newline="") as handle:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+METHODS = ("auto", "exact", "nndescent")  # auto: exact up to EXACT_MAX_ITEMS items, else nndescent
 EXACT_MAX_ITEMS = 50_000
 
 
@@ -64,7 +65,7 @@ def knn_graph(features: Tensor, H: int, method: str = "auto", self_loops: bool =
     H = min(H, real.size(0) - 1)
     if method == "auto":
         method = "exact" if real.size(0) <= EXACT_MAX_ITEMS else "nndescent"
-    if method not in ("exact", "nndescent"):
+    if method not in METHODS[1:]:
         raise ValueError(f"knn method must be auto, exact or nndescent, got {method!r}")
     if H > 0:
         neighbours = (exact_topk(real, H) if method == "exact" else approximate_topk(real, H, seed)) + 1

@@ -22,6 +22,8 @@ logistic noise it writes, log δ - log(1 - δ). Ablations (Table 3): ``no_dis`` 
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -40,7 +42,9 @@ from ..nn.transformer import SequenceEncoder, init_weights
 from ..progress import phase
 from .base import SequentialRecommender, modal_features
 
-ABLATIONS = ("", "no_dis", "no_cre", "no_mrgc", "no_ica")
+log = logging.getLogger(__name__)
+
+ABLATIONS = ("", "no_dis", "no_cre", "no_mrgc", "no_ica")  # Table 3; config.py checks the setting against it
 
 
 @torch.no_grad()
@@ -53,6 +57,20 @@ def modal_graph(store: GraphStore, config: Config, modality: str, injected: Tens
     """Â^m (Eq. 4-5) of the behaviour-injected features, from the graph store or built and stored."""
     return store.get(f"knn-{modality}", {"H": config.H, "method": config.knn_method, "self_loops": True},
                      [injected], lambda: knn_graph(injected, config.H, config.knn_method, seed=config.seed))
+
+
+def clamped_to_catalog(config: Config, items: int) -> Config:
+    """``config`` with H at most ``items - 1`` (other items) and k at most ``items``, each clamp warned about:
+    legal but wasteful values for a small catalog."""
+    changes = {}
+    if config.H > items - 1:
+        changes["H"] = max(0, items - 1)
+    if config.k > items:
+        changes["k"] = items
+    for key, value in changes.items():
+        log.warning("%s=%d is more than this catalog of %d items allows; using %d", key, getattr(config, key),
+                    items, value)
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 @dataclass
@@ -76,9 +94,6 @@ class MDSRec(SequentialRecommender):
                  cooccurrence: RelationGraph, modal_graphs: dict[str, tuple[Tensor, Tensor]],
                  assignments: dict[str, Tensor]) -> None:
         super().__init__()
-        if config.ablation not in ABLATIONS:
-            raise InputError("--set ablation", f"expected one of {', '.join(a or '(none)' for a in ABLATIONS)}, "
-                                               f"got {config.ablation!r}")
         d = config.hidden_size
         self.modalities = list(modal_features)
         rho = config.rho or [1.0 / len(self.modalities)] * len(self.modalities)
@@ -86,8 +101,6 @@ class MDSRec(SequentialRecommender):
             raise InputError("--set rho", f"expected {len(self.modalities)} weights for {self.modalities}, got {rho}")
         self.rho = dict(zip(self.modalities, rho))
         self.mu_id, self.tau, self.k, self.centre_norm = config.mu_id, config.tau, config.k, config.centre_norm
-        if not 0 < config.modal_positions <= 1:
-            raise InputError("--set modal_positions", f"expected a fraction in (0, 1], got {config.modal_positions}")
         self.modal_positions = config.modal_positions
 
         def encoder() -> SequenceEncoder:
@@ -120,6 +133,7 @@ class MDSRec(SequentialRecommender):
         modalities = list(modal_features(config, dataset))
         store = GraphStore(config.graph_dir, dataset.name)
         num_items = dataset.num_items
+        config = clamped_to_catalog(config, num_items - 1)
         distance = config.ablation != "no_dis"
         cooccurrence = store.get(
             "cooccurrence", {"distance_weighting": distance, "window": config.cooc_window},

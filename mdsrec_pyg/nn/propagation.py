@@ -61,6 +61,9 @@ def apply_operator(name: str, edge_index: Tensor, edge_weight: Tensor, num_nodes
     return OPERATORS[name](edge_index, edge_weight, num_nodes)
 
 
+LAYOUTS = ("auto", "csr", "sparse_tensor", "edge_index")
+
+
 def to_adj_t(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, layout: str = "auto") -> Adj:
     """The transposed adjacency ``adj_t[i, j] = A_ij`` that ``message_and_aggregate`` multiplies with.
 
