@@ -58,7 +58,7 @@ def test_unisrec_rebuilds_full_sequences_even_from_truncated_histories(tmp_path)
 
 def test_mmrec_orders_by_timestamp(tmp_path):
     lines = ["userID\titemID\trating\ttimestamp\tx_label"]
-    for user, items in USERS.items():
+    for user, items in enumerate(USERS.values()):  # MMRec's user ids are 0..n-1
         for t, a in reversed(list(enumerate(items))):  # file order is not time order
             lines.append(f"{user}\t{ITEMS.index(a)}\t5\t{1000 + t}\t0")
     (tmp_path / "toy.inter").write_text("\n".join(lines) + "\n")
@@ -129,10 +129,10 @@ def test_bad_inputs_name_file_line_and_expectation(tmp_path):
 
     mm = tmp_path / "mm"
     mm.mkdir()
-    (mm / "mm.inter").write_text("userID\titemID\trating\ttimestamp\tx_label\nu0\t1\t5\tyesterday\t0\n")
+    (mm / "mm.inter").write_text("userID\titemID\trating\ttimestamp\tx_label\n0\t1\t5\tyesterday\t0\n")
     assert "mm.inter:2: field 'timestamp': expected a number, got 'yesterday'" in error_of(lambda: read_mmrec(mm))
-    (mm / "mm.inter").write_text("userID\titemID\trating\ttimestamp\tx_label\nu0\t0\t5\t1\t0\nu0\t1\t5\t2\t0\n"
-                                 "u0\t2\t5\t3\t0\n")
+    (mm / "mm.inter").write_text("userID\titemID\trating\ttimestamp\tx_label\n0\t0\t5\t1\t0\n0\t1\t5\t2\t0\n"
+                                 "0\t2\t5\t3\t0\n")
     np.save(mm / "text_feat.npy", np.zeros((2, 3), dtype=np.float32))
     assert "text_feat.npy: 2 rows, expected 3" in error_of(lambda: read_mmrec(mm))
 

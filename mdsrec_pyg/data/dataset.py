@@ -98,6 +98,9 @@ def build_dataset(
             raise InputError(source, f"user {user_ids[u]!r} has an item index outside 1..{num_items - 1}")
     keep = [u for u, s in enumerate(sequences) if len(s) >= MIN_LENGTH]
     dropped = len(sequences) - len(keep)
+    if not keep:
+        raise InputError(source or name, f"no user has the {MIN_LENGTH} items a leave-one-out split needs "
+                                         f"(one to train on, one to validate, one to test); nothing to train")
     if dropped:
         log.warning("%s: left out %d users with fewer than %d items (cannot be split leave-one-out)",
                     source or name, dropped, MIN_LENGTH)

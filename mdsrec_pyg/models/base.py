@@ -126,8 +126,11 @@ def modal_features(config: Config, dataset: SequentialDataset) -> dict[str, Tens
     names = config.modalities or list(dataset.features)
     missing = [m for m in names if m not in dataset.features]
     if not names or missing:
+        remedy = (f"python experiments/encode_text.py --dataset {dataset.name} makes text features from its item "
+                  "text" if dataset.item_text else "add <modality>_feat.npy files (one row per item) to the dataset "
+                  f"folder or to data/features/{dataset.name}/ (see README, Datasets)")
         raise InputError(dataset.name, f"model {config.model!r} needs item features; asked for {names or 'any'}, "
-                                       f"the dataset has {list(dataset.features) or 'none'}")
+                                       f"the dataset has {list(dataset.features) or 'none'}: {remedy}")
     return {m: dataset.features[m] for m in names}
 
 

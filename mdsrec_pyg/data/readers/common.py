@@ -1,6 +1,7 @@
 """Parsing helpers shared by the readers: every failure is an InputError naming file, line and expectation."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Iterator
 
@@ -19,7 +20,7 @@ def lines(path: Path) -> Iterator[tuple[int, str]]:
     """Non-empty lines with their 1-based numbers, trailing newline removed."""
     require_file(path)
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:  # a byte-order mark is not part of the first id
             for number, line in enumerate(handle, start=1):
                 line = line.rstrip("\r\n")
                 if line.strip():
@@ -36,10 +37,14 @@ def parse_int(token: str, path: Path, line: int, field: str) -> int:
 
 
 def parse_float(token: str, path: Path, line: int, field: str) -> float:
+    """A finite number (NaN and infinities are refused)."""
     try:
-        return float(token)
+        value = float(token)
     except ValueError:
         raise InputError(path, f"field {field!r}: expected a number, got {token!r}", line) from None
+    if not math.isfinite(value):
+        raise InputError(path, f"field {field!r}: expected a finite number, got {token!r}", line)
+    return value
 
 
 def check_header(path: Path, line: int, got: list[str], expected: list[str]) -> None:
@@ -73,8 +78,8 @@ def read_npy_matrix(path: Path, rows: int) -> np.ndarray:
         raise InputError(path, f"expected a 2-D matrix, got shape {matrix.shape}")
     if matrix.shape[0] != rows:
         raise InputError(path, f"{matrix.shape[0]} rows, expected {rows} (one per item in the item map)")
-    if not np.issubdtype(matrix.dtype, np.number):
-        raise InputError(path, f"expected a numeric matrix, got dtype {matrix.dtype}")
+    if not (np.issubdtype(matrix.dtype, np.floating) or np.issubdtype(matrix.dtype, np.integer)):
+        raise InputError(path, f"expected a real-valued (floating point) matrix, got dtype {matrix.dtype}")
     return matrix.astype(np.float32, copy=False)
 
 

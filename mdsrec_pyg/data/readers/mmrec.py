@@ -43,6 +43,15 @@ def read_mmrec(folder: str | Path, name: str | None = None, extra_feature_dir: s
     if not events:
         raise InputError(path, "no interactions")
     num_items = max_item + 1
+    distinct = len({item for rows in events.values() for _, _, item in rows})
+    if distinct != num_items:
+        raise InputError(path, f"field 'itemID': MMRec ids are 0..n-1 without gaps, but {distinct:,} distinct ids "
+                               f"go up to {max_item:,} (a catalog of {num_items:,} rows would follow)")
+    user_numbers = sorted(parse_int(u, path, 0, "userID") if u.lstrip("-").isdigit() else -1 for u in events)
+    if user_numbers != list(range(len(user_numbers))):
+        raise InputError(path, f"field 'userID': MMRec ids are 0..n-1 without gaps; {len(user_numbers):,} users "
+                               f"have ids from {user_numbers[0]} to {user_numbers[-1]}"
+                               + (" (or ids that are not integers)" if user_numbers[0] < 0 else ""))
     users = list(events)
     sequences = [np.array([item + 1 for _, _, item in sorted(events[u])]) for u in users]
     features = npy_features(folder, num_items)
