@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.config import build_config, read_config_file
@@ -37,9 +36,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="cpu or cuda")
     parser.add_argument("--threads", type=int, help="CPU threads of this run (default: the cores not busy)")
-    parser.add_argument("--out", help="output folder (default runs/<dataset>/<model>-<seed>)")
+    parser.add_argument("--out", help="output folder (default runs/<dataset>/<model>-<seed>[-<hash of the "
+                                      "settings that differ from the defaults>])")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint "
                                                             "(its config.json is used; other options are ignored)")
+    parser.add_argument("--force", action="store_true",
+                        help="--resume even if the dataset changed since the run started")
     parser.add_argument("--keep-checkpoint", action="store_true",
                         help="keep checkpoint.pt when the run has finished (removed by default; best.pt stays)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
@@ -72,16 +74,17 @@ def main(argv: list[str] | None = None) -> dict | None:
         check_dataset(config.dataset, config.data_dir)
 
     from mdsrec_pyg import distributed
-    from mdsrec_pyg.experiment import load_run_config, run_experiment
+    from mdsrec_pyg.experiment import check_out_folder, load_run_config, run_experiment, run_folder
 
     if args.resume:
         config = load_run_config(args.resume)
         out_dir = args.resume
     else:
-        out_dir = args.out or Path("runs") / Path(config.dataset).name / f"{config.model}-{config.seed}"
+        out_dir = check_out_folder(args.out or run_folder(config))
     if config.device != "cpu" or os.environ.get("WORLD_SIZE"):  # under torchrun: join the group, pick the device
         config.device = distributed.setup(config.device)
-    return run_experiment(config, out_dir, resume=bool(args.resume), keep_checkpoint=args.keep_checkpoint)
+    return run_experiment(config, out_dir, resume=bool(args.resume), keep_checkpoint=args.keep_checkpoint,
+                          force=args.force)
 
 
 if __name__ == "__main__":

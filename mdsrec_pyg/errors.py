@@ -16,3 +16,7 @@ class InputError(ValueError):
 
 class TrainingError(RuntimeError):
     """Training cannot go on (for example: the loss became NaN or infinite)."""
+
+
+class RunInterrupted(Exception):
+    """A run stopped by Ctrl-C (SIGINT); ``str(err)`` says how to resume it."""

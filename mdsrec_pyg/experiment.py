@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -11,11 +12,12 @@ from typing import Any, Callable, Iterator
 from . import distributed, io
 from .config import RUNTIME_KEYS, Config, build_config
 from .data import SequentialDataset, load_dataset
-from .errors import InputError
+from .errors import InputError, RunInterrupted
+from .hashing import fingerprint
 from .models import build_model
 from .progress import phase
 from .threads import set_threads
-from .train import Trainer
+from .train import Trainer, read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,93 @@ def format_metrics(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+LOCATION_KEYS = ("dataset", "model", "seed", "device", "threads", "data_dir", "feature_dir", "graph_dir")
+
+
+def run_folder(config: Config, root: str | Path = "runs") -> Path:
+    """The default folder of a run: ``runs/<dataset>/<model>-<seed>``, plus ``-<8 hex>`` (a hash of the settings
+    that differ from the dataset's defaults) when any do, so that runs differing in any setting never share a
+    folder. Where a run executes and where its data lie do not count."""
+    defaults = build_config(config.dataset, {"model": config.model}).to_dict()
+    changed = {k: v for k, v in config.to_dict().items() if k not in LOCATION_KEYS and defaults.get(k) != v}
+    name = f"{config.model}-{config.seed}"
+    if changed:
+        name += "-" + fingerprint(changed)[:8]
+    return Path(root) / Path(config.dataset.rstrip("/")).name / name
+
+
+def check_out_folder(out_dir: str | Path) -> Path:
+    """``out_dir`` if a run can write there: not a file, and the nearest existing folder writable."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("--out", f"{out_dir} is a file; expected a folder for the run")
+    existing = next(p for p in [out_dir, *out_dir.absolute().parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError("--out", f"cannot write in {existing}; give a folder you can write to")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError("--out", f"cannot create {out_dir} ({err.strerror}); give a folder you can write to") \
+            from None
+    return out_dir
+
+
+@contextmanager
+def run_lock(out_dir: Path, enabled: bool = True) -> Iterator[None]:
+    """Hold ``out_dir/run.lock`` (this process's id) while a run writes there; a second run on the folder is
+    refused in one line. A lock whose process has ended is taken over."""
+    if not enabled:
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = out_dir / "run.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if owner and owner != os.getpid() and _alive(owner):
+                raise InputError(out_dir, f"in use by another run (process {owner}, {lock.name}); wait for it "
+                                          "or give another --out") from None
+            lock.unlink(missing_ok=True)  # left by a run that has ended
+    else:
+        raise InputError(out_dir, f"cannot take {lock.name}")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(str(os.getpid()))
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_same_data(out_dir: Path, dataset: SequentialDataset, force: bool) -> None:
+    """Refuse to resume ``out_dir`` on data whose fingerprint differs from the one the run started with."""
+    saved = out_dir / "data.json"
+    if force or not saved.is_file():
+        return
+    try:
+        recorded = json.loads(saved.read_text()).get("fingerprint")
+    except json.JSONDecodeError:
+        raise InputError(saved, "not valid JSON; cannot check the run's data (--force resumes anyway)") from None
+    if recorded is not None and recorded != dataset.fingerprint():
+        raise InputError(out_dir, f"dataset {dataset.name!r} has changed since this run started (its fingerprint "
+                                  "differs); start a new run, or --force to resume on the new data")
+
+
 @contextmanager
 def run_log(path: Path, enabled: bool = True) -> Iterator[Callable[[str], None]]:
     """Append everything logged during the block to ``path`` with timestamps, and give a ``say(text)`` that
@@ -130,16 +219,35 @@ def run_log(path: Path, enabled: bool = True) -> Iterator[Callable[[str], None]]
 
 
 def run_experiment(config: Config, out_dir: str | Path, resume: bool = False,
-                   dataset: SequentialDataset | None = None, keep_checkpoint: bool = False) -> dict[str, Any]:
+                   dataset: SequentialDataset | None = None, keep_checkpoint: bool = False,
+                   force: bool = False) -> dict[str, Any]:
     """Train and evaluate ``config``; writes config.json, data.json, run.log, checkpoints, best.pt and
-    results.json to ``out_dir``; ``checkpoint.pt`` is removed at the end unless ``keep_checkpoint``. Resuming a
-    finished run returns its results as they are."""
-    out_dir = Path(out_dir)
+    results.json to ``out_dir`` (locked meanwhile); ``checkpoint.pt`` is removed at the end unless
+    ``keep_checkpoint``. Resuming a finished run returns its results as they are; resuming on changed data is
+    refused unless ``force``. Ctrl-C ends with :class:`RunInterrupted`, the last checkpoint kept."""
+    out_dir = check_out_folder(out_dir)
     main = distributed.is_main()
     if resume and (out_dir / "results.json").is_file():
         results = json.loads((out_dir / "results.json").read_text())
         print(f"{out_dir} is finished (results.json is there): nothing to resume\n{format_metrics(results)}")
         return results
+    if resume:  # a missing or corrupt checkpoint is refused before anything is loaded
+        checkpoint = out_dir / "checkpoint.pt"
+        if not checkpoint.is_file():
+            raise InputError(checkpoint, "no checkpoint to resume from")
+        read_checkpoint(checkpoint)
+    try:
+        with run_lock(out_dir, enabled=main):
+            return _run(config, out_dir, resume, dataset, keep_checkpoint, force, main)
+    except KeyboardInterrupt:
+        done = "the last finished epoch is checkpointed" if (out_dir / "checkpoint.pt").is_file() else \
+            "no epoch had finished"
+        raise RunInterrupted(f"{out_dir}: {done}; resume with python experiments/run.py --resume {out_dir}") \
+            from None
+
+
+def _run(config: Config, out_dir: Path, resume: bool, dataset: SequentialDataset | None, keep_checkpoint: bool,
+         force: bool, main: bool) -> dict[str, Any]:
     with run_log(out_dir / "run.log", enabled=main) as say:
         threads = set_threads(config.threads, distributed.world_size())
         log.info("%s on %s: %d CPU thread(s)%s", config.model, config.dataset, threads,
@@ -149,6 +257,8 @@ def run_experiment(config: Config, out_dir: str | Path, resume: bool = False,
                 dataset = load_dataset(config.dataset, config.data_dir, config.feature_dir)
         if main:
             say(describe(dataset))
+        if resume:
+            check_same_data(out_dir, dataset, force)
         split = dataset.split()
         if not main:  # rank 0 builds and stores the relation graphs first, the others then read them
             distributed.barrier()

@@ -19,7 +19,7 @@ from . import distributed, io
 from .config import Config
 from .data import LeaveOneOutSplit
 from .errors import InputError, TrainingError
-from .hashing import file_sha256
+from .hashing import file_sha256, fingerprint
 from .evaluate import metrics_from_ranks, target_ranks, trim_left_padding
 from .models.base import SequentialRecommender
 from .progress import progress
@@ -65,6 +65,26 @@ class EarlyStopping:
         else:
             self.bad_epochs += 1
         return self.bad_epochs >= self.patience
+
+
+def state_checksum(model_state: dict[str, torch.Tensor], epoch: int) -> str:
+    """A hash of a checkpoint's weights and epoch (as the graph store checksums its graphs)."""
+    return fingerprint(epoch, *[value for key in sorted(model_state) for value in (key, model_state[key])])
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :meth:`Trainer.fit`, refused in one line when it cannot be read or its weights
+    do not match their checksum (never silently resumed from)."""
+    try:
+        state = torch.load(path, weights_only=True)
+        checksum = state.pop("checksum", None)
+        epoch, model_state = state["epoch"], state["model"]
+    except Exception as err:  # truncated, not a torch file, or not a checkpoint
+        raise InputError(path, f"cannot be read as a checkpoint ({type(err).__name__}); it is corrupt: "
+                               "start the run again") from None
+    if checksum is not None and checksum != state_checksum(model_state, epoch):
+        raise InputError(path, "corrupt: its weights do not match their checksum; start the run again")
+    return state
 
 
 class Trainer:
@@ -135,7 +155,7 @@ class Trainer:
         if resume:
             if checkpoint is None or not checkpoint.is_file():
                 raise InputError(checkpoint or "--resume", "no checkpoint to resume from")
-            state = torch.load(checkpoint, weights_only=True)
+            state = read_checkpoint(checkpoint)
             self.model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["torch_rng"])
@@ -162,12 +182,13 @@ class Trainer:
             if stopped:
                 log.info("early stop: no better %s for %d epochs", config.valid_metric, config.patience)
             if checkpoint and self.writes:
+                model_state = self.model.state_dict()
                 io.torch_save(checkpoint, {
-                    "epoch": epoch, "model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "epoch": epoch, "model": model_state, "optimizer": optimizer.state_dict(),
                     "torch_rng": torch.get_rng_state(), "numpy_rng": rng.bit_generator.state,
                     "early_stopping": dataclasses.asdict(stopper), "history": history,
-                    "seconds": time.time() - started,
-            "seconds_to_best_epoch": sum(h["seconds"] for h in history[:stopper.best_epoch]), "stopped": stopped})
+                    "seconds": time.time() - started, "stopped": stopped,
+                    "checksum": state_checksum(model_state, epoch)})
         best_sha256 = None
         if self.model.trainable:
             self.model.load_state_dict(stopper.best_state)
