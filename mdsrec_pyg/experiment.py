@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -240,10 +241,16 @@ def run_experiment(config: Config, out_dir: str | Path, resume: bool = False,
         with run_lock(out_dir, enabled=main):
             return _run(config, out_dir, resume, dataset, keep_checkpoint, force, main)
     except KeyboardInterrupt:
-        done = "the last finished epoch is checkpointed" if (out_dir / "checkpoint.pt").is_file() else \
-            "no epoch had finished"
-        raise RunInterrupted(f"{out_dir}: {done}; resume with python experiments/run.py --resume {out_dir}") \
-            from None
+        if (out_dir / "checkpoint.pt").is_file():
+            message = (f"{out_dir}: the last finished epoch is checkpointed; resume with "
+                       f"python experiments/run.py --resume {out_dir}")
+        else:
+            message = (f"{out_dir}: before the first epoch finished, so there is nothing to resume; "
+                       "run the same command again to start over")
+        if main:
+            with open(out_dir / "run.log", "a", encoding="utf-8") as handle:
+                handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} interrupted: {message}\n")
+        raise RunInterrupted(message) from None
 
 
 def _run(config: Config, out_dir: Path, resume: bool, dataset: SequentialDataset | None, keep_checkpoint: bool,
