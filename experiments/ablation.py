@@ -8,11 +8,10 @@ Resumable: a variant whose results.json already exists for the same config is no
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from mdsrec_pyg import io
+from mdsrec_pyg.cli import add_experiment_arguments, command_line, experiment_settings, output_folder
 from mdsrec_pyg.config import build_config
-from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.experiment import run_or_reuse
 from mdsrec_pyg.tables import cell, mean_std, to_csv, to_markdown
 
@@ -23,24 +22,18 @@ METRICS = ["recall@20", "ndcg@20"]
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="synthetic")
-    parser.add_argument("--data-dir", default="data")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42])
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--out")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    add_experiment_arguments(parser)
     args = parser.parse_args(argv)
-    out = Path(args.out or Path("runs") / Path(args.dataset).name / "ablation")
-    base = {"model": "mdsrec", "data_dir": args.data_dir, **({"epochs": args.epochs} if args.epochs else {})}
+    out = output_folder(args, "ablation")
+    base = experiment_settings(args, "mdsrec")
+    configs = {(label, seed): build_config(args.dataset, {**base, "seed": seed, "ablation": ablation}, args.sets)
+               for label, ablation in VARIANTS for seed in args.seeds}  # every config checked before any run
     datasets: dict = {}
-    scores: dict[str, dict[str, list[float]]] = {}
-    for label, ablation in VARIANTS:
-        scores[label] = {m: [] for m in METRICS}
-        for seed in args.seeds:
-            config = build_config(args.dataset, {**base, "seed": seed, "ablation": ablation}, args.sets)
-            results = run_or_reuse(config, out / f"{ablation or 'mdsrec'}-s{seed}", datasets)
-            for metric in METRICS:
-                scores[label][metric].append(results["test"][metric])
+    scores: dict[str, dict[str, list[float]]] = {label: {m: [] for m in METRICS} for label, _ in VARIANTS}
+    for (label, seed), config in configs.items():
+        results = run_or_reuse(config, out / f"{config.ablation or 'mdsrec'}-s{seed}", datasets)
+        for metric in METRICS:
+            scores[label][metric].append(results["test"][metric])
     full = {m: mean_std(scores["MDSRec"][m])[0] for m in METRICS}
     header = ["variant"] + [m.replace("recall", "R").replace("ndcg", "N") for m in METRICS] + \
              [f"drop {m.replace('recall', 'R').replace('ndcg', 'N')}" for m in METRICS]

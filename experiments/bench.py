@@ -36,15 +36,14 @@ import torch
 from torch_geometric.typing import WITH_TORCH_SPARSE
 
 from mdsrec_pyg import io
+from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import SequentialDataset, build_dataset, load_dataset
 from mdsrec_pyg.evaluate import evaluate
-from mdsrec_pyg.cli import command_line
-from mdsrec_pyg.graphs import cooccurrence_graph
-from mdsrec_pyg.graphs import GraphStore
+from mdsrec_pyg.graphs import GraphStore, cooccurrence_graph
 from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk, knn_recall, neighbour_lists
+from mdsrec_pyg.graphs.relations import inject_behaviour, injection_graph, modal_graph
 from mdsrec_pyg.models import build_model
-from mdsrec_pyg.models.mdsrec import inject_behaviour, modal_graph
 from mdsrec_pyg.nn.propagation import RelationGraph
 from mdsrec_pyg.train import Trainer, bucketed_batches
 
@@ -84,7 +83,6 @@ def generated_catalog(items: int, sequences: int, seed: int = 0, topic_size: int
     features = {"text": stand_in_features(topics, 384, rng).numpy()}
     dataset = build_dataset(f"generated-{items}", rows, item_ids,
                             [f"u{u}" for u in range(sequences)], features, source="generated")
-    dataset.notes.append("generated catalog; stand-in text features")
     return dataset
 
 
@@ -92,7 +90,6 @@ def with_stand_in_features(dataset: SequentialDataset, seed: int = 0) -> Sequent
     rng = np.random.default_rng(seed)
     topics = np.concatenate([[0], rng.integers(max(1, dataset.num_items // 200), size=dataset.num_items - 1)])
     dataset.features = {"image": stand_in_features(topics, 4096, rng), "text": stand_in_features(topics, 384, rng)}
-    dataset.notes.append("stand-in features: image 4,096-d and text 384-d, random (the paper's dimensions)")
     return dataset
 
 
@@ -198,8 +195,9 @@ def main(argv: list[str] | None = None) -> dict:
     graph_dir = Path(tempfile.mkdtemp(prefix="bench-graphs-", dir=out_dir))
     base = {"data_dir": args.data_dir, "graph_dir": str(graph_dir), "knn_method": "nndescent"}
     config = build_config(name if args.dataset else "synthetic", {**base, "model": "mdsrec"}, args.sets)
-    # the modal graph of MDSRec's text modality, built as MDSRec.build would and stored for it to reuse
-    injection = RelationGraph(*cooccurrence, n, config.cooc_norm, config.adjacency_layout)
+    # the modal graph of MDSRec's text modality with the relation-graph stage's own functions, stored for
+    # MDSRec's build below to read
+    injection = injection_graph(config, cooccurrence, n)
     injected = inject_behaviour(config, injection, dataset.features["text"])
     warm = torch.from_numpy(np.random.default_rng(0).standard_normal((3000, injected.size(1))).astype(np.float32))
     _, figures["knn_compile_seconds"] = stages.run("pynndescent start-up (numba compile)",

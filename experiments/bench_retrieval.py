@@ -23,12 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from bench import stand_in_features
 
 from mdsrec_pyg import io
-from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.cli import command_line
+from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.recommend import Recommender
 from mdsrec_pyg.retrieval import ExactIndex, FaissIndex, recall_at_k
 from mdsrec_pyg.tables import to_markdown

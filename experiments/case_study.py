@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from mdsrec_pyg import io
+from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.data import SequentialDataset
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.evaluate import trim_left_padding
-from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.models import MDSRec
 from mdsrec_pyg.recommend import load_trained
 from mdsrec_pyg.tables import to_markdown
@@ -94,7 +94,8 @@ def case_study(run_dir: str | Path, user: str | None = None, auto: bool = False,
                     "neighbours": {}}
     sections = [f"# Case study: user `{dataset.user_ids[index]}` (index {index}) on {dataset.name}\n",
                 f"Test item: {describe_item(dataset, target, -1)}\n",
-                "History (oldest first): " + ", ".join(str(i) for i in split.test_inputs[index][-config.max_len:]) + "\n"]
+                "History (oldest first): "
+                + ", ".join(str(i) for i in split.test_inputs[index][-config.max_len:]) + "\n"]
     if isinstance(model, MDSRec) and model.use_graphs:
         rows = []
         for m, graph in model.modal_graphs.items():

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from mdsrec_pyg import io
+from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.data.features import encode_texts, fill_missing_with_mean, match_by_id
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.cli import command_line
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -22,8 +22,8 @@ import resource
 from pathlib import Path
 
 from mdsrec_pyg import io
-from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.cli import command_line
+from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.recommend import Recommendation, Recommender, export_format, export_vectors, write_recommendations
 from mdsrec_pyg.retrieval import INDEXES
 from mdsrec_pyg.tables import to_markdown

@@ -16,8 +16,8 @@ from pathlib import Path
 from bench import with_stand_in_features
 
 from mdsrec_pyg import io
-from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.cli import command_line
+from mdsrec_pyg.data import load_dataset
 
 
 def main(argv: list[str] | None = None) -> list[Path]:

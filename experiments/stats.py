@@ -9,8 +9,8 @@ import argparse
 from pathlib import Path
 
 from mdsrec_pyg import io
-from mdsrec_pyg.data import KNOWN_DATASETS, load_dataset
 from mdsrec_pyg.cli import command_line
+from mdsrec_pyg.data import KNOWN_DATASETS, load_dataset
 
 COLUMNS = [("users", "#Users"), ("items", "#Items"), ("inters", "#Inters"), ("avg_n", "Avg.n"),
            ("sparsity", "Sparsity"), ("longest", "Longest")]

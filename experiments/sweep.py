@@ -1,7 +1,8 @@
 """Figures 3-4 of the paper: a metric against one parameter (H, k, or any config field), as a PNG and a CSV.
 
     python experiments/sweep.py --dataset scientific_mm --data-dir ../shared/datasets --param H --values 0 5 10 20 30 50
-    python experiments/sweep.py --dataset scientific_mm --data-dir ../shared/datasets --param k --values 2 4 8 16 32 64 128
+    python experiments/sweep.py --dataset scientific_mm --data-dir ../shared/datasets --param k \
+        --values 2 4 8 16 32 64 128
 
 Resumable (finished runs are reused). The dataset's default value of the parameter (the paper's choice
 for H and k) is marked on the plot. Writes ``sweep-<param>.png`` and ``sweep-<param>.csv`` in ``--out``
@@ -18,9 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from mdsrec_pyg import io  # noqa: E402
+from mdsrec_pyg.cli import add_experiment_arguments, command_line, experiment_settings, output_folder
 from mdsrec_pyg.config import build_config  # noqa: E402
 from mdsrec_pyg.errors import InputError  # noqa: E402
-from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.experiment import run_or_reuse  # noqa: E402
 from mdsrec_pyg.tables import mean_std, to_csv  # noqa: E402
 
@@ -48,27 +49,24 @@ def plot(path: Path, param: str, values: list, curves: dict[str, list[float]], c
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="synthetic")
-    parser.add_argument("--data-dir", default="data")
+    add_experiment_arguments(parser)
     parser.add_argument("--model", default="mdsrec")
     parser.add_argument("--param", required=True)
     parser.add_argument("--values", nargs="+", required=True)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--metrics", nargs="+", default=["recall@20", "ndcg@20"])
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--out")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-    out = Path(args.out or Path("runs") / Path(args.dataset).name / f"sweep-{args.param}")
-    base = {"model": args.model, "data_dir": args.data_dir, **({"epochs": args.epochs} if args.epochs else {})}
+    out = output_folder(args, f"sweep-{args.param}")
+    base = experiment_settings(args, args.model)
     chosen = getattr(build_config(args.dataset, base, args.sets), args.param, None)
+    configs = {(raw, seed): build_config(args.dataset, {**base, "seed": seed}, [*args.sets, f"{args.param}={raw}"])
+               for raw in args.values for seed in args.seeds}  # every config checked before any run
     datasets: dict = {}
     values, rows = [], []
     curves: dict[str, list[float]] = {m: [] for m in args.metrics}
     for raw in args.values:
         per_metric: dict[str, list[float]] = {m: [] for m in args.metrics}
         for seed in args.seeds:
-            config = build_config(args.dataset, {**base, "seed": seed}, [*args.sets, f"{args.param}={raw}"])
+            config = configs[raw, seed]
             results = run_or_reuse(config, out / f"{args.param}-{raw}-s{seed}", datasets)
             for metric in args.metrics:
                 if metric not in results["test"]:

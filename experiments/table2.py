@@ -1,7 +1,8 @@
 """Table 2 of the paper: every baseline and MDSRec on one dataset, under one trainer, split and evaluator.
 
     python experiments/table2.py --dataset scientific_mm --data-dir ../shared/datasets
-    python experiments/table2.py --dataset scientific --data-dir ../shared/datasets --seeds 42 1 2 --lr-search gru4rec gru4recf
+    python experiments/table2.py --dataset scientific --data-dir ../shared/datasets --seeds 42 1 2 \
+        --lr-search gru4rec gru4recf
 
 Rows Recall@10, NDCG@10, Recall@20, NDCG@20 (test split, full ranking); one column per model; the best value
 of a row in bold, the second underlined; "improv." is MDSRec over the best other model, in percent; a
@@ -13,11 +14,10 @@ and ``table2.csv`` in ``--out`` (default ``runs/<dataset>/table2``).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from mdsrec_pyg import io
+from mdsrec_pyg.cli import add_experiment_arguments, command_line, experiment_settings, output_folder
 from mdsrec_pyg.config import build_config
-from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.experiment import run_or_reuse
 from mdsrec_pyg.models import MODELS
 from mdsrec_pyg.tables import mean_std, to_csv, to_markdown
@@ -55,22 +55,18 @@ def improvement(values: dict[str, list[float]]) -> float | None:
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="synthetic")
-    parser.add_argument("--data-dir", default="data")
+    add_experiment_arguments(parser)
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=sorted(MODELS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--lr-search", nargs="*", metavar="MODEL",
                         help="pick the lr of these models (none named: of every model) from {1e-4, 1e-3, 1e-2}")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--out")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-    out = Path(args.out or Path("runs") / Path(args.dataset).name / "table2")
+    out = output_folder(args, "table2")
+    for model in args.models:  # every model's settings checked before any run
+        build_config(args.dataset, {**experiment_settings(args, model), "seed": args.seeds[0]}, args.sets)
     datasets: dict = {}
 
     def run(model: str, seed: int, lr: float | None = None) -> dict:
-        overrides = {"model": model, "data_dir": args.data_dir, "seed": seed,
-                     **({"epochs": args.epochs} if args.epochs else {}), **({"lr": lr} if lr else {})}
+        overrides = {**experiment_settings(args, model), "seed": seed, **({"lr": lr} if lr else {})}
         config = build_config(args.dataset, overrides, args.sets)
         return run_or_reuse(config, out / f"{model}-lr{config.lr:g}-s{seed}", datasets)
 
@@ -105,7 +101,8 @@ def main(argv: list[str] | None = None) -> str:
     rows.append(["lr"] + [f"{chosen_lr[n]:g}{'*' if n in searched_models else ''}" if chosen_lr[n] else "-"
                           for n in names] + [""])
     table = (f"{args.dataset}: test split, full ranking over all items, seeds {args.seeds}"
-             f"{', lr picked on validation NDCG@20 where marked *' if args.lr_search is not None else ''}. Best in bold, second underlined; "
+             f"{', lr picked on validation NDCG@20 where marked *' if args.lr_search is not None else ''}. "
+             "Best in bold, second underlined; "
              f"improv.: {PROPOSED} over the best other model. wall s: seconds of training and evaluation per "
              f"run.\n\n" + to_markdown(header, rows))
     io.write_text(out / "table2.md", table)

@@ -2,8 +2,10 @@
 status 2, never a traceback. Light to import, so that ``--help`` and argument checks come at once."""
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from .errors import InputError, RunInterrupted, TrainingError
@@ -23,3 +25,24 @@ def command_line(main: Callable[[], Any]) -> None:
     except KeyboardInterrupt:  # before a run folder exists: nothing to resume
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every script that runs several configurations shares (table2, ablation, sweep)."""
+    parser.add_argument("--dataset", default="synthetic", help="a known dataset name or a dataset folder")
+    parser.add_argument("--data-dir", default="data", help="folder holding one sub-folder per dataset")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42])
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--out", help="folder of the runs and tables (default runs/<dataset>/<script>)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field for every run")
+
+
+def experiment_settings(args: argparse.Namespace, model: str) -> dict[str, Any]:
+    """The settings these arguments give every run of ``model`` (seed and the script's own come on top)."""
+    return {"model": model, "data_dir": args.data_dir, **({"epochs": args.epochs} if args.epochs else {})}
+
+
+def output_folder(args: argparse.Namespace, name: str) -> Path:
+    """``--out``, or ``runs/<dataset>/<name>``."""
+    return Path(args.out or Path("runs") / Path(args.dataset.rstrip("/")).name / name)

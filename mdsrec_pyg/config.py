@@ -126,7 +126,8 @@ def real(low: float, high: float | None = None, low_open: bool = False, high_ope
          ) -> tuple[Check, str]:
     """A finite number in the interval given (open or closed at each end)."""
     left, right = "(" if low_open else "[", ")" if high_open else "]"
-    text = f"a number in {left}{low}, {high}{right}" if high is not None else f"a number {'>' if low_open else '>='} {low}"
+    bound = f"{'>' if low_open else '>='} {low}"
+    text = f"a number in {left}{low}, {high}{right}" if high is not None else f"a number {bound}"
 
     def check(v: Any) -> bool:
         return (_number(v) and (v > low if low_open else v >= low)
@@ -154,10 +155,10 @@ def folder_path(description: str) -> tuple[Check, str]:
 
 def choices_of_registries() -> dict[str, tuple[str, ...]]:
     """The allowed names that live with their code (graph operators can be registered at run time)."""
+    from .graphs.knn import METHODS
     from .losses import KINDS
     from .models.mdsrec import ABLATIONS
     from .nn.propagation import LAYOUTS, OPERATORS
-    from .graphs.knn import METHODS
 
     return {"softmax": KINDS, "ablation": ABLATIONS, "operators": tuple(sorted(OPERATORS)), "layouts": LAYOUTS,
             "knn": METHODS}

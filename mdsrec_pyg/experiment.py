@@ -14,8 +14,9 @@ from . import distributed, io
 from .config import RUNTIME_KEYS, Config, build_config
 from .data import SequentialDataset, load_dataset
 from .errors import InputError, RunInterrupted
+from .graphs.relations import build_relation_graphs
 from .hashing import fingerprint
-from .models import build_model
+from .models import MODELS, build_model
 from .progress import phase
 from .threads import set_threads
 from .train import Trainer, read_checkpoint
@@ -269,8 +270,12 @@ def _run(config: Config, out_dir: Path, resume: bool, dataset: SequentialDataset
         split = dataset.split()
         if not main:  # rank 0 builds and stores the relation graphs first, the others then read them
             distributed.barrier()
+        graphs = None
+        if MODELS[config.model].needs_graphs:
+            with phase("relation graphs", enabled=main):
+                graphs = build_relation_graphs(config, dataset, split)
         with phase(f"building {config.model}", enabled=main):
-            model = build_model(config, dataset, split)
+            model = build_model(config, dataset, split, graphs)
         if main:
             distributed.barrier()
         data = {"dataset": dataset.name, "fingerprint": dataset.fingerprint(), "users": dataset.num_users,

@@ -39,7 +39,7 @@ from .errors import InputError
 from .evaluate import trim_left_padding
 from .experiment import load_run_config
 from .hashing import file_sha256
-from .models import SequentialRecommender, build_model
+from .models import MODELS, SequentialRecommender, build_model
 from .progress import progress
 from .retrieval import InnerProductIndex, build_index
 
@@ -79,6 +79,13 @@ def load_trained(run_dir: str | Path, device: str = "cpu", dataset: SequentialDa
         results = json.loads(results_path.read_text())
     except json.JSONDecodeError as err:
         raise InputError(results_path, f"not valid JSON ({err.msg} at line {err.lineno})") from None
+    weights = run_dir / "best.pt"
+    if MODELS[config.model].trainable:  # the weights are checked before anything is loaded
+        if not weights.is_file():
+            raise InputError(weights, "not found: the run's best weights are missing")
+        expected = results.get("best_sha256")
+        if expected is not None and file_sha256(weights) != expected:
+            raise InputError(weights, "corrupt: its SHA-256 differs from the one results.json recorded")
     dataset = dataset or load_dataset(config.dataset, config.data_dir, config.feature_dir)
     recorded = results.get("data", {}).get("fingerprint")
     if recorded is None:
@@ -89,12 +96,6 @@ def load_trained(run_dir: str | Path, device: str = "cpu", dataset: SequentialDa
                                   "fingerprint differs); retrain, or load with allow_changed_data / --force")
     model = build_model(config, dataset, dataset.split())
     if model.trainable:
-        weights = run_dir / "best.pt"
-        if not weights.is_file():
-            raise InputError(weights, "not found: the run's best weights are missing")
-        expected = results.get("best_sha256")
-        if expected is not None and file_sha256(weights) != expected:
-            raise InputError(weights, "corrupt: its SHA-256 differs from the one results.json recorded")
         try:
             model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         except Exception as err:  # a truncated or foreign file: one line, never a traceback

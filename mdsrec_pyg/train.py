@@ -19,8 +19,8 @@ from . import distributed, io
 from .config import Config
 from .data import LeaveOneOutSplit
 from .errors import InputError, TrainingError
-from .hashing import file_sha256, fingerprint
 from .evaluate import metrics_from_ranks, target_ranks, trim_left_padding
+from .hashing import file_sha256, fingerprint
 from .models.base import SequentialRecommender
 from .progress import progress
 from .seed import seed_everything

@@ -34,7 +34,7 @@ CASES = {
     "user ids with a gap": (lambda d: mmrec(d, good_rows()[:3] + [r.replace("1\t", "5\t", 1) for r in good_rows()[3:]]),
                             "field 'userID': MMRec ids are 0..n-1 without gaps; 2 users have ids from 0 to 5"),
     "user ids that are not integers": (lambda d: mmrec(d, ["u" + r for r in good_rows()]),
-                                       "(or ids that are not integers)"),
+                                       "field 'userID': MMRec user ids are integers 0..n-1, got 'u0'"),
     "no interactions": (lambda d: mmrec(d, []), "mm.inter: no interactions"),
     "complex features": (lambda d: mmrec(d, good_rows(), text=np.ones((3, 2), dtype=np.complex64)),
                          "text_feat.npy: expected a real-valued (floating point) matrix, got dtype complex64"),
@@ -47,7 +47,8 @@ CASES = {
     "every user too short": (lambda d: mmrec(d, [f"{u}\t{u}\t5\t1\t0" for u in range(3)]),
                              "no user has the 3 items a leave-one-out split needs"),
     "sequence file with only short users": (
-        lambda d: (d.mkdir(), (d / "user_sequence.txt").write_text("u0 a b\nu1 c\n"), lambda: read_sequence_file(d))[-1],
+        lambda d: (d.mkdir(), (d / "user_sequence.txt").write_text("u0 a b\nu1 c\n"),
+                   lambda: read_sequence_file(d))[-1],
         "no user has the 3 items a leave-one-out split needs"),
 }
 

@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
 from mdsrec_pyg.models import MODELS
 from mdsrec_pyg.names import MODEL_NAMES
 
@@ -64,7 +64,8 @@ def test_run_clothing_reads_an_mmrec_folder_under_data(tmp_path):
     done = run_cli("--dataset", "clothing", *TINY, "--set", f"graph_dir={tmp_path / 'graphs'}",
                    "--set", f"feature_dir={tmp_path / 'none'}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads((tmp_path / "runs" / "clothing" / "mdsrec-42" / "results.json").read_text())
+    [folder] = (tmp_path / "runs" / "clothing").glob("mdsrec-42-*")  # the tiny settings name the folder
+    results = json.loads((folder / "results.json").read_text())
     assert results["config"]["H"] == 15 and results["config"]["k"] == 64  # the paper's clothing settings
     assert results["data"]["users"] == 40 and results["data"]["items"] == 30
 

@@ -8,8 +8,8 @@ import logging
 from dataclasses import fields
 
 import pytest
-
 from conftest import ROOT
+
 from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.config import Config, build_config, field_rules
 from mdsrec_pyg.data import make_synthetic

@@ -9,13 +9,12 @@ import sys
 
 import pytest
 import torch
+from conftest import ROOT
 
+from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.experiment import load_run_config
 from mdsrec_pyg.models import build_model
-from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.train import Trainer
-
-from conftest import ROOT
 
 ARGS = ["--model", "sasrec", "--epochs", "3", "--set", "hidden_size=32"]
 

@@ -111,16 +111,17 @@ def test_an_interrupted_run_is_resumed_not_retrained(tmp_path, caplog):
 
     config = build_config("synthetic", {"model": "sasrec", "epochs": 2, "hidden_size": 16, "inner_size": 16,
                                         "max_len": 8})
-    expected = run_experiment(config, tmp_path)
+    expected = run_experiment(config, tmp_path, keep_checkpoint=True)
     (tmp_path / "results.json").unlink()  # killed after its last checkpoint, before the results were written
+    other = build_config("synthetic", {"model": "sasrec", "epochs": 3, "hidden_size": 16, "inner_size": 16,
+                                       "max_len": 8})
+    assert interrupted_run(tmp_path, config) and not interrupted_run(tmp_path, other)
     with caplog.at_level(logging.INFO):
         got = run_or_reuse(config, tmp_path, {})
     assert "resumed from" in caplog.text
     assert got["test"] == expected["test"]
     assert json.loads((tmp_path / "results.json").read_text())["test"] == expected["test"]
-    other = build_config("synthetic", {"model": "sasrec", "epochs": 3, "hidden_size": 16, "inner_size": 16,
-                                       "max_len": 8})
-    assert interrupted_run(tmp_path, config) and not interrupted_run(tmp_path, other)
+    assert not interrupted_run(tmp_path, config)  # finished: its checkpoint is gone
 
 
 def test_bench_writes_the_figures_the_issue_asks_for(tmp_path):

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import ROOT, SHARED, shared_dataset
 
 from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.data.features import encode_texts, fill_missing_with_mean, match_by_id
-
-from conftest import ROOT, SHARED, shared_dataset
 
 
 def test_match_by_id_and_fill_with_mean():

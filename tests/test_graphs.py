@@ -6,11 +6,11 @@ import logging
 import numpy as np
 import pytest
 import torch
+from torch_geometric.typing import WITH_TORCH_SPARSE
 
 from mdsrec_pyg.graphs import GraphStore, cooccurrence_graph, knn_graph, knn_recall
 from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk, neighbour_lists
 from mdsrec_pyg.nn.propagation import OPERATORS, RelationGraph, register_operator
-from torch_geometric.typing import WITH_TORCH_SPARSE
 
 
 def dense(edge_index, edge_weight, n):
@@ -23,7 +23,8 @@ TOY = [np.array([1, 2, 3]), np.array([2, 3]), np.array([3, 1, 2])]
 
 
 def test_cooccurrence_of_three_users_by_hand():
-    # user 1: (1,2) at distance 1, (2,3) at 1, (1,3) at 2; user 2: (2,3) at 1; user 3: (3,1) at 1, (1,2) at 1, (3,2) at 2
+    # user 1: (1,2) at distance 1, (2,3) at 1, (1,3) at 2; user 2: (2,3) at 1;
+    # user 3: (3,1) at 1, (1,2) at 1, (3,2) at 2
     O = dense(*cooccurrence_graph(TOY, 4), 4)
     assert O[1, 2] == O[2, 1] == 2.0
     assert O[2, 3] == O[3, 2] == 2.5

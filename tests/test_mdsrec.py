@@ -87,9 +87,9 @@ def test_one_or_three_modalities(tmp_path):
     model, *_ = tiny(tmp_path, dataset=text_only)
     assert model.modalities == ["text"] and model.rho == {"text": 1.0}
     three = dict(base.features, audio=np.random.default_rng(0).normal(size=(61, 5)).astype(np.float32))
+    arrays = {m: f if isinstance(f, np.ndarray) else f.numpy() for m, f in three.items()}
     model, _, split, config = tiny(tmp_path, dataset=build_dataset("three", base.sequences, base.item_ids,
-                                                                   base.user_ids, {m: f if isinstance(f, np.ndarray)
-                                                                                   else f.numpy() for m, f in three.items()}))
+                                                                   base.user_ids, arrays))
     assert sorted(model.modalities) == ["audio", "image", "text"]
     windows = torch.as_tensor(split.train_windows(config.max_len))
     assert torch.isfinite(model.loss(windows[:, :-1], windows[:, 1:]))

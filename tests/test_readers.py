@@ -112,7 +112,8 @@ def test_bad_inputs_name_file_line_and_expectation(tmp_path):
     msg = error_of(lambda: read_unisrec(folder, feature_files={"text": ("feat1CLS", 4)}))
     assert "T.feat1CLS" in msg and "not a multiple of dim 4" in msg
     np.zeros((4, 4), dtype="<f4").tofile(folder / "T.feat1CLS")
-    assert "4 rows of dim 4, expected 5" in error_of(lambda: read_unisrec(folder, feature_files={"text": ("feat1CLS", 4)}))
+    assert "4 rows of dim 4, expected 5" in error_of(
+        lambda: read_unisrec(folder, feature_files={"text": ("feat1CLS", 4)}))
     bad = np.zeros((5, 4), dtype="<f4")
     bad[2, 1] = np.nan
     bad.tofile(folder / "T.feat1CLS")

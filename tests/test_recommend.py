@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT
+
 from mdsrec_pyg import Recommender
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import make_synthetic
@@ -215,7 +215,7 @@ BAD_FLAGS = [
 @pytest.mark.parametrize("args,message", BAD_FLAGS)
 def test_bad_flags_are_one_line_exit_2(args, message, run_dir, tmp_path):
     if args[-1] == "x.parquet":
-        pytest.importorskip("pyarrow", reason="with pyarrow a .parquet path is valid")
+        pytest.importorskip("pyarrow", reason="pyarrow is not installed; this case checks a .parquet export with it")
         args = [*args[:-1], str(tmp_path / "x.parquet")]
         done = recommend_cli("--run", str(run_dir), *args)
         assert done.returncode == 0, done.stderr

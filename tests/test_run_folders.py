@@ -12,8 +12,8 @@ import time
 
 import pytest
 import torch
-
 from conftest import ROOT
+
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.experiment import run_folder
 

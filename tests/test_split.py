@@ -4,11 +4,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from conftest import SHARED, shared_dataset
 
 from mdsrec_pyg.data import load_dataset, make_synthetic
 from mdsrec_pyg.data.dataset import LeaveOneOutSplit
-
-from conftest import SHARED, shared_dataset
 
 
 def test_targets_never_leak_into_earlier_inputs():
@@ -75,7 +74,8 @@ def test_every_reader_feeds_a_split_that_holds_out_the_last_two_interactions(tmp
     (tmp_path / "seq" / "user_sequence.txt").write_text("".join(f"{u} {' '.join(i)}\n" for u, i in USERS.items()))
     (tmp_path / "mm").mkdir()
     lines = ["userID\titemID\trating\ttimestamp\tx_label"]
-    lines += [f"{u}\t{ord(a) - ord('a')}\t5\t{t}\t0" for u, items in USERS.items() for t, a in enumerate(items)]
+    lines += [f"{u}\t{ord(a) - ord('a')}\t5\t{t}\t0"  # MMRec's user ids are 0..n-1
+              for u, items in enumerate(USERS.values()) for t, a in enumerate(items)]
     (tmp_path / "mm" / "mm.inter").write_text("\n".join(lines) + "\n")
     datasets = [read_sequence_file(tmp_path / "seq"), read_mmrec(tmp_path / "mm"),
                 read_unisrec(write_unisrec(tmp_path / "uni"))]

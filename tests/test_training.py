@@ -6,13 +6,12 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import make_synthetic
 from mdsrec_pyg.models import build_model
 from mdsrec_pyg.train import Trainer, TrainingError
-
-from conftest import ROOT
 
 
 def trainer_for(model: str, **overrides) -> Trainer:

@@ -29,7 +29,6 @@ class SequentialDataset:
     user_ids: list[str]  # user_ids[u]: original identifier of user u
     features: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (num_items, d) float32
     item_text: list[str] | None = None  # item_text[i], where the source has item text
-    notes: list[str] = field(default_factory=list)  # how the source was read (e.g. stand-in features)
 
     @property
     def num_items(self) -> int:

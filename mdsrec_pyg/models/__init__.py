@@ -6,6 +6,7 @@ import torch
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
+from ..graphs.relations import RelationGraphs, build_relation_graphs
 from ..losses import ItemSoftmax
 from ..seed import seed_everything
 from .base import ItemTableRecommender, MostPopular, SequentialRecommender
@@ -26,18 +27,23 @@ MODELS: dict[str, type[SequentialRecommender]] = {
     "gru4recf": GRU4RecF, "sasrecf": SASRecF, "fdsa": FDSA, "unisrec": UniSRec, "mmmlp": MMMLP,
     "missrec": MISSRec, "mdsrec": MDSRec,
 }
-ID_MODELS = ["pop", "gru4rec", "sasrec", "bert4rec"]
 
 
-def build_model(config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> SequentialRecommender:
+def build_model(config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
+                graphs: RelationGraphs | None = None) -> SequentialRecommender:
+    """The model ``config`` names, its weights initialised from ``config.seed``; a model that needs relation
+    graphs takes ``graphs`` when given (the stage's output), else builds them."""
     if config.model not in MODELS:
         raise InputError("--model", f"unknown model {config.model!r}; expected one of {', '.join(sorted(MODELS))}")
+    cls = MODELS[config.model]
+    if cls.needs_graphs and graphs is None:
+        graphs = build_relation_graphs(config, dataset, split)
     seed_everything(config.seed)  # the same seed gives the same initial weights
-    model = MODELS[config.model].build(config, dataset, split)
+    model = cls.from_graphs(graphs, dataset.num_items) if cls.needs_graphs else cls.build(config, dataset, split)
     counts = torch.as_tensor(split.train_item_counts(dataset.num_items)) if config.softmax == "sampled" else None
     model.softmax = ItemSoftmax(config.softmax, config.softmax_chunk, config.negatives, counts)
     return model
 
 
-__all__ = ["ID_MODELS", "ItemTableRecommender", "MDSRec", "MODELS", "MostPopular", "SASRec", "SequentialRecommender",
+__all__ = ["ItemTableRecommender", "MDSRec", "MODELS", "MostPopular", "SASRec", "SequentialRecommender",
            "build_model"]

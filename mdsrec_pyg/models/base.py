@@ -28,6 +28,7 @@ class SequentialRecommender(nn.Module):
     """
 
     trainable = True
+    needs_graphs = False  # True: built from the relation-graph stage (``from_graphs``), as MDSRec
 
     def __init__(self) -> None:
         super().__init__()

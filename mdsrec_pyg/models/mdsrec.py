@@ -22,8 +22,6 @@ logistic noise it writes, log δ - log(1 - δ). Ablations (Table 3): ``no_dis`` 
 """
 from __future__ import annotations
 
-import dataclasses
-import logging
 from dataclasses import dataclass
 
 import torch
@@ -34,43 +32,14 @@ from torch.profiler import record_function
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
-from ..graphs import GraphStore, cooccurrence_graph, knn_graph
-from ..nn.centralized import CentralizedAttention, centre_features, kmeans_assignment
+from ..graphs.relations import RelationGraphs, build_relation_graphs, injection_graph
+from ..nn.centralized import CentralizedAttention, centre_features
 from ..nn.modal import ModalProjection
 from ..nn.propagation import RelationGraph
 from ..nn.transformer import SequenceEncoder, init_weights
-from ..progress import phase
-from .base import SequentialRecommender, modal_features
-
-log = logging.getLogger(__name__)
+from .base import SequentialRecommender
 
 ABLATIONS = ("", "no_dis", "no_cre", "no_mrgc", "no_ica")  # Table 3; config.py checks the setting against it
-
-
-@torch.no_grad()
-def inject_behaviour(config: Config, injection: RelationGraph, raw: Tensor) -> Tensor:
-    """Eq. 3 for modal features, computed once: ``mu_m O X^m + X^m`` (the raw X^m under ``no_cre``)."""
-    return raw if config.ablation == "no_cre" else config.mu_m * injection(raw) + raw
-
-
-def modal_graph(store: GraphStore, config: Config, modality: str, injected: Tensor) -> tuple[Tensor, Tensor]:
-    """Â^m (Eq. 4-5) of the behaviour-injected features, from the graph store or built and stored."""
-    return store.get(f"knn-{modality}", {"H": config.H, "method": config.knn_method, "self_loops": True},
-                     [injected], lambda: knn_graph(injected, config.H, config.knn_method, seed=config.seed))
-
-
-def clamped_to_catalog(config: Config, items: int) -> Config:
-    """``config`` with H at most ``items - 1`` (other items) and k at most ``items``, each clamp warned about:
-    legal but wasteful values for a small catalog."""
-    changes = {}
-    if config.H > items - 1:
-        changes["H"] = max(0, items - 1)
-    if config.k > items:
-        changes["k"] = items
-    for key, value in changes.items():
-        log.warning("%s=%d is more than this catalog of %d items allows; using %d", key, getattr(config, key),
-                    items, value)
-    return dataclasses.replace(config, **changes) if changes else config
 
 
 @dataclass
@@ -90,6 +59,8 @@ class UserState:
 
 
 class MDSRec(SequentialRecommender):
+    needs_graphs = True
+
     def __init__(self, config: Config, num_items: int, modal_features: dict[str, Tensor],
                  cooccurrence: RelationGraph, modal_graphs: dict[str, tuple[Tensor, Tensor]],
                  assignments: dict[str, Tensor]) -> None:
@@ -130,24 +101,14 @@ class MDSRec(SequentialRecommender):
 
     @classmethod
     def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "MDSRec":
-        modalities = list(modal_features(config, dataset))
-        store = GraphStore(config.graph_dir, dataset.name)
-        num_items = dataset.num_items
-        config = clamped_to_catalog(config, num_items - 1)
-        distance = config.ablation != "no_dis"
-        cooccurrence = store.get(
-            "cooccurrence", {"distance_weighting": distance, "window": config.cooc_window},
-            [split.train, num_items],
-            lambda: cooccurrence_graph(split.train, num_items, distance, config.cooc_window))
-        injection = RelationGraph(*cooccurrence, num_items, config.cooc_norm, config.adjacency_layout)
-        modal_graphs, assignments, features = {}, {}, {}
-        for m in modalities:
-            raw = dataset.features[m]
-            features[m] = raw
-            modal_graphs[m] = modal_graph(store, config, m, inject_behaviour(config, injection, raw))
-            with phase(f"k-means: {config.k} interest centres of {m}"):
-                assignments[m] = kmeans_assignment(raw, config.k, config.seed)  # Eq. 10, raw features only
-        return cls(config, num_items, features, injection, modal_graphs, assignments)
+        """Builds the relation graphs (the stage of ``graphs/relations.py``), then the model over them."""
+        return cls.from_graphs(build_relation_graphs(config, dataset, split), dataset.num_items)
+
+    @classmethod
+    def from_graphs(cls, graphs: RelationGraphs, num_items: int) -> "MDSRec":
+        """The model over relation graphs already built (their config, with H and k as they were built)."""
+        injection = injection_graph(graphs.config, graphs.cooccurrence, num_items)
+        return cls(graphs.config, num_items, graphs.features, injection, graphs.modal, graphs.assignments)
 
     # ----- item tables -----
     def item_tables(self) -> ItemTables:

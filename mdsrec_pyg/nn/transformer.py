@@ -8,7 +8,6 @@ so the last position always holds the newest item.
 """
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn

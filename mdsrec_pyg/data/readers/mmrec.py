@@ -47,11 +47,13 @@ def read_mmrec(folder: str | Path, name: str | None = None, extra_feature_dir: s
     if distinct != num_items:
         raise InputError(path, f"field 'itemID': MMRec ids are 0..n-1 without gaps, but {distinct:,} distinct ids "
                                f"go up to {max_item:,} (a catalog of {num_items:,} rows would follow)")
-    user_numbers = sorted(parse_int(u, path, 0, "userID") if u.lstrip("-").isdigit() else -1 for u in events)
+    not_integer = [u for u in events if not u.isdigit()]
+    if not_integer:
+        raise InputError(path, f"field 'userID': MMRec user ids are integers 0..n-1, got {not_integer[0]!r}")
+    user_numbers = sorted(int(u) for u in events)
     if user_numbers != list(range(len(user_numbers))):
         raise InputError(path, f"field 'userID': MMRec ids are 0..n-1 without gaps; {len(user_numbers):,} users "
-                               f"have ids from {user_numbers[0]} to {user_numbers[-1]}"
-                               + (" (or ids that are not integers)" if user_numbers[0] < 0 else ""))
+                               f"have ids from {user_numbers[0]} to {user_numbers[-1]}")
     users = list(events)
     sequences = [np.array([item + 1 for _, _, item in sorted(events[u])]) for u in users]
     features = npy_features(folder, num_items)
