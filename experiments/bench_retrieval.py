@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import resource
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from bench import stand_in_features
+from bench import peak_rss_mb, stand_in_features
 
 from mdsrec_pyg import io
 from mdsrec_pyg.cli import command_line
@@ -31,10 +30,6 @@ from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.recommend import Recommender
 from mdsrec_pyg.retrieval import ExactIndex, FaissIndex, recall_at_k
 from mdsrec_pyg.tables import to_markdown
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def generated_vectors(items: int, dim: int, users: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,11 +47,8 @@ def generated_vectors(items: int, dim: int, users: int, seed: int = 0) -> tuple[
 
 def run_vectors(run: str, data_dir: str | None, users: int) -> tuple[torch.Tensor, torch.Tensor]:
     recommender = Recommender.load(run, data_dir=data_dir)
-    sequences = recommender.dataset.sequences[:users]
-    with recommender.model.frozen_tables():
-        parts = [recommender.user_vectors(sequences[b:b + recommender.batch_size])
-                 for b in range(0, len(sequences), recommender.batch_size)]
-    return recommender.item_vectors, torch.cat(parts)
+    batches = recommender.user_vector_batches(recommender.dataset.sequences[:users])
+    return recommender.item_vectors, torch.cat([vectors for _, vectors in batches])
 
 
 def timed(fn):

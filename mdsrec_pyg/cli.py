@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import InputError, RunInterrupted, TrainingError
+from .names import dataset_name
 
 
 def command_line(main: Callable[[], Any]) -> None:
@@ -45,4 +46,4 @@ def experiment_settings(args: argparse.Namespace, model: str) -> dict[str, Any]:
 
 def output_folder(args: argparse.Namespace, name: str) -> Path:
     """``--out``, or ``runs/<dataset>/<name>``."""
-    return Path(args.out or Path("runs") / Path(args.dataset.rstrip("/")).name / name)
+    return Path(args.out or Path("runs") / dataset_name(args.dataset) / name)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import InputError
+from .names import MODEL_NAMES, dataset_name
 
 
 @dataclass
@@ -166,8 +167,6 @@ def choices_of_registries() -> dict[str, tuple[str, ...]]:
 
 def field_rules() -> dict[str, tuple[Check, str]]:
     """Every field of :class:`Config` with its check and what it expects, in one place."""
-    from .names import MODEL_NAMES
-
     names = choices_of_registries()
     metric = re.compile(r"^(recall|ndcg|hit|mrr|precision)@\d+$")
     return {
@@ -281,7 +280,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 def dataset_defaults(dataset: str) -> dict[str, Any]:
     """The paper's settings for ``dataset`` by its resolved name (a folder path counts by its last part:
     ``path/to/clothing`` is clothing), from the package's own ``configs/<name>.json`` only, or ``{}``."""
-    name = Path(dataset.rstrip("/\\")).name
+    name = dataset_name(dataset)
     path = resources.files("mdsrec_pyg") / "configs" / f"{name}.json"
     if not name or not path.is_file():
         return {}
@@ -292,7 +291,7 @@ def build_config(dataset: str, overrides: dict[str, Any] | None = None, sets: li
     """Defaults, then the dataset's file, then ``overrides`` (typed), then ``sets`` (``key=value`` strings)."""
     config = Config(dataset=dataset)
     for key, value in dataset_defaults(dataset).items():
-        config.override(key, value, source=f"configs/{Path(dataset).name}.json")
+        config.override(key, value, source=f"configs/{dataset_name(dataset)}.json")
     for key, value in (overrides or {}).items():
         config.override(key, value)
     for item in sets or []:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from .models.base import SequentialRecommender
 from .progress import progress
+from .retrieval import mask_items
 
 
 def trim_left_padding(inputs: np.ndarray) -> np.ndarray:
@@ -34,8 +34,6 @@ def metrics_from_ranks(ranks: np.ndarray, topk: list[int]) -> dict[str, float]:
         hit = ranks <= k
         out[f"recall@{k}"] = float(hit.mean())
         out[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0).mean())
-    for k in topk:
-        hit = ranks <= k
         out[f"hit@{k}"] = float(hit.mean())
         out[f"mrr@{k}"] = float(np.where(hit, 1.0 / ranks, 0.0).mean())
         out[f"precision@{k}"] = float(hit.mean() / k)
@@ -66,8 +64,8 @@ def target_ranks(model: SequentialRecommender, inputs: np.ndarray, targets: np.n
                 scores = model.score(state, start, end).float()  # a fresh tensor: changed in place below
                 if start == 0:
                     scores[:, 0] = float("-inf")
-                if mask_history:
-                    _mask_history(scores, x, y, start, end)
+                if mask_history:  # the user's items, but not the target itself
+                    mask_items(scores, x.masked_fill(x == y[:, None], 0), start, end)
                 inside = (y >= start) & (y < end)
                 local = (y - start).clamp(0, end - start - 1)[:, None]
                 own = scores.gather(1, local).squeeze(1)
@@ -80,13 +78,6 @@ def target_ranks(model: SequentialRecommender, inputs: np.ndarray, targets: np.n
                 raise FloatingPointError("the model gave a non-finite score to an evaluation target")
             ranks[begin:begin + len(y)] = (1 + (best >= target_score[:, None]).sum(1)).cpu().numpy()
     return ranks
-
-
-def _mask_history(scores: Tensor, inputs: Tensor, targets: Tensor, start: int, end: int) -> None:
-    """Set the scores of items in each user's input to -inf, except the target itself."""
-    in_chunk = (inputs >= start) & (inputs < end) & (inputs != 0) & (inputs != targets[:, None])
-    rows = torch.arange(inputs.size(0), device=inputs.device)[:, None].expand_as(inputs)
-    scores[rows[in_chunk], inputs[in_chunk] - start] = float("-inf")
 
 
 def evaluate(model: SequentialRecommender, inputs: np.ndarray, targets: np.ndarray, topk: list[int],

@@ -17,6 +17,7 @@ from .errors import InputError, RunInterrupted
 from .graphs.relations import build_relation_graphs
 from .hashing import fingerprint
 from .models import MODELS, build_model
+from .names import dataset_name
 from .progress import phase
 from .threads import set_threads
 from .train import Trainer, read_checkpoint
@@ -101,7 +102,7 @@ def format_metrics(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-LOCATION_KEYS = ("dataset", "model", "seed", "device", "threads", "data_dir", "feature_dir", "graph_dir")
+LOCATION_KEYS = ("dataset", "model", "seed", "device", "data_dir", "feature_dir", "graph_dir") + RUNTIME_KEYS
 
 
 def run_folder(config: Config, root: str | Path = "runs") -> Path:
@@ -113,7 +114,7 @@ def run_folder(config: Config, root: str | Path = "runs") -> Path:
     name = f"{config.model}-{config.seed}"
     if changed:
         name += "-" + fingerprint(changed)[:8]
-    return Path(root) / Path(config.dataset.rstrip("/")).name / name
+    return Path(root) / dataset_name(config.dataset) / name
 
 
 def check_out_folder(out_dir: str | Path) -> Path:
@@ -139,8 +140,7 @@ def run_lock(out_dir: Path, enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lock = out_dir / "run.lock"
+    lock = out_dir / "run.lock"  # out_dir exists: check_out_folder made it
     for _ in range(2):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -174,7 +174,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def check_same_data(out_dir: Path, dataset: SequentialDataset, force: bool) -> None:
+def check_same_data(out_dir: Path, name: str, fingerprint_now: str, force: bool) -> None:
     """Refuse to resume ``out_dir`` on data whose fingerprint differs from the one the run started with."""
     saved = out_dir / "data.json"
     if force or not saved.is_file():
@@ -183,8 +183,8 @@ def check_same_data(out_dir: Path, dataset: SequentialDataset, force: bool) -> N
         recorded = json.loads(saved.read_text()).get("fingerprint")
     except json.JSONDecodeError:
         raise InputError(saved, "not valid JSON; cannot check the run's data (--force resumes anyway)") from None
-    if recorded is not None and recorded != dataset.fingerprint():
-        raise InputError(out_dir, f"dataset {dataset.name!r} has changed since this run started (its fingerprint "
+    if recorded is not None and recorded != fingerprint_now:
+        raise InputError(out_dir, f"dataset {name!r} has changed since this run started (its fingerprint "
                                   "differs); start a new run, or --force to resume on the new data")
 
 
@@ -233,14 +233,15 @@ def run_experiment(config: Config, out_dir: str | Path, resume: bool = False,
         results = json.loads((out_dir / "results.json").read_text())
         print(f"{out_dir} is finished (results.json is there): nothing to resume\n{format_metrics(results)}")
         return results
-    if resume:  # a missing or corrupt checkpoint is refused before anything is loaded
-        checkpoint = out_dir / "checkpoint.pt"
-        if not checkpoint.is_file():
-            raise InputError(checkpoint, "no checkpoint to resume from")
-        read_checkpoint(checkpoint)
+    checkpoint = None
+    if resume:  # read (and a missing or corrupt one refused) before anything else is loaded
+        path = out_dir / "checkpoint.pt"
+        if not path.is_file():
+            raise InputError(path, "no checkpoint to resume from")
+        checkpoint = read_checkpoint(path)
     try:
         with run_lock(out_dir, enabled=main):
-            return _run(config, out_dir, resume, dataset, keep_checkpoint, force, main)
+            return _run(config, out_dir, checkpoint, dataset, keep_checkpoint, force, main)
     except KeyboardInterrupt:
         if (out_dir / "checkpoint.pt").is_file():
             message = (f"{out_dir}: the last finished epoch is checkpointed; resume with "
@@ -254,8 +255,8 @@ def run_experiment(config: Config, out_dir: str | Path, resume: bool = False,
         raise RunInterrupted(message) from None
 
 
-def _run(config: Config, out_dir: Path, resume: bool, dataset: SequentialDataset | None, keep_checkpoint: bool,
-         force: bool, main: bool) -> dict[str, Any]:
+def _run(config: Config, out_dir: Path, checkpoint: dict[str, Any] | None, dataset: SequentialDataset | None,
+         keep_checkpoint: bool, force: bool, main: bool) -> dict[str, Any]:
     with run_log(out_dir / "run.log", enabled=main) as say:
         threads = set_threads(config.threads, distributed.world_size())
         log.info("%s on %s: %d CPU thread(s)%s", config.model, config.dataset, threads,
@@ -265,8 +266,10 @@ def _run(config: Config, out_dir: Path, resume: bool, dataset: SequentialDataset
                 dataset = load_dataset(config.dataset, config.data_dir, config.feature_dir)
         if main:
             say(describe(dataset))
-        if resume:
-            check_same_data(out_dir, dataset, force)
+        data = {"dataset": dataset.name, "fingerprint": dataset.fingerprint(), "users": dataset.num_users,
+                "items": dataset.num_items - 1}
+        if checkpoint is not None:
+            check_same_data(out_dir, dataset.name, data["fingerprint"], force)
         split = dataset.split()
         if not main:  # rank 0 builds and stores the relation graphs first, the others then read them
             distributed.barrier()
@@ -278,12 +281,10 @@ def _run(config: Config, out_dir: Path, resume: bool, dataset: SequentialDataset
             model = build_model(config, dataset, split, graphs)
         if main:
             distributed.barrier()
-        data = {"dataset": dataset.name, "fingerprint": dataset.fingerprint(), "users": dataset.num_users,
-                "items": dataset.num_items - 1}
-        if main and not resume:
+        if main and checkpoint is None:
             io.write_json(out_dir / "config.json", config.to_dict())
             io.write_json(out_dir / "data.json", data)
-        results = Trainer(model, split, config, dataset.num_items, out_dir).fit(resume=resume)
+        results = Trainer(model, split, config, dataset.num_items, out_dir).fit(resume=checkpoint)
         results["statistics"] = dataset.statistics()
         results["data"] = data
         results["world_size"] = distributed.world_size()

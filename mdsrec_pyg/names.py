@@ -33,6 +33,11 @@ DATASET_NOTES: dict[str, str] = {
 }
 
 
+def dataset_name(dataset: str) -> str:
+    """A dataset's resolved name: a folder path counts by its last part (``path/to/clothing/`` is clothing)."""
+    return Path(dataset.rstrip("/\\")).name
+
+
 def dataset_folder(name: str, data_dir: str | Path) -> Path:
     """Where ``name`` is read from: the folder itself when ``name`` is one, else ``data_dir/name``."""
     return Path(name) if Path(name).is_dir() else Path(data_dir) / name

@@ -26,7 +26,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -136,8 +136,7 @@ class Recommender:
             raise InputError("unknown", f"expected one of {', '.join(UNKNOWN)}, got {unknown!r}")
         missing = [item for item in history if item not in self.item_of]
         if missing and unknown == "error":
-            raise InputError("history", f"{len(missing)} item id(s) not in {self.dataset.name}: "
-                                        f"{', '.join(map(repr, missing[:5]))}{' ...' if len(missing) > 5 else ''}")
+            raise self._not_found("history", "item", missing)
         if missing:
             log.warning("dropped %d unknown item id(s) from a history: %s", len(missing), ", ".join(missing[:5]))
         indices = np.array([self.item_of[item] for item in history if item in self.item_of], dtype=np.int64)
@@ -148,9 +147,13 @@ class Recommender:
     def user_indices(self, user_ids: Sequence[str]) -> list[int]:
         missing = [user for user in user_ids if user not in self.user_of]
         if missing:
-            raise InputError("user", f"{len(missing)} user id(s) not in {self.dataset.name}: "
-                                     f"{', '.join(map(repr, missing[:5]))}{' ...' if len(missing) > 5 else ''}")
+            raise self._not_found("user", "user", missing)
         return [self.user_of[user] for user in user_ids]
+
+    def _not_found(self, source: str, kind: str, missing: list[str]) -> InputError:
+        """The one line naming ids the dataset lacks (the first five)."""
+        return InputError(source, f"{len(missing)} {kind} id(s) not in {self.dataset.name}: "
+                                  f"{', '.join(map(repr, missing[:5]))}{' ...' if len(missing) > 5 else ''}")
 
     # ----- vectors -----
     @torch.no_grad()
@@ -161,12 +164,24 @@ class Recommender:
             state = self.model.user_state(torch.ones((1, 1), dtype=torch.long, device=self.device))
             return self.model.catalog_vectors(state).detach().float()
 
+    def _user_state(self, sequences: Sequence[np.ndarray]) -> Any:
+        """The model's state after each internal-index history, read by its last ``max_len`` items."""
+        rows = trim_left_padding(left_pad(list(sequences), self.config.max_len))
+        return self.model.user_state(torch.as_tensor(rows, device=self.device))
+
     @torch.no_grad()
     def user_vectors(self, sequences: Sequence[np.ndarray]) -> torch.Tensor:
-        """(len(sequences), D) user vectors of internal-index histories, read by their last ``max_len`` items."""
-        rows = trim_left_padding(left_pad(list(sequences), self.config.max_len))
-        state = self.model.user_state(torch.as_tensor(rows, device=self.device))
-        return self.model.user_vectors(state).float()
+        """(len(sequences), D) user vectors of internal-index histories."""
+        return self.model.user_vectors(self._user_state(sequences)).float()
+
+    @torch.no_grad()
+    def user_vector_batches(self, sequences: Sequence[np.ndarray]
+                            ) -> Iterator[tuple[Sequence[np.ndarray], torch.Tensor]]:
+        """(histories, their user vectors) per batch of ``batch_size``, the item tables computed once."""
+        with self.model.frozen_tables():
+            for begin in range(0, len(sequences), self.batch_size):
+                batch = sequences[begin:begin + self.batch_size]
+                yield batch, self.user_vectors(batch)
 
     # ----- recommendations -----
     def top_k(self, sequences: Sequence[np.ndarray], k: int = 10, exclude_seen: bool = True
@@ -175,11 +190,8 @@ class Recommender:
         best first; -1 / -inf where fewer than ``k`` items are left."""
         if k < 1:
             raise InputError("k", f"expected a positive number of recommendations, got {k}")
-        with self.model.frozen_tables():
-            for begin in range(0, len(sequences), self.batch_size):
-                batch = sequences[begin:begin + self.batch_size]
-                users = self.user_vectors(batch)
-                yield self.index.search(users, k, batch if exclude_seen else None)
+        for batch, users in self.user_vector_batches(sequences):
+            yield self.index.search(users, k, batch if exclude_seen else None)
 
     def recommend(self, histories: Sequence[Sequence[str]], k: int = 10, exclude_seen: bool = True,
                   explain: bool = False, unknown: str = "error") -> list[Recommendation]:
@@ -221,8 +233,7 @@ class Recommender:
         with self.model.frozen_tables():
             for begin in range(0, len(sequences), batch_size):
                 batch = sequences[begin:begin + batch_size]
-                rows = trim_left_padding(left_pad(list(batch), self.config.max_len))
-                state = self.model.user_state(torch.as_tensor(rows, device=self.device))
+                state = self._user_state(batch)
                 scores = {**channels(state, 0, num_items), "final": self.model.score(state, 0, num_items)}
                 ranks: dict[str, list[list[int]]] = {name: [] for name in scores}
                 for row, history in enumerate(batch):
@@ -311,10 +322,10 @@ def export_vectors(recommender: Recommender, folder: str | Path, users: bool = F
 
         def fill(tmp: str) -> None:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(sequences), dim))
-            with recommender.model.frozen_tables():
-                for begin in range(0, len(sequences), recommender.batch_size):
-                    batch = sequences[begin:begin + recommender.batch_size]
-                    out[begin:begin + len(batch)] = recommender.user_vectors(batch).cpu().numpy()
+            begin = 0
+            for batch, users in recommender.user_vector_batches(sequences):
+                out[begin:begin + len(batch)] = users.cpu().numpy()
+                begin += len(batch)
             out.flush()
             del out
 

@@ -46,6 +46,14 @@ def _exclusion_matrix(exclude: Sequence[np.ndarray], device: torch.device) -> Te
     return torch.as_tensor(out, device=device)
 
 
+def mask_items(scores: Tensor, items: Tensor, start: int, end: int) -> None:
+    """Set ``scores[b, items[b, j] - start]`` to -inf for each row's items in ``start..end-1`` (``scores`` holds
+    the columns of those items); entries 0 (padding) mask nothing."""
+    inside = (items >= start) & (items < end) & (items != 0)
+    rows = torch.arange(items.size(0), device=items.device)[:, None].expand_as(items)
+    scores[rows[inside], items[inside] - start] = float("-inf")
+
+
 def _ordered(scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row sorted by score descending, ties by id ascending; empty places (-inf) get id -1."""
     order = np.lexsort((ids, -scores), axis=-1) if scores.size else np.zeros_like(ids)
@@ -96,9 +104,7 @@ class ExactIndex:
             if start == 0:
                 scores[:, 0] = float("-inf")
             if excluded is not None:
-                inside = (excluded >= start) & (excluded < end)
-                rows = torch.arange(users.size(0), device=users.device)[:, None].expand_as(excluded)
-                scores[rows[inside], excluded[inside] - start] = float("-inf")
+                mask_items(scores, excluded, start, end)
             values, ids = _top_k_lowest_ids(scores, min(k, end - start))
             best, best_ids = _merge(torch.cat([best, values], 1), torch.cat([best_ids, ids + start], 1), k)
         scores, ids = best.cpu().numpy(), best_ids.cpu().numpy()
@@ -164,4 +170,4 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
     return float(np.mean(hits)) if hits else 0.0
 
 
-__all__ = ["INDEXES", "ExactIndex", "FaissIndex", "InnerProductIndex", "build_index", "recall_at_k"]
+__all__ = ["INDEXES", "ExactIndex", "FaissIndex", "InnerProductIndex", "build_index", "mask_items", "recall_at_k"]

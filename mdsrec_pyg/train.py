@@ -136,12 +136,13 @@ class Trainer:
         total, count = distributed.sum_across_ranks(total, count)
         return total / max(count, 1)
 
-    def fit(self, resume: bool = False) -> dict[str, Any]:
+    def fit(self, resume: dict[str, Any] | None = None) -> dict[str, Any]:
         """Train with early stopping, then test the best weights; returns the results dictionary.
 
         With an output folder, a checkpoint (model, optimiser, random states, early-stopping state, history)
-        is written atomically after every epoch; ``resume=True`` continues from it, and the run then ends
-        exactly as an uninterrupted one with the same seed would (on CPU)."""
+        is written atomically after every epoch; ``resume`` (a checkpoint as :func:`read_checkpoint` returns
+        it) continues from one, and the run then ends exactly as an uninterrupted one with the same seed would
+        (on CPU)."""
         config = self.config
         seed_everything(config.seed)
         rng = np.random.default_rng(config.seed)
@@ -152,10 +153,8 @@ class Trainer:
         if self.model.trainable:
             optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         checkpoint = self.out_dir / "checkpoint.pt" if self.out_dir else None
-        if resume:
-            if checkpoint is None or not checkpoint.is_file():
-                raise InputError(checkpoint or "--resume", "no checkpoint to resume from")
-            state = read_checkpoint(checkpoint)
+        if resume is not None:
+            state = resume
             self.model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["torch_rng"])
@@ -163,7 +162,7 @@ class Trainer:
             stopper = EarlyStopping(**state["early_stopping"])
             history, elapsed, stopped = state["history"], state["seconds"], state["stopped"]
             first_epoch = state["epoch"] + 1
-            log.info("resumed from %s after epoch %d", checkpoint, state["epoch"])
+            log.info("resumed from the checkpoint of epoch %d", state["epoch"])
         started = time.time() - elapsed
         for epoch in range(first_epoch, config.epochs + 1):
             if stopped:

@@ -28,7 +28,7 @@ class RelationGraphs:
     """The built graphs of one dataset and configuration."""
 
     config: Config  # the settings they were built with, H and k clamped to the catalog
-    cooccurrence: Graph  # O (Eq. 1-2) as (edge_index, edge_weight), before the normalisation of Eq. 3
+    injection: RelationGraph  # O (Eq. 1-2) normalised by cooc_norm: the operator of Eq. 3, built once
     modal: dict[str, Graph]  # Â^m (Eq. 4-5) of the behaviour-injected features, per modality
     assignments: dict[str, Tensor]  # Eq. 10: each item's interest centre (0..k-1), per modality
     features: dict[str, Tensor]  # E^m, the raw features of the modalities used
@@ -90,4 +90,4 @@ def build_relation_graphs(config: Config, dataset: SequentialDataset, split: Lea
         modal[m] = modal_graph(store, config, m, inject_behaviour(config, injection, raw))
         with phase(f"k-means: {config.k} interest centres of {m}"):
             assignments[m] = kmeans_assignment(raw, config.k, config.seed)  # Eq. 10, raw features only
-    return RelationGraphs(config, cooccurrence, modal, assignments, features)
+    return RelationGraphs(config, injection, modal, assignments, features)

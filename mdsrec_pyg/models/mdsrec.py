@@ -32,7 +32,7 @@ from torch.profiler import record_function
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
-from ..graphs.relations import RelationGraphs, build_relation_graphs, injection_graph
+from ..graphs.relations import RelationGraphs, build_relation_graphs
 from ..nn.centralized import CentralizedAttention, centre_features
 from ..nn.modal import ModalProjection
 from ..nn.propagation import RelationGraph
@@ -107,8 +107,7 @@ class MDSRec(SequentialRecommender):
     @classmethod
     def from_graphs(cls, graphs: RelationGraphs, num_items: int) -> "MDSRec":
         """The model over relation graphs already built (their config, with H and k as they were built)."""
-        injection = injection_graph(graphs.config, graphs.cooccurrence, num_items)
-        return cls(graphs.config, num_items, graphs.features, injection, graphs.modal, graphs.assignments)
+        return cls(graphs.config, num_items, graphs.features, graphs.injection, graphs.modal, graphs.assignments)
 
     # ----- item tables -----
     def item_tables(self) -> ItemTables:
