@@ -1,23 +1,30 @@
-"""Table 3 of the paper: MDSRec and its four variants, Recall@20 and NDCG@20, and the drop of each variant.
+"""Table 3 of the paper: MDSRec and its four variants, Recall@20 and NDCG@20, the drop of each variant, and
+whether that drop is more than noise.
 
     python experiments/ablation.py --dataset scientific_mm --data-dir ../shared/datasets --seeds 42 1 2
 
-Resumable: a variant whose results.json already exists for the same config is not retrained. Writes
-``ablation.md`` and ``ablation.csv`` beside the runs in ``--out`` (default ``runs/<dataset>/ablation``).
+Each variant runs on every seed; a row is the mean ± std over the seeds. The full model is compared with each
+variant paired over the test users (Wilcoxon signed-rank on per-user NDCG@20, each user's value the mean over
+the seeds, and a bootstrap 95% interval of the mean difference; ``mdsrec_pyg/significance.py``). Runs go to
+``--out`` (default ``runs/<dataset>/ablation``), reused when finished and resumed when interrupted; ``--jobs N``
+trains N at once. The table is recorded in the results registry (``--registry``: ``<dataset>/ablation.json``
+and one file per run) and printed.
 """
 from __future__ import annotations
 
 import argparse
 
-from mdsrec_pyg import io
 from mdsrec_pyg.cli import add_experiment_arguments, command_line, experiment_settings, output_folder
 from mdsrec_pyg.config import build_config
-from mdsrec_pyg.experiment import run_or_reuse
-from mdsrec_pyg.tables import cell, mean_std, to_csv, to_markdown
+from mdsrec_pyg.experiment import run_all
+from mdsrec_pyg.names import dataset_name
+from mdsrec_pyg.results_registry import record_run, render_ablation, write_table
+from mdsrec_pyg.significance import paired_comparison, per_user_ndcg
 
 VARIANTS = [("w/o DIS", "no_dis"), ("w/o CRE", "no_cre"), ("w/o MRGC", "no_mrgc"), ("w/o ICA", "no_ica"),
             ("MDSRec", "")]
 METRICS = ["recall@20", "ndcg@20"]
+K = 20
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -26,29 +33,30 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     out = output_folder(args, "ablation")
     base = experiment_settings(args, "mdsrec")
-    configs = {(label, seed): build_config(args.dataset, {**base, "seed": seed, "ablation": ablation}, args.sets)
-               for label, ablation in VARIANTS for seed in args.seeds}  # every config checked before any run
-    datasets: dict = {}
-    scores: dict[str, dict[str, list[float]]] = {label: {m: [] for m in METRICS} for label, _ in VARIANTS}
-    for (label, seed), config in configs.items():
-        results = run_or_reuse(config, out / f"{config.ablation or 'mdsrec'}-s{seed}", datasets)
-        for metric in METRICS:
-            scores[label][metric].append(results["test"][metric])
-    full = {m: mean_std(scores["MDSRec"][m])[0] for m in METRICS}
-    header = ["variant"] + [m.replace("recall", "R").replace("ndcg", "N") for m in METRICS] + \
-             [f"drop {m.replace('recall', 'R').replace('ndcg', 'N')}" for m in METRICS]
-    rows, csv_rows = [], []
+    folders = {(label, seed): out / f"{ablation or 'mdsrec'}-s{seed}" for label, ablation in VARIANTS
+               for seed in args.seeds}
+    jobs = [(build_config(args.dataset, {**base, "seed": seed, "ablation": ablation}, args.sets),
+             folders[label, seed]) for label, ablation in VARIANTS for seed in args.seeds]  # all checked first
+    results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs)))
+    for folder, result in results.items():
+        record_run(args.registry, "ablation", folder, result)
+
+    full = per_user_ndcg([folders["MDSRec", s] for s in args.seeds], K)
+    rows = []
     for label, _ in VARIANTS:
-        means = [mean_std(scores[label][m])[0] for m in METRICS]
-        drops = [100 * (full[m] - mean) / full[m] if full[m] else 0.0 for m, mean in zip(METRICS, means)]
-        rows.append([label] + [cell(scores[label][m]) for m in METRICS] +
-                    (["-", "-"] if label == "MDSRec" else [f"{d:.2f}%" for d in drops]))
-        csv_rows.append([label] + means + [mean_std(scores[label][m])[1] for m in METRICS] + drops)
-    table = (f"Ablations of MDSRec on {args.dataset}, test split, seeds {args.seeds} (Table 3 layout; drop: how much "
-             f"lower than MDSRec)\n\n" + to_markdown(header, rows))
-    io.write_text(out / "ablation.md", table)
-    io.write_text(out / "ablation.csv", to_csv(["variant", *METRICS, *(f"{m}_std" for m in METRICS),
-                                                 *(f"{m}_drop_percent" for m in METRICS)], csv_rows))
+        runs = [results[folders[label, s]] for s in args.seeds]
+        test = None if label == "MDSRec" else paired_comparison(
+            full, per_user_ndcg([folders[label, s] for s in args.seeds], K))
+        rows.append({"variant": label, "test": {m: [r["test"][m] for r in runs] for m in METRICS},
+                     "best_epochs": [r["best_epoch"] for r in runs], "runs": [folders[label, s].name
+                                                                              for s in args.seeds],
+                     "test_against_full": test})
+    config = jobs[-1][0]
+    summary = {"kind": "ablation", "dataset": dataset_name(args.dataset), "seeds": args.seeds, "metrics": METRICS,
+               "k": K, "users": len(full), "rows": rows,
+               "note": f"lr {config.lr:g}, dropout {config.dropout:g}, H {config.H}, k {config.k}."}
+    write_table(args.registry, summary["dataset"], "ablation", summary)
+    table = render_ablation(summary)
     print(table)
     return table
 

@@ -2,8 +2,10 @@
 
     python experiments/encode_text.py --dataset scientific --data-dir ../shared/datasets --image-from scientific_mm
 
-Writes ``<feature-dir>/<dataset>/text_feat.npy`` (all-MiniLM-L6-v2, 384-d, empty texts filled with the mean)
-and, with ``--image-from``, ``image_feat.npy`` matched by original item id from that dataset's ``image``
+    python experiments/encode_text.py --dataset sports --data-dir ../shared/datasets
+
+Writes ``<feature-dir>/<dataset>/text_feat.npy`` (all-MiniLM-L6-v2, 384-d, empty texts filled with the mean),
+``items.txt`` (the original id of each row) and, with ``--image-from``, ``image_feat.npy`` matched by original item id from that dataset's ``image``
 features, the items without one filled with the mean vector (as MMRec does); rows follow the dataset's own
 item order, so ``load_dataset`` picks them up as modalities ``text`` and ``image``. Coverage is printed and
 stored in ``features.json``.
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     has_text = np.array([bool(t.strip()) for t in texts])
     text = fill_missing_with_mean(encode_texts([t if t.strip() else "" for t in texts]), has_text)
     io.save_npy(out / "text_feat.npy", text)
+    io.write_text(out / "items.txt", "\n".join(items) + "\n")  # row order, for readers that match by id
     meta = {"items": len(items), "text": {"encoder": "all-MiniLM-L6-v2", "dim": int(text.shape[1]),
                                          "coverage": float(has_text.mean())}}
     print(f"text: {text.shape}, {has_text.sum()}/{len(items)} items have text ({has_text.mean():.1%})")

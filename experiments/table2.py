@@ -1,115 +1,143 @@
-"""Table 2 of the paper: every baseline and MDSRec on one dataset, under one trainer, split and evaluator.
+"""Table 2 of the paper: models under one protocol, equal tuning, seeds and paired significance tests.
 
-    python experiments/table2.py --dataset scientific_mm --data-dir ../shared/datasets
-    python experiments/table2.py --dataset scientific --data-dir ../shared/datasets --seeds 42 1 2 \
-        --lr-search gru4rec gru4recf
+    python experiments/table2.py --dataset scientific_mm --data-dir ../shared/datasets \
+        --models sasrecf unisrec missrec mdsrec --tune --seeds 42 1 2
 
-Rows Recall@10, NDCG@10, Recall@20, NDCG@20 (test split, full ranking); one column per model; the best value
-of a row in bold, the second underlined; "improv." is MDSRec over the best other model, in percent; a
-cell is the mean ± standard deviation over the seeds. ``--lr-search M ...`` first picks the learning rate of
-the models named (of every model when none is named) from {1e-4, 1e-3, 1e-2} by validation NDCG@20 on the
-first seed. Resumable: a run whose results.json exists for the same config is reused. Writes ``table2.md``
-and ``table2.csv`` in ``--out`` (default ``runs/<dataset>/table2``).
+``--tune`` gives every trainable model the same search, on validation NDCG@20 of the first seed only: lr in
+{3e-4, 1e-3, 3e-3} x dropout in {0.2, 0.5}. The chosen setting then runs on every seed; where it differs from
+the default one (lr 1e-3, dropout 0.5: the settings the paper fixes for every model), the default runs on
+every seed too and gets a row of its own. Without ``--tune`` every model runs its default setting.
+
+A row is the mean ± std over the seeds of test Recall@10, NDCG@10, Recall@20 and NDCG@20. The proposed model
+(MDSRec) is compared with every other row of the same setting, paired over the test users: the Wilcoxon
+signed-rank test on per-user NDCG@20 and a bootstrap 95% interval of the mean difference (see
+``mdsrec_pyg/significance.py``). Runs go to ``--out`` (default ``runs/<dataset>/table2``), each reused when
+finished and resumed when interrupted; ``--jobs N`` trains N at once. The table is recorded in the results
+registry (``--registry``, default ``results``: ``<dataset>/table2.json`` and one file per run) and printed.
 """
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from mdsrec_pyg import io
 from mdsrec_pyg.cli import add_experiment_arguments, command_line, experiment_settings, output_folder
-from mdsrec_pyg.config import build_config
-from mdsrec_pyg.experiment import run_or_reuse
+from mdsrec_pyg.config import Config, build_config
+from mdsrec_pyg.experiment import run_all
 from mdsrec_pyg.models import MODELS
-from mdsrec_pyg.tables import mean_std, to_csv, to_markdown
+from mdsrec_pyg.names import dataset_name
+from mdsrec_pyg.results_registry import ran_on, record_run, render_comparison, write_table
+from mdsrec_pyg.significance import paired_comparison, per_user_ndcg
+from mdsrec_pyg.tables import mean_std
 
 METRICS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
 DEFAULT_MODELS = ["pop", "gru4rec", "sasrec", "bert4rec", "gru4recf", "sasrecf", "fdsa", "unisrec", "mmmlp",
                   "missrec", "mdsrec"]
-LR_GRID = [1e-4, 1e-3, 1e-2]
+LR_GRID = [3e-4, 1e-3, 3e-3]
+DROPOUT_GRID = [0.2, 0.5]
 PROPOSED = "mdsrec"
+K = 20  # the paired tests are on NDCG@K
 
 
-def ranked_cells(values: dict[str, list[float]]) -> dict[str, str]:
-    """Mean (± std) per model, the best in bold and the second underlined."""
-    means = {name: mean_std(v)[0] for name, v in values.items()}
-    order = sorted(means, key=means.get, reverse=True)
-    cells = {}
-    for name, v in values.items():
-        mean, std = mean_std(v)
-        text = f"{mean:.4f}" + (f" ± {std:.4f}" if len(v) > 1 else "")
-        if name == order[0]:
-            text = f"**{text}**"
-        elif len(order) > 1 and name == order[1]:
-            text = f"<u>{text}</u>"
-        cells[name] = text
-    return cells
-
-
-def improvement(values: dict[str, list[float]]) -> float | None:
-    """MDSRec's mean over the best other model's mean, in percent (None without MDSRec or another model)."""
-    others = [mean_std(v)[0] for name, v in values.items() if name != PROPOSED]
-    if PROPOSED not in values or not others or max(others) == 0:
-        return None
-    return 100 * (mean_std(values[PROPOSED])[0] / max(others) - 1)
+def run_name(config: Config) -> str:
+    return f"{config.model}-lr{config.lr:g}-do{config.dropout:g}-s{config.seed}"
 
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_experiment_arguments(parser)
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=sorted(MODELS))
-    parser.add_argument("--lr-search", nargs="*", metavar="MODEL",
-                        help="pick the lr of these models (none named: of every model) from {1e-4, 1e-3, 1e-2}")
+    parser.add_argument("--tune", action="store_true",
+                        help="pick each trainable model's lr and dropout from the grid on validation NDCG@20")
     args = parser.parse_args(argv)
     out = output_folder(args, "table2")
-    for model in args.models:  # every model's settings checked before any run
-        build_config(args.dataset, {**experiment_settings(args, model), "seed": args.seeds[0]}, args.sets)
-    datasets: dict = {}
+    dataset = dataset_name(args.dataset)
 
-    def run(model: str, seed: int, lr: float | None = None) -> dict:
-        overrides = {**experiment_settings(args, model), "seed": seed, **({"lr": lr} if lr else {})}
-        config = build_config(args.dataset, overrides, args.sets)
-        return run_or_reuse(config, out / f"{model}-lr{config.lr:g}-s{seed}", datasets)
+    def config(model: str, seed: int, lr: float | None = None, dropout: float | None = None) -> Config:
+        grid = {**({"lr": lr} if lr is not None else {}), **({"dropout": dropout} if dropout is not None else {})}
+        return build_config(args.dataset, {**experiment_settings(args, model), "seed": seed, **grid}, args.sets)
 
-    scores: dict[str, dict[str, list[float]]] = {}
-    seconds: dict[str, list[float]] = {}
-    chosen_lr: dict[str, float | None] = {}
-    searched_models = set()
-    for model in args.models:
-        lr = None
-        searched = args.lr_search is not None and (not args.lr_search or model in args.lr_search)
-        if searched and MODELS[model].trainable:
-            valid = {g: run(model, args.seeds[0], g)["valid"]["ndcg@20"] for g in LR_GRID}
-            lr = max(valid, key=valid.get)
-            searched_models.add(model)
-        runs = [run(model, seed, lr) for seed in args.seeds]
-        chosen_lr[model] = runs[0]["config"]["lr"] if MODELS[model].trainable else None
-        scores[model] = {m: [r["test"][m] for r in runs] for m in METRICS}
-        seconds[model] = [r["seconds"] for r in runs]
+    def tuned(model: str) -> bool:
+        return args.tune and MODELS[model].trainable
 
-    names = list(scores)
-    header = ["metric", *names, "improv."]
-    rows, csv_rows = [], []
-    for metric in METRICS:
-        values = {name: scores[name][metric] for name in names}
-        cells = ranked_cells(values)
-        gain = improvement(values)
-        rows.append([metric.replace("recall", "Recall").replace("ndcg", "NDCG")] + [cells[n] for n in names] +
-                    ["-" if gain is None else f"{gain:+.2f}%"])
-        csv_rows.append([metric] + [mean_std(values[n])[0] for n in names] + [mean_std(values[n])[1] for n in names]
-                        + ["" if gain is None else gain])
-    rows.append(["wall s"] + [f"{mean_std(seconds[n])[0]:.0f}" for n in names] + [""])
-    rows.append(["lr"] + [f"{chosen_lr[n]:g}{'*' if n in searched_models else ''}" if chosen_lr[n] else "-"
-                          for n in names] + [""])
-    table = (f"{args.dataset}: test split, full ranking over all items, seeds {args.seeds}"
-             f"{', lr picked on validation NDCG@20 where marked *' if args.lr_search is not None else ''}. "
-             "Best in bold, second underlined; "
-             f"improv.: {PROPOSED} over the best other model. wall s: seconds of training and evaluation per "
-             f"run.\n\n" + to_markdown(header, rows))
-    io.write_text(out / "table2.md", table)
-    io.write_text(out / "table2.csv", to_csv(["metric", *names, *(f"{n}_std" for n in names), "improv_percent"],
-                                             csv_rows))
+    first = args.seeds[0]
+    defaults = {m: config(m, first) for m in args.models}  # every model's settings checked before any run
+    grids = {m: [config(m, first, lr, do) for lr in LR_GRID for do in DROPOUT_GRID] if tuned(m) else [defaults[m]]
+             for m in args.models}
+    searched = [(c, out / run_name(c)) for m in args.models for c in grids[m]]
+    outcomes = dict(zip([folder for _, folder in searched], run_all(searched, args.jobs, keep_failures=True)))
+    finished = {folder: r for folder, r in outcomes.items() if isinstance(r, dict)}
+
+    def searched_score(c: Config) -> float:  # a setting whose training failed (diverged) is never chosen
+        result = outcomes[out / run_name(c)]
+        return result["valid"]["ndcg@20"] if isinstance(result, dict) else float("-inf")
+
+    chosen = {m: max(grids[m], key=searched_score) for m in args.models}
+
+    rows = []
+    for m in args.models:
+        settings = [("tuned" if tuned(m) else "default", chosen[m])]
+        if tuned(m) and (chosen[m].lr, chosen[m].dropout) != (defaults[m].lr, defaults[m].dropout):
+            settings.append(("default", defaults[m]))
+        for label, setting in settings:
+            rows.append({"model": m, "setting": label, "configs": [config(m, s, setting.lr, setting.dropout)
+                                                                    for s in args.seeds]})
+    jobs = [(c, out / run_name(c)) for row in rows for c in row["configs"]]
+    results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs)))
+    for folder, result in {**finished, **results}.items():
+        record_run(args.registry, "table2", folder, result)
+
+    summary_rows = []
+    for row in rows:
+        runs = [results[out / run_name(c)] for c in row["configs"]]
+        trainable = MODELS[row["model"]].trainable
+        summary_rows.append({
+            "model": row["model"], "setting": row["setting"], "seeds": args.seeds,
+            "lr": row["configs"][0].lr if trainable else None,
+            "dropout": row["configs"][0].dropout if trainable else None,
+            "test": {m: [r["test"][m] for r in runs] for m in METRICS},
+            "valid_ndcg@20": [r["valid"]["ndcg@20"] for r in runs],
+            "best_epochs": [r["best_epoch"] for r in runs], "seconds": [r["seconds"] for r in runs],
+            "ran_on": sorted({ran_on(r) for r in runs}),
+            "runs": [run_name(c) for c in row["configs"]],
+            "folders": [str(out / run_name(c)) for c in row["configs"]]})
+    grid_valid = {m: {f"lr={c.lr:g} dropout={c.dropout:g}": searched_score(c) if out / run_name(c) in finished
+                      else f"failed: {outcomes[out / run_name(c)]}" for c in grids[m]} for m in args.models if tuned(m)}
+    summary = {"kind": "table2", "dataset": dataset, "seeds": args.seeds, "models": args.models,
+               "tuned": bool(args.tune), "grid": {"lr": LR_GRID, "dropout": DROPOUT_GRID} if args.tune else None,
+               "grid_valid_ndcg@20": grid_valid, "proposed": PROPOSED, "k": K,
+               "note": note(args.tune), "tests": paired_tests(summary_rows), "rows": summary_rows}
+    for row in summary_rows:
+        del row["folders"]
+    write_table(args.registry, dataset, "table2", summary)
+    table = render_comparison(summary)
     print(table)
     return table
+
+
+def note(tune: bool) -> str:
+    if not tune:
+        return "every model at its default setting."
+    return ("tuned: lr and dropout picked per model from {3e-4, 1e-3, 3e-3} x {0.2, 0.5} on validation NDCG@20 of "
+            "the first seed; default: the default setting, shown where the tuned one differs.")
+
+
+def paired_tests(rows: list[dict]) -> list[dict]:
+    """The proposed model against every other model, per setting (a model without a default row is compared
+    by its tuned row, which then is its default setting too), ordered by the other's mean test NDCG@K."""
+    tests = []
+    for setting in ("tuned", "default"):
+        mine = next((r for r in rows if r["model"] == PROPOSED and r["setting"] == setting), None)
+        if mine is None:
+            continue
+        others = {}
+        for r in rows:
+            if r["model"] != PROPOSED and (r["setting"] == setting or r["model"] not in others):
+                others[r["model"]] = r
+        own = per_user_ndcg([Path(f) for f in mine["folders"]], K)
+        for model, r in sorted(others.items(), key=lambda item: -mean_std(item[1]["test"][f"ndcg@{K}"])[0]):
+            test = paired_comparison(own, per_user_ndcg([Path(f) for f in r["folders"]], K))
+            tests.append({"other": model, "setting": setting, **test})
+    return tests
 
 
 if __name__ == "__main__":

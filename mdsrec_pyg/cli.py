@@ -37,6 +37,22 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="folder of the runs and tables (default runs/<dataset>/<script>)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field for every run")
+    parser.add_argument("--jobs", type=positive_int, default=1,
+                        help="runs at once, each in a process of its own (a GPU, or many cores; give each "
+                             "--set threads=N)")
+    parser.add_argument("--registry", default="results",
+                        help="folder of the committed results registry the runs and tables are recorded in")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
 
 
 def experiment_settings(args: argparse.Namespace, model: str) -> dict[str, Any]:

@@ -26,8 +26,8 @@ class Config:
     feature_dir: str = "data/features"
     seed: int = 42
     device: str = "cpu"
-    threads: int = 0  # CPU threads (0: the cores no other process keeps busy, see threads.py); not part of a
-    # run's identity: runs that differ only in it are the same experiment (same_config)
+    threads: int = 0  # CPU threads (0: the cores no other process keeps busy, see threads.py); threads and
+    # device are not part of a run's identity: runs that differ only in them are the same experiment
     # data and split
     max_len: int = 50
     # sequence encoder (SASRec defaults as MISSRec used them on these datasets)
@@ -107,7 +107,9 @@ def _coerce(current: Any, value: Any, where: str) -> Any:
     return value
 
 
-RUNTIME_KEYS = ("threads",)  # how a run is executed, not what it computes
+# How a run is executed, not what it computes: a finished run is reused whatever its device and threads (a GPU
+# run differs from a CPU one only by floating-point rounding; results.json records where it ran)
+RUNTIME_KEYS = ("threads", "device")
 
 Check = Callable[[Any], bool]
 

@@ -12,6 +12,10 @@ class InputError(ValueError):
         super().__init__(f"{where}: {message}")
         self.source = str(source)
         self.line = line
+        self.message = message
+
+    def __reduce__(self) -> tuple:  # picklable, so that a run in another process can report it
+        return type(self), (self.source, self.message, self.line)
 
 
 class TrainingError(RuntimeError):

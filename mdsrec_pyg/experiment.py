@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -13,7 +15,7 @@ from typing import Any, Callable, Iterator
 from . import distributed, io
 from .config import RUNTIME_KEYS, Config, build_config
 from .data import SequentialDataset, load_dataset
-from .errors import InputError, RunInterrupted
+from .errors import InputError, RunInterrupted, TrainingError
 from .graphs.relations import build_relation_graphs
 from .hashing import fingerprint
 from .models import MODELS, build_model
@@ -81,6 +83,31 @@ def run_or_reuse(config: Config, out_dir: str | Path, datasets: dict[str, Sequen
     return results
 
 
+def run_all(jobs: list[tuple[Config, Path]], workers: int = 1, keep_failures: bool = False
+            ) -> list[dict[str, Any] | TrainingError]:
+    """:func:`run_or_reuse` for each ``(config, folder)``, results in the same order. With ``workers`` > 1 that
+    many runs go at once, each in a process of its own (each loads its dataset); a run that fails does not stop
+    the others. A failed training (:class:`TrainingError`, e.g. a diverged loss) is returned in its place with
+    ``keep_failures``; any other failure is raised once every run has ended."""
+    def outcome(call: Callable[[], dict[str, Any]]) -> dict[str, Any] | TrainingError:
+        try:
+            return call()
+        except TrainingError as err:
+            if not keep_failures:
+                raise
+            log.warning("run failed: %s", err)
+            return err
+
+    if workers <= 1 or len(jobs) <= 1:
+        datasets: dict[str, SequentialDataset] = {}
+        return [outcome(lambda: run_or_reuse(config, folder, datasets)) for config, folder in jobs]
+    context = multiprocessing.get_context("spawn")  # no forked copies of torch's thread pools
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
+        futures = [pool.submit(run_or_reuse, config, folder, {}) for config, folder in jobs]
+        wait(futures)
+    return [outcome(future.result) for future in futures]
+
+
 def describe(dataset: SequentialDataset) -> str:
     paper = dataset.statistics()["paper"]
     numbers = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in paper.items())
@@ -102,7 +129,7 @@ def format_metrics(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-LOCATION_KEYS = ("dataset", "model", "seed", "device", "data_dir", "feature_dir", "graph_dir") + RUNTIME_KEYS
+LOCATION_KEYS = ("dataset", "model", "seed", "data_dir", "feature_dir", "graph_dir") + RUNTIME_KEYS
 
 
 def run_folder(config: Config, root: str | Path = "runs") -> Path:

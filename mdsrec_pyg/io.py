@@ -66,3 +66,15 @@ def save_npy(path: str | Path, array: Any) -> Path:
             np.save(handle, array)
 
     return atomic_file(path, write)
+
+
+def save_ranks(path: str | Path, **ranks: Any) -> Path:
+    """Per-user target ranks by split (``valid=..., test=...``), compressed, atomically (``ranks.npz``)."""
+    import numpy as np
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **{k: np.asarray(v).astype(np.min_scalar_type(np.max(v)))
+                                           for k, v in ranks.items()})
+
+    return atomic_file(path, write)

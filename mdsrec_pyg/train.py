@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import os
 import platform
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,11 +44,38 @@ def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Genera
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def versions() -> dict[str, str]:
+def versions() -> dict[str, str | None]:
+    """Library versions and the project's commit (see :func:`source_commit`)."""
     import torch_geometric
 
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "torch_geometric": torch_geometric.__version__}
+            "torch_geometric": torch_geometric.__version__, "commit": source_commit()}
+
+
+def source_commit() -> str | None:
+    """The git commit of the checkout this package runs from (``-dirty`` with uncommitted changes to tracked
+    files); for a copy without ``.git`` (say, one sent to a GPU machine) the ``MDSREC_COMMIT`` environment
+    variable; else None."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode == 0:
+            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=10).stdout.strip()
+            return head.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return os.environ.get("MDSREC_COMMIT") or None
+
+
+def machine(device: str) -> dict[str, Any]:
+    """Where a run executed: host processor, core count and, on a GPU, its name."""
+    info: dict[str, Any] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                            "cpu_count": os.cpu_count(), "device": device}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
 
 
 @dataclass
@@ -102,16 +131,20 @@ class Trainer:
         self.windows = split.train_windows(config.max_len)
         self.window_lengths = (self.windows != 0).sum(1)
 
-    def evaluate(self, stage: str) -> dict[str, float]:
-        """Metrics over every user; with several ranks each ranks ``users[rank::world]`` and the ranks are
-        gathered, so the figures are exactly those of one process."""
+    def ranks(self, stage: str) -> np.ndarray:
+        """The target rank of every user of ``stage`` (capped at max(topk) + 1); with several processes each
+        ranks ``users[rank::world]`` and the ranks are gathered, so they are exactly those of one process."""
         inputs, targets = self.split.eval_inputs(stage, self.config.max_len)
         share = slice(distributed.rank(), None, distributed.world_size())
         ranks = target_ranks(self.model, inputs[share], targets[share], max(self.config.topk),
                              batch_size=self.config.eval_batch_size, item_chunk=self.config.item_chunk,
                              mask_history=self.config.mask_history, num_items=self.num_items,
                              device=self.config.device, desc=f"ranking {stage} users" if self.writes else None)
-        return metrics_from_ranks(distributed.gather_shards(ranks, len(targets)), self.config.topk)
+        return distributed.gather_shards(ranks, len(targets))
+
+    def evaluate(self, stage: str) -> dict[str, float]:
+        """The metrics of every user of ``stage``."""
+        return metrics_from_ranks(self.ranks(stage), self.config.topk)
 
     def train_epoch(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator, epoch: int) -> float:
         self.model.train()
@@ -193,8 +226,10 @@ class Trainer:
             self.model.load_state_dict(stopper.best_state)
             if self.out_dir and self.writes:
                 best_sha256 = file_sha256(io.torch_save(self.out_dir / "best.pt", stopper.best_state))
-        valid = self.evaluate("valid")
-        test = self.evaluate("test")
+        ranks = {stage: self.ranks(stage) for stage in ("valid", "test")}
+        if self.out_dir and self.writes:  # per-user ranks, for paired tests between runs (significance.py)
+            io.save_ranks(self.out_dir / "ranks.npz", **ranks)
+        valid, test = (metrics_from_ranks(ranks[stage], config.topk) for stage in ("valid", "test"))
         return {
             "dataset": config.dataset,
             "model": config.model,
@@ -210,4 +245,5 @@ class Trainer:
             "mask_history": config.mask_history,
             "best_sha256": best_sha256,  # of best.pt's bytes: a trained model refuses a changed or corrupt file
             "versions": versions(),
+            "machine": machine(config.device),
         }

@@ -1,8 +1,10 @@
 """One user a line: ``user_sequence.txt`` with ``user item item ...`` in time order, space-separated.
 
-Items are indexed in order of first appearance. Optional features: ``<modality>_feat.npy`` matrices beside
-an ``items.txt`` that lists the original item id of each matrix row, one a line; every item of the
-sequences must be listed there.
+Items are indexed in order of first appearance. Optional item text: ``item_text.txt`` with
+``item<TAB>text`` a line (an item of the sequences without a line gets empty text; listed items that no
+sequence holds are ignored). Optional features: ``<modality>_feat.npy`` matrices beside an ``items.txt``
+that lists the original item id of each matrix row, one a line; every item of the sequences must be listed
+there.
 """
 from __future__ import annotations
 
@@ -50,4 +52,19 @@ def read_sequence_file(folder: str | Path, name: str | None = None, extra_featur
         order = np.array([row_of[item] for item in item_ids[1:]])
         for modality, matrix in npy_features(feature_folder, len(listed)).items():
             features[modality] = np.vstack([matrix[:1], matrix[1:][order]])
-    return build_dataset(name or folder.name, sequences, item_ids, users, features, source=str(path))
+    text_path = folder / "item_text.txt"
+    item_text = read_item_text(text_path, item_ids) if text_path.is_file() else None
+    return build_dataset(name or folder.name, sequences, item_ids, users, features, item_text, source=str(path))
+
+
+def read_item_text(path: Path, item_ids: list[str]) -> list[str]:
+    """``item<TAB>text`` lines -> the text of each item of ``item_ids`` (padding and unlisted items: "")."""
+    texts: dict[str, str] = {}
+    for number, line in lines(path):
+        item, tab, text = line.partition("\t")
+        if not tab or not item.strip():
+            raise InputError(path, "expected an item id, a tab and the item's text", number)
+        if item in texts:
+            raise InputError(path, f"item {item!r} listed twice", number)
+        texts[item] = text.strip()
+    return ["" if i == 0 else texts.get(item, "") for i, item in enumerate(item_ids)]
