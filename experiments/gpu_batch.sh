@@ -34,7 +34,8 @@ start=$SECONDS
 while [ $((SECONDS - start)) -lt "$LIMIT" ] && [ -n "$(jobs -r)" ]; do
     sleep 15
     echo "$((SECONDS - start)) s: $(find runs -name results.json | wc -l) runs finished," \
-         "$(find runs -name checkpoint.pt | wc -l) training"
+         "$(find runs -name checkpoint.pt | wc -l) training" \
+         "$(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null)"
 done
 pkill -KILL -f "experiments/(table2|ablation).py" 2>/dev/null
 pkill -KILL -f "multiprocessing" 2>/dev/null
