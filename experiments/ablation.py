@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> str:
              folders[label, seed]) for label, ablation in VARIANTS for seed in args.seeds]  # all checked first
     results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs)))
     for folder, result in results.items():
-        record_run(args.registry, "ablation", folder, result)
+        record_run(args.registry, out.name, folder, result)
 
     full = per_user_ndcg([folders["MDSRec", s] for s in args.seeds], K)
     rows = []
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> str:
                      "test_against_full": test})
     config = jobs[-1][0]
     summary = {"kind": "ablation", "dataset": dataset_name(args.dataset), "seeds": args.seeds, "metrics": METRICS,
+               "run_entries": f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
                "k": K, "users": len(full), "rows": rows,
                "note": f"lr {config.lr:g}, dropout {config.dropout:g}, H {config.H}, k {config.k}."}
     write_table(args.registry, summary["dataset"], "ablation", summary)

@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=sorted(MODELS))
     parser.add_argument("--tune", action="store_true",
                         help="pick each trainable model's lr and dropout from the grid on validation NDCG@20")
+    parser.add_argument("--table", default="table2",
+                        help="the table's name in the registry (<registry>/<dataset>/<table>.json); default table2")
     args = parser.parse_args(argv)
     out = output_folder(args, "table2")
     dataset = dataset_name(args.dataset)
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> str:
     jobs = [(c, out / run_name(c)) for row in rows for c in row["configs"]]
     results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs)))
     for folder, result in {**finished, **results}.items():
-        record_run(args.registry, "table2", folder, result)
+        record_run(args.registry, out.name, folder, result)
 
     summary_rows = []
     for row in rows:
@@ -103,12 +105,13 @@ def main(argv: list[str] | None = None) -> str:
     grid_valid = {m: {f"lr={c.lr:g} dropout={c.dropout:g}": searched_score(c) if out / run_name(c) in finished
                       else f"failed: {outcomes[out / run_name(c)]}" for c in grids[m]} for m in args.models if tuned(m)}
     summary = {"kind": "table2", "dataset": dataset, "seeds": args.seeds, "models": args.models,
+               "run_entries": f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
                "tuned": bool(args.tune), "grid": {"lr": LR_GRID, "dropout": DROPOUT_GRID} if args.tune else None,
                "grid_valid_ndcg@20": grid_valid, "proposed": PROPOSED, "k": K,
                "note": note(args.tune), "tests": paired_tests(summary_rows), "rows": summary_rows}
     for row in summary_rows:
         del row["folders"]
-    write_table(args.registry, dataset, "table2", summary)
+    write_table(args.registry, dataset, args.table, summary)
     table = render_comparison(summary)
     print(table)
     return table
