@@ -8,12 +8,13 @@ variant paired over the test users (Wilcoxon signed-rank on per-user NDCG@20, ea
 the seeds, and a bootstrap 95% interval of the mean difference; ``mdsrec_pyg/significance.py``). Runs go to
 ``--out`` (default ``runs/<dataset>/ablation``), reused when finished and resumed when interrupted; ``--jobs N``
 trains N at once. The table is recorded in the results registry (``--registry``: ``<dataset>/ablation.json``
-and one file per run) and printed.
+and one file per run), written as ``ablation.md`` beside the runs, and printed.
 """
 from __future__ import annotations
 
 import argparse
 
+from mdsrec_pyg import io
 from mdsrec_pyg.cli import add_experiment_arguments, command_line, experiment_settings, output_folder
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.experiment import run_all
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> str:
                "note": f"lr {config.lr:g}, dropout {config.dropout:g}, H {config.H}, k {config.k}."}
     write_table(args.registry, summary["dataset"], "ablation", summary)
     table = render_ablation(summary)
+    io.write_text(out / "ablation.md", table)
     print(table)
     return table
 

@@ -1,14 +1,14 @@
 """Assemble item feature matrices for a dataset that has item text but no vectors (e.g. ``scientific``).
 
     python experiments/encode_text.py --dataset scientific --data-dir ../shared/datasets --image-from scientific_mm
-
     python experiments/encode_text.py --dataset sports --data-dir ../shared/datasets
 
 Writes ``<feature-dir>/<dataset>/text_feat.npy`` (all-MiniLM-L6-v2, 384-d, empty texts filled with the mean),
-``items.txt`` (the original id of each row) and, with ``--image-from``, ``image_feat.npy`` matched by original item id from that dataset's ``image``
-features, the items without one filled with the mean vector (as MMRec does); rows follow the dataset's own
-item order, so ``load_dataset`` picks them up as modalities ``text`` and ``image``. Coverage is printed and
-stored in ``features.json``.
+``items.txt`` (the original item id of each row) and, with ``--image-from``, ``image_feat.npy`` matched by
+original item id from that dataset's ``image`` features, the items without one filled with the mean vector
+(as MMRec does); rows follow the dataset's own item order, so ``load_dataset`` picks them up as modalities
+``text`` and ``image`` (for a one-user-a-line dataset, through ``items.txt``). Coverage is printed and stored
+in ``features.json``.
 """
 from __future__ import annotations
 

@@ -4,9 +4,10 @@
     python experiments/sweep.py --dataset scientific_mm --data-dir ../shared/datasets --param k \
         --values 2 4 8 16 32 64 128
 
-Resumable (finished runs are reused). The dataset's default value of the parameter (the paper's choice
-for H and k) is marked on the plot. Writes ``sweep-<param>.png`` and ``sweep-<param>.csv`` in ``--out``
-(default ``runs/<dataset>/sweep-<param>``).
+Resumable (finished runs are reused; ``--jobs N`` trains N at once). The dataset's default value of the
+parameter (the paper's choice for H and k) is marked on the plot. Writes ``sweep-<param>.png`` and
+``sweep-<param>.csv`` in ``--out`` (default ``runs/<dataset>/sweep-<param>``), and records the sweep in the
+results registry (``<registry>/<dataset>/sweep-<param>.json`` and ``.png``, one file per run).
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from mdsrec_pyg import io  # noqa: E402
 from mdsrec_pyg.cli import add_experiment_arguments, command_line, experiment_settings, output_folder
 from mdsrec_pyg.config import build_config  # noqa: E402
 from mdsrec_pyg.errors import InputError  # noqa: E402
-from mdsrec_pyg.experiment import run_or_reuse  # noqa: E402
+from mdsrec_pyg.experiment import run_all  # noqa: E402
+from mdsrec_pyg.names import dataset_name  # noqa: E402
+from mdsrec_pyg.results_registry import record_run, render_sweep, write_table  # noqa: E402
 from mdsrec_pyg.tables import mean_std, to_csv  # noqa: E402
 
 
@@ -60,31 +63,35 @@ def main(argv: list[str] | None = None) -> dict:
     chosen = getattr(build_config(args.dataset, base, args.sets), args.param, None)
     configs = {(raw, seed): build_config(args.dataset, {**base, "seed": seed}, [*args.sets, f"{args.param}={raw}"])
                for raw in args.values for seed in args.seeds}  # every config checked before any run
-    datasets: dict = {}
-    values, rows = [], []
-    curves: dict[str, list[float]] = {m: [] for m in args.metrics}
-    for raw in args.values:
-        per_metric: dict[str, list[float]] = {m: [] for m in args.metrics}
-        for seed in args.seeds:
-            config = configs[raw, seed]
-            results = run_or_reuse(config, out / f"{args.param}-{raw}-s{seed}", datasets)
-            for metric in args.metrics:
-                if metric not in results["test"]:
-                    raise InputError("--metrics", f"unknown metric {metric!r}; have {', '.join(results['test'])}")
-                per_metric[metric].append(results["test"][metric])
-        value = getattr(config, args.param)
-        values.append(value)
-        row: list[object] = [value]
-        for metric in args.metrics:
-            mean, std = mean_std(per_metric[metric])
-            curves[metric].append(mean)
-            row += [mean, std]
-        rows.append(row)
+    folders = {key: out / f"{args.param}-{key[0]}-s{key[1]}" for key in configs}
+    results = dict(zip(configs, run_all([(configs[key], folders[key]) for key in configs], args.jobs)))
+    for key, folder in folders.items():
+        record_run(args.registry, out.name, folder, results[key])
+    unknown = [m for m in args.metrics if m not in next(iter(results.values()))["test"]]
+    if unknown:
+        raise InputError("--metrics", f"unknown metric {unknown[0]!r}; have "
+                                      f"{', '.join(next(iter(results.values()))['test'])}")
+    points = [{"value": getattr(configs[raw, args.seeds[0]], args.param),
+               "test": {m: [results[raw, seed]["test"][m] for seed in args.seeds] for m in args.metrics},
+               "best_epochs": [results[raw, seed]["best_epoch"] for seed in args.seeds],
+               "runs": [f"{args.param}-{raw}-s{seed}" for seed in args.seeds]} for raw in args.values]
+    values = [p["value"] for p in points]
+    curves = {m: [mean_std(p["test"][m])[0] for p in points] for m in args.metrics}
+    rows = [[p["value"]] + [x for m in args.metrics for x in mean_std(p["test"][m])] for p in points]
     header = [args.param] + [f"{m}{suffix}" for m in args.metrics for suffix in ("", "_std")]
     io.write_text(out / f"sweep-{args.param}.csv", to_csv(header, rows))
-    plot(out / f"sweep-{args.param}.png", args.param, values, curves, chosen, args.dataset)
-    print(to_csv(header, rows))
-    print(f"written {out / f'sweep-{args.param}.png'} and .csv")
+    dataset = dataset_name(args.dataset)
+    figure = Path(args.registry) / dataset / f"sweep-{args.param}.png"
+    for path in (out / f"sweep-{args.param}.png", figure):
+        plot(path, args.param, values, curves, chosen, dataset)
+    config = next(iter(configs.values()))
+    summary = {"kind": "sweep", "dataset": dataset, "param": args.param, "default": chosen, "seeds": args.seeds,
+               "metrics": args.metrics, "points": points, "figure": str(figure),
+               "run_entries": f"{dataset}/{out.name}",
+               "note": f"epochs at most {config.epochs}, patience {config.patience}."}
+    write_table(args.registry, dataset, f"sweep-{args.param}", summary)
+    print(render_sweep(summary))
+    print(f"written {out / f'sweep-{args.param}.png'}, .csv and {figure}")
     return {"values": values, "curves": curves}
 
 

@@ -13,15 +13,18 @@ A row is the mean ± std over the seeds of test Recall@10, NDCG@10, Recall@20 an
 signed-rank test on per-user NDCG@20 and a bootstrap 95% interval of the mean difference (see
 ``mdsrec_pyg/significance.py``). Runs go to ``--out`` (default ``runs/<dataset>/table2``), each reused when
 finished and resumed when interrupted; ``--jobs N`` trains N at once. The table is recorded in the results
-registry (``--registry``, default ``results``: ``<dataset>/table2.json`` and one file per run) and printed.
+registry (``--registry``, default ``results``: ``<dataset>/<table>.json`` and one file per run under
+``<dataset>/<runs folder name>/``), written as ``<table>.md`` beside the runs, and printed.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from mdsrec_pyg import io
 from mdsrec_pyg.cli import add_experiment_arguments, command_line, experiment_settings, output_folder
 from mdsrec_pyg.config import Config, build_config
+from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.experiment import run_all
 from mdsrec_pyg.models import MODELS
 from mdsrec_pyg.names import dataset_name
@@ -104,7 +107,9 @@ def main(argv: list[str] | None = None) -> str:
             "folders": [str(out / run_name(c)) for c in row["configs"]]})
     grid_valid = {m: {f"lr={c.lr:g} dropout={c.dropout:g}": searched_score(c) if out / run_name(c) in finished
                       else f"failed: {outcomes[out / run_name(c)]}" for c in grids[m]} for m in args.models if tuned(m)}
+    loaded = load_dataset(args.dataset, defaults[args.models[0]].data_dir, defaults[args.models[0]].feature_dir)
     summary = {"kind": "table2", "dataset": dataset, "seeds": args.seeds, "models": args.models,
+               "features": {m: int(t.shape[1]) for m, t in loaded.features.items()},
                "run_entries": f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
                "tuned": bool(args.tune), "grid": {"lr": LR_GRID, "dropout": DROPOUT_GRID} if args.tune else None,
                "grid_valid_ndcg@20": grid_valid, "proposed": PROPOSED, "k": K,
@@ -113,6 +118,7 @@ def main(argv: list[str] | None = None) -> str:
         del row["folders"]
     write_table(args.registry, dataset, args.table, summary)
     table = render_comparison(summary)
+    io.write_text(out / f"{args.table}.md", table)
     print(table)
     return table
 

@@ -9,6 +9,7 @@ the README differs from what the registry renders.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -82,20 +83,34 @@ def render_comparison(summary: dict[str, Any]) -> str:
                       f"{mean_std(r['seconds'])[0]:.0f}", ", ".join(r["ran_on"])])
     seeds = ", ".join(map(str, summary["seeds"]))
     text = (f"{summary['dataset']}: test split, full ranking; seeds {seeds} (mean ± std over the seeds a row ran); "
-            f"{summary['note']}\n\n" + to_markdown(header, lines))
+            f"features: {features(summary)}; {summary['note']}\n\n" + to_markdown(header, lines))
     if summary.get("tests"):
         text += "\n" + render_tests(summary["tests"], summary["proposed"], summary["k"])
     return text
 
 
+def features(summary: dict[str, Any]) -> str:
+    found = summary.get("features") or {}
+    return ", ".join(f"{m} {d}-d" for m, d in sorted(found.items())) or "none (ID models only)"
+
+
 def render_tests(tests: list[dict[str, Any]], proposed: str, k: int) -> str:
-    header = ["against", "setting", f"{proposed} N@{k}", f"other N@{k}", "difference", "95% CI (bootstrap)",
-              "Wilcoxon p", "p < 0.05"]
+    header = ["against", "setting", f"{proposed} N@{k}", f"other N@{k}", "difference", "improv.",
+              "95% CI (bootstrap)", "Wilcoxon p", "p < 0.05"]
     lines = [[t["other"], t["setting"], f"{t['mean_a']:.4f}", f"{t['mean_b']:.4f}", f"{t['difference']:+.4f}",
-              f"[{t['ci_low']:+.4f}, {t['ci_high']:+.4f}]", f"{t['p_wilcoxon']:.2g}",
+              f"{improvement(t):+.1f}%", f"[{t['ci_low']:+.4f}, {t['ci_high']:+.4f}]", f"{t['p_wilcoxon']:.2g}",
               "yes" if t["significant"] else "no"] for t in tests]
-    return (f"Paired over {tests[0]['users']:,} test users, per-user NDCG@{k} ({proposed} minus the other; a "
-            "user's value is its mean over the seeds):\n\n" + to_markdown(header, lines))
+    best = tests[0]  # tests come ordered by setting, then by the other model's NDCG, best first
+    verdict = (f"**{proposed} against the best other model ({best['other']}, {best['setting']} setting): "
+               f"{improvement(best):+.1f}% NDCG@{k}, p = {best['p_wilcoxon']:.2g}: "
+               + ("significant at 0.05.**" if best["significant"] else "not significant at 0.05: noise.**"))
+    return (f"Paired over {best['users']:,} test users, per-user NDCG@{k} ({proposed} minus the other; a "
+            "user's value is its mean over the seeds):\n\n" + to_markdown(header, lines) + "\n" + verdict + "\n")
+
+
+def improvement(test: dict[str, Any]) -> float:
+    """The mean difference of a paired test in percent of the other model's mean."""
+    return 100 * test["difference"] / test["mean_b"] if test["mean_b"] else float("nan")
 
 
 def render_ablation(summary: dict[str, Any]) -> str:
@@ -115,19 +130,75 @@ def render_ablation(summary: dict[str, Any]) -> str:
                       "-" if t is None else f"{t['p_wilcoxon']:.2g}",
                       "-" if t is None else ("yes" if t["significant"] else "no")])
     seeds = ", ".join(map(str, summary["seeds"]))
+    tested = [r for r in summary["rows"] if r.get("test_against_full")]
+    matter = [r["variant"] for r in tested if r["test_against_full"]["significant"]
+              and r["test_against_full"]["difference"] > 0]
+    noise = [r["variant"] for r in tested if not r["test_against_full"]["significant"]]
+    verdict = (f"**Removing a component lowers NDCG@{summary['k']} beyond noise (p < 0.05) for: "
+               f"{', '.join(matter) or 'none'}; within noise: {', '.join(noise) or 'none'}.**")
     return (f"Ablations of MDSRec on {summary['dataset']}, test split, seeds {seeds} (mean ± std); drop: how much "
             f"lower than MDSRec; the test is paired over {summary['users']:,} users (full minus variant); "
-            f"{summary['note']}\n\n" + to_markdown(header, lines))
+            f"{summary['note']}\n\n" + to_markdown(header, lines) + "\n" + verdict + "\n")
 
 
-RENDERERS = {"table2": render_comparison, "ablation": render_ablation}
+def render_sweep(summary: dict[str, Any]) -> str:
+    """Figures 3-4: the test metrics at each value of one parameter (the dataset's default marked)."""
+    param, points = summary["param"], summary["points"]
+    header = [param] + [f"{p['value']}{' (default)' if p['value'] == summary['default'] else ''}" for p in points]
+    lines = [[short(m)] + [fmt(p["test"][m]) for p in points] for m in summary["metrics"]]
+    lines.append(["best epoch"] + [",".join(map(str, p["best_epochs"])) for p in points])
+    seeds = ", ".join(map(str, summary["seeds"]))
+    return (f"MDSRec on {summary['dataset']} against {param}, test split, seeds {seeds}; {summary['note']}\n\n"
+            + to_markdown(header, lines) + f"\n![MDSRec on {summary['dataset']}: impact of {param}]"
+            f"({summary['figure']})\n")
+
+
+RENDERERS = {"table2": render_comparison, "ablation": render_ablation, "sweep": render_sweep}
+
+
+def render_paper_rows(summary: dict[str, Any], paper: dict[str, Any]) -> str:
+    """The paper's own Table 2 values for the models of ``summary``, beside ours (first row of each model)."""
+    reported = paper["datasets"][summary["dataset"]]
+    ours = {}
+    for r in summary["rows"]:
+        ours.setdefault(r["model"], r)
+    header = ["model (paper)", *map(short, SHOWN), "ours / paper, N@20"]
+    lines = [[m, *(f"{reported[m][x]:.4f}" for x in SHOWN),
+              f"{mean_std(ours[m]['test']['ndcg@20'])[0] / reported[m]['ndcg@20']:.2f}"]
+             for m in ours if m in reported]
+    return (f"The paper's Table 2 for {summary['dataset']} ({paper['source']}; the paper's features: "
+            f"{paper['features']}; here: {features(summary)}):\n\n" + to_markdown(header, lines))
 
 
 def render(registry: str | Path, key: str) -> str:
-    """The Markdown of the registry table ``key`` (``dataset/table``)."""
+    """The Markdown of the registry table ``key`` (``dataset/table``); a Table 2 of a dataset the paper
+    reports (``paper/table2.json``) comes with the paper's values."""
     summary = read_table(registry, key)
     kind = summary.get("kind")
     if kind not in RENDERERS:
         raise InputError(Path(registry) / f"{key}.json", f"unknown table kind {kind!r}; expected one of "
                                                           f"{', '.join(RENDERERS)}")
-    return RENDERERS[kind](summary)
+    text = RENDERERS[kind](summary)
+    paper = Path(registry) / "paper" / "table2.json"
+    if kind == "table2" and paper.is_file():
+        reported = json.loads(paper.read_text())
+        if summary["dataset"] in reported["datasets"]:
+            text += "\n" + render_paper_rows(summary, reported)
+    return text
+
+
+BLOCK = re.compile(r"(<!-- registry: (?P<key>[\w./-]+) -->\n)(?P<body>.*?)(<!-- /registry -->)", re.S)
+
+
+def regenerate(text: str, registry: str | Path) -> tuple[str, list[str]]:
+    """``text`` with every ``<!-- registry: dataset/table -->`` ... ``<!-- /registry -->`` block rendered anew
+    from the registry, and the keys of the blocks whose content changed."""
+    changed: list[str] = []
+
+    def block(match: re.Match) -> str:
+        body = render(registry, match["key"])
+        if body != match["body"]:
+            changed.append(match["key"])
+        return match[1] + body + match[4]
+
+    return BLOCK.sub(block, text), changed

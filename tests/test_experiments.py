@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 TINY = ["--epochs", "1", "--set", "hidden_size=16", "--set", "inner_size=16", "--set", "max_len=8"]
@@ -17,27 +19,36 @@ def command(script: str, *args: str, cwd=ROOT) -> subprocess.CompletedProcess:
     return done
 
 
-def test_ablation_writes_table_3_and_reuses_finished_runs(tmp_path):
-    graphs = ["--set", f"graph_dir={tmp_path / 'graphs'}"]
-    command("ablation.py", *TINY, *graphs, "--out", str(tmp_path))
-    table = (tmp_path / "ablation.md").read_text()
+def test_ablation_writes_table_3_with_paired_tests_and_reuses_finished_runs(tmp_path):
+    registry = tmp_path / "registry"
+    args = [*TINY, "--set", f"graph_dir={tmp_path / 'graphs'}", "--out", str(tmp_path / "runs"),
+            "--registry", str(registry), "--seeds", "42", "1", "--jobs", "2"]
+    command("ablation.py", *args)
+    table = (tmp_path / "runs" / "ablation.md").read_text()
     for variant in ("w/o DIS", "w/o CRE", "w/o MRGC", "w/o ICA", "MDSRec"):
         assert f"| {variant} |" in table
-    rows = list(csv.DictReader((tmp_path / "ablation.csv").open()))
-    assert [r["variant"] for r in rows][-1] == "MDSRec" and float(rows[-1]["recall@20_drop_percent"]) == 0.0
-    stamp = (tmp_path / "mdsrec-s42" / "results.json").stat().st_mtime_ns
-    again = command("ablation.py", *TINY, *graphs, "--out", str(tmp_path))
-    assert (tmp_path / "mdsrec-s42" / "results.json").stat().st_mtime_ns == stamp
-    assert "w/o ICA" in again.stdout
+    summary = json.loads((registry / "synthetic" / "ablation.json").read_text())
+    assert [r["variant"] for r in summary["rows"]][-1] == "MDSRec" and summary["rows"][-1]["test_against_full"] is None
+    for row in summary["rows"][:-1]:
+        assert len(row["test"]["ndcg@20"]) == 2 and 0 <= row["test_against_full"]["p_wilcoxon"] <= 1
+    assert len(list((registry / "synthetic" / "runs").glob("*.json"))) == 10  # five variants x two seeds
+    stamp = (tmp_path / "runs" / "mdsrec-s42" / "results.json").stat().st_mtime_ns
+    again = command("ablation.py", *args)
+    assert (tmp_path / "runs" / "mdsrec-s42" / "results.json").stat().st_mtime_ns == stamp
+    assert "w/o ICA" in again.stdout and "beyond noise" in again.stdout
 
 
-def test_sweep_writes_a_png_and_a_csv_and_h_zero_runs(tmp_path):
+def test_sweep_writes_a_png_a_csv_and_its_registry_table_and_h_zero_runs(tmp_path):
+    registry = tmp_path / "registry"
     command("sweep.py", "--param", "H", "--values", "0", "3", *TINY, "--set", f"graph_dir={tmp_path / 'graphs'}",
-            "--out", str(tmp_path))
-    png = (tmp_path / "sweep-H.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+            "--out", str(tmp_path), "--registry", str(registry))
+    for png in (tmp_path / "sweep-H.png", registry / "synthetic" / "sweep-H.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     rows = list(csv.DictReader((tmp_path / "sweep-H.csv").open()))
     assert [r["H"] for r in rows] == ["0", "3"] and all(0 <= float(r["ndcg@20"]) <= 1 for r in rows)
+    summary = json.loads((registry / "synthetic" / "sweep-H.json").read_text())
+    assert [p["value"] for p in summary["points"]] == [0, 3]
+    assert summary["points"][1]["test"]["ndcg@20"] == [pytest.approx(float(rows[1]["ndcg@20"]))]
 
 
 def test_stats_prints_table_1(tmp_path):
@@ -73,18 +84,29 @@ def test_case_study_ranks_agree_with_the_evaluator(tmp_path):
     assert np.isfinite(report["target"])
 
 
-def test_table2_marks_best_and_second_and_reuses_runs(tmp_path):
-    args = ["--models", "pop", "sasrec", "sasrecf", *TINY, "--out", str(tmp_path)]
+def test_table2_tunes_every_model_alike_tests_pairs_and_reuses_runs(tmp_path):
+    registry = tmp_path / "registry"
+    args = ["--models", "pop", "sasrec", "mdsrec", "--tune", *TINY, "--set", f"graph_dir={tmp_path / 'graphs'}",
+            "--out", str(tmp_path / "runs"), "--registry", str(registry), "--jobs", "2"]
     done = command("table2.py", *args)
-    lines = {line.split(" | ")[0].lstrip("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
-    for metric in ("Recall@10", "NDCG@10", "Recall@20", "NDCG@20"):
-        assert lines[metric].count("**") == 2 and lines[metric].count("<u>") == 1, lines[metric]
-    rows = {r["metric"]: r for r in csv.DictReader((tmp_path / "table2.csv").open())}
-    assert set(rows) == {"recall@10", "ndcg@10", "recall@20", "ndcg@20"}
-    assert 0 <= float(rows["ndcg@20"]["sasrec"]) <= float(rows["recall@20"]["sasrec"]) <= 1
-    stamp = (tmp_path / "sasrec-lr0.001-s42" / "results.json").stat().st_mtime_ns
+    summary = json.loads((registry / "synthetic" / "table2.json").read_text())
+    entries = {p.stem: json.loads(p.read_text()) for p in (registry / "synthetic" / "runs").glob("*.json")}
+    assert len(entries) == 13  # pop once; sasrec and mdsrec over the same 3 x 2 grid
+    for model in ("sasrec", "mdsrec"):
+        grid = {name: e for name, e in entries.items() if e["model"] == model}
+        assert {(e["config"]["lr"], e["config"]["dropout"]) for e in grid.values()} == \
+            {(lr, do) for lr in (3e-4, 1e-3, 3e-3) for do in (0.2, 0.5)}
+        best = max(grid.values(), key=lambda e: e["valid"]["ndcg@20"])
+        rows = [r for r in summary["rows"] if r["model"] == model]
+        assert rows[0]["setting"] == "tuned"
+        assert (rows[0]["lr"], rows[0]["dropout"]) == (best["config"]["lr"], best["config"]["dropout"])
+        default = (1e-3, 0.2)  # the synthetic config's dropout is 0.2
+        assert len(rows) == (1 if (rows[0]["lr"], rows[0]["dropout"]) == default else 2)
+    assert {(t["other"], t["setting"]) for t in summary["tests"]} >= {("pop", "tuned"), ("sasrec", "tuned")}
+    assert "p < 0.05" in done.stdout and (tmp_path / "runs" / "table2.md").read_text() in done.stdout
+    stamp = (tmp_path / "runs" / "sasrec-lr0.001-do0.2-s42" / "results.json").stat().st_mtime_ns
     command("table2.py", *args)
-    assert (tmp_path / "sasrec-lr0.001-s42" / "results.json").stat().st_mtime_ns == stamp
+    assert (tmp_path / "runs" / "sasrec-lr0.001-do0.2-s42" / "results.json").stat().st_mtime_ns == stamp
 
 
 def test_a_run_saved_before_an_option_existed_is_reused(tmp_path):
@@ -140,3 +162,42 @@ def test_bench_writes_the_figures_the_issue_asks_for(tmp_path):
     for stage in ("centralized attention", "sequence encoders", "softmax over all items", "item tables"):
         assert f"mdsrec: {stage}" in profile, stage
     assert "sasrec: softmax over all items" in (tmp_path / "runs" / "bench-profile-sasrec.txt").read_text()
+
+
+def test_runs_side_by_side_give_the_results_of_runs_one_at_a_time(tmp_path):
+    from mdsrec_pyg.config import build_config
+    from mdsrec_pyg.experiment import run_all
+
+    tiny = {"model": "sasrec", "epochs": 1, "hidden_size": 16, "inner_size": 16, "max_len": 8}
+    configs = [build_config("synthetic", {**tiny, "seed": seed}) for seed in (1, 2)]
+    alone = run_all([(c, tmp_path / "alone" / str(c.seed)) for c in configs])
+    together = run_all([(c, tmp_path / "together" / str(c.seed)) for c in configs], workers=2)
+    assert [r["test"] for r in alone] == [r["test"] for r in together]
+    assert alone[0]["test"] != alone[1]["test"]  # in order: each seed its own result
+
+
+def test_a_failed_training_is_kept_in_its_place_or_raised(tmp_path, monkeypatch):
+    from mdsrec_pyg import experiment
+    from mdsrec_pyg.config import build_config
+    from mdsrec_pyg.errors import TrainingError
+
+    def fake(config, folder, datasets):
+        if config.lr > 0.5:
+            raise TrainingError("loss became nan at epoch 1, step 0; try a lower learning rate")
+        return {"lr": config.lr}
+
+    monkeypatch.setattr(experiment, "run_or_reuse", fake)
+    jobs = [(build_config("synthetic", {"lr": lr}), tmp_path / str(lr)) for lr in (1e-3, 1.0)]
+    kept = experiment.run_all(jobs, keep_failures=True)
+    assert kept[0] == {"lr": 1e-3} and isinstance(kept[1], TrainingError)
+    with pytest.raises(TrainingError, match="loss became nan"):
+        experiment.run_all(jobs)
+
+
+def test_an_input_error_crosses_processes_whole():
+    import pickle
+
+    from mdsrec_pyg.errors import InputError
+
+    err = pickle.loads(pickle.dumps(InputError("data/x.txt", "expected a tab", 3)))
+    assert str(err) == "data/x.txt:3: expected a tab" and err.line == 3

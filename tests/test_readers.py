@@ -78,6 +78,23 @@ def test_sequence_file_indexes_items_by_first_appearance(tmp_path):
     assert ds.features["text"][1:, 0].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]  # "a" is row 4 of the matrix, 0.0
 
 
+def test_sequence_file_reads_item_text_by_item_id(tmp_path):
+    (tmp_path / "user_sequence.txt").write_text("u0 a b c\nu1 c d\n")
+    (tmp_path / "item_text.txt").write_text("d\tfour legs\nzz\tnever bought\nb\ttwo\ta tab inside\na\t one \n")
+    ds = read_sequence_file(tmp_path)
+    assert ds.item_ids == ["[PAD]", "a", "b", "c", "d"]
+    assert ds.item_text == ["", "one", "two\ta tab inside", "", "four legs"]  # c has no line: empty
+
+
+def test_bad_item_text_is_named_with_its_line(tmp_path):
+    (tmp_path / "user_sequence.txt").write_text("u0 a b c\n")
+    for text, expected in (("a\tone\nb no tab\n", "item_text.txt:2: expected an item id, a tab"),
+                           ("a\tone\na\tagain\n", "item_text.txt:2: item 'a' listed twice"),
+                           ("\tno id\n", "item_text.txt:1: expected an item id")):
+        (tmp_path / "item_text.txt").write_text(text)
+        assert expected in error_of(lambda: read_sequence_file(tmp_path))
+
+
 def test_short_users_are_left_out_with_one_warning(tmp_path, caplog):
     (tmp_path / "user_sequence.txt").write_text("u0 a b c\nu1 a b\nu2 c\nu3 a b c d\n")
     ds = read_sequence_file(tmp_path)

@@ -1,0 +1,92 @@
+"""The results registry: what the experiment scripts record, how a table renders, and that the README's tables
+are exactly what the committed registry renders."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from mdsrec_pyg.errors import InputError
+from mdsrec_pyg.results_registry import record_run, regenerate, render, write_table
+
+
+def comparison(p: float) -> dict:
+    test = {"users": 100, "users_differing": 40, "mean_a": 0.11, "mean_b": 0.10, "difference": 0.01,
+            "ci_low": -0.002, "ci_high": 0.022, "p_wilcoxon": p, "significant": p < 0.05}
+    rows = [{"model": m, "setting": "tuned", "seeds": [42, 1], "lr": 1e-3, "dropout": 0.5,
+             "test": {k: values for k in ("recall@10", "ndcg@10", "recall@20", "ndcg@20")},
+             "best_epochs": [3, 4], "seconds": [10.0, 12.0], "ran_on": ["CPU x86_64 x2"]}
+            for m, values in (("sasrec", [0.10, 0.10]), ("mdsrec", [0.12, 0.10]))]
+    return {"kind": "table2", "dataset": "toy", "seeds": [42, 1], "features": {"text": 8}, "note": "a note.",
+            "proposed": "mdsrec", "k": 20, "rows": rows, "tests": [{"other": "sasrec", "setting": "tuned", **test}]}
+
+
+def test_a_table_renders_mean_std_bold_best_and_the_verdict(tmp_path):
+    write_table(tmp_path, "toy", "table2", comparison(0.3))
+    text = render(tmp_path, "toy/table2")
+    assert "| mdsrec | tuned | 0.001 | 0.5 | **0.1100 ± 0.0141** |" in text
+    assert "| sasrec | tuned | 0.001 | 0.5 | 0.1000 ± 0.0000 |" in text
+    assert "+10.0%" in text and "[-0.0020, +0.0220]" in text
+    assert "(sasrec, tuned setting): +10.0% NDCG@20, p = 0.3: not significant at 0.05: noise." in text
+    write_table(tmp_path, "toy", "table2", comparison(0.01))
+    assert "p = 0.01: significant at 0.05." in render(tmp_path, "toy/table2")
+
+
+def test_regenerate_fills_marked_blocks_and_reports_what_changed(tmp_path):
+    write_table(tmp_path, "toy", "table2", comparison(0.3))
+    readme = "intro\n<!-- registry: toy/table2 -->\nstale\n<!-- /registry -->\nend\n"
+    text, changed = regenerate(readme, tmp_path)
+    assert changed == ["toy/table2"] and "stale" not in text
+    assert render(tmp_path, "toy/table2") in text and text.endswith("<!-- /registry -->\nend\n")
+    assert regenerate(text, tmp_path) == (text, [])  # idempotent
+    with pytest.raises(InputError, match="not in the results registry"):
+        regenerate("<!-- registry: toy/missing -->\n<!-- /registry -->\n", tmp_path)
+
+
+def test_a_run_entry_holds_what_a_reader_needs_and_no_weights_or_ranks(tmp_path):
+    results = {"dataset": "toy", "model": "sasrec", "config": {"seed": 1}, "best_epoch": 3, "valid": {},
+               "test": {"ndcg@20": 0.1}, "seconds": 5.0, "history": [{"epoch": 1}],
+               "versions": {"commit": "abc"}, "machine": {"device": "cpu"}}
+    path = record_run(tmp_path, "table2", tmp_path / "runs" / "sasrec-s1", results)
+    entry = json.loads(path.read_text())
+    assert path == tmp_path / "toy" / "table2" / "sasrec-s1.json"
+    assert entry["run"] == "sasrec-s1" and entry["versions"]["commit"] == "abc" and "history" not in entry
+
+
+def test_the_readme_tables_are_what_the_committed_registry_renders():
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "readme_tables.py"), "--check",
+                           "--readme", str(ROOT / "README.md"), "--registry", str(ROOT / "results")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_every_committed_table_renders_and_the_readme_shows_it():
+    readme = (ROOT / "README.md").read_text()
+    tables = sorted(p for p in (ROOT / "results").glob("*/*.json")
+                    if json.loads(p.read_text()).get("kind") in ("table2", "ablation", "sweep"))
+    assert len(tables) >= 6, "the registry has lost tables"
+    for path in tables:
+        key = f"{path.parent.name}/{path.stem}"
+        assert render(ROOT / "results", key)
+        assert f"<!-- registry: {key} -->" in readme, f"{key} is in the registry but not in the README"
+
+
+def test_a_bad_readme_or_a_missing_table_is_one_line_and_exit_2(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- registry: toy/none -->\n<!-- /registry -->\n")
+    for args in (["--readme", str(tmp_path / "absent.md")], ["--readme", str(readme), "--registry", str(tmp_path)]):
+        done = subprocess.run([sys.executable, str(ROOT / "experiments" / "readme_tables.py"), "--check", *args],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_the_paper_values_are_those_of_its_table_2():
+    paper = json.loads((ROOT / "results" / "paper" / "table2.json").read_text())["datasets"]
+    assert paper["sports"]["sasrec"] == {"recall@10": 0.0423, "ndcg@10": 0.0208, "recall@20": 0.0646,
+                                         "ndcg@20": 0.0263}
+    assert (paper["sports"]["mdsrec"]["recall@20"], paper["sports"]["mdsrec"]["ndcg@20"]) == (0.0989, 0.0401)
+    assert (paper["sports"]["unisrec"]["recall@20"], paper["sports"]["missrec"]["ndcg@20"]) == (0.0901, 0.0349)
+    assert paper["scientific"]["mdsrec"]["ndcg@20"] == 0.0873
