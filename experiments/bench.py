@@ -26,7 +26,9 @@ import argparse
 import json
 import platform
 import resource
+import shlex
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -45,7 +47,7 @@ from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk, knn_recall, neig
 from mdsrec_pyg.graphs.relations import inject_behaviour, injection_graph, modal_graph
 from mdsrec_pyg.models import build_model
 from mdsrec_pyg.nn.propagation import RelationGraph
-from mdsrec_pyg.train import Trainer, bucketed_batches
+from mdsrec_pyg.train import Trainer, bucketed_batches, source_commit
 
 LATENT = 64
 
@@ -181,7 +183,9 @@ def main(argv: list[str] | None = None) -> dict:
     name = args.dataset or "synthetic"
     n = dataset.num_items
     split = dataset.split()
-    figures: dict = {"dataset": dataset.name, "items": n - 1, "users": dataset.num_users,
+    figures: dict = {"kind": "bench", "command": "python experiments/bench.py " + shlex.join(
+                         sys.argv[1:] if argv is None else argv), "commit": source_commit(),
+                     "dataset": dataset.name, "items": n - 1, "users": dataset.num_users,
                      "features": {m: list(f.shape) for m, f in dataset.features.items()},
                      "stand_in_features": True, "device": f"{platform.processor() or platform.machine()}, "
                      f"{torch.get_num_threads()} threads", "torch": torch.__version__}

@@ -4,10 +4,12 @@
     python experiments/sweep.py --dataset scientific_mm --data-dir ../shared/datasets --param k \
         --values 2 4 8 16 32 64 128
 
-Resumable (finished runs are reused; ``--jobs N`` trains N at once). The dataset's default value of the
-parameter (the paper's choice for H and k) is marked on the plot. Writes ``sweep-<param>.png`` and
-``sweep-<param>.csv`` in ``--out`` (default ``runs/<dataset>/sweep-<param>``), and records the sweep in the
-results registry (``<registry>/<dataset>/sweep-<param>.json`` and ``.png``, one file per run).
+Resumable (finished runs are reused; ``--jobs N`` trains N at once). Runs are named by their settings
+(``run_folder``) in one folder for every sweep of a dataset, so the run at the defaults is shared by all of
+them. The dataset's default value of the parameter (the paper's choice for H and k) is marked on the plot.
+Writes ``sweep-<param>.png`` and ``sweep-<param>.csv`` in ``--out`` (default ``runs/<dataset>/sweeps``), and
+records the sweep in the results registry (``<registry>/<dataset>/sweep-<param>.json`` and ``.png``, one file
+per run).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from mdsrec_pyg import io  # noqa: E402
 from mdsrec_pyg.cli import add_experiment_arguments, command_line, experiment_settings, output_folder
 from mdsrec_pyg.config import build_config  # noqa: E402
 from mdsrec_pyg.errors import InputError  # noqa: E402
-from mdsrec_pyg.experiment import run_all  # noqa: E402
+from mdsrec_pyg.experiment import run_all, run_folder  # noqa: E402
 from mdsrec_pyg.names import dataset_name  # noqa: E402
 from mdsrec_pyg.results_registry import record_run, render_sweep, write_table  # noqa: E402
 from mdsrec_pyg.tables import mean_std, to_csv  # noqa: E402
@@ -58,12 +60,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--values", nargs="+", required=True)
     parser.add_argument("--metrics", nargs="+", default=["recall@20", "ndcg@20"])
     args = parser.parse_args(argv)
-    out = output_folder(args, f"sweep-{args.param}")
+    out = output_folder(args, "sweeps")
     base = experiment_settings(args, args.model)
     chosen = getattr(build_config(args.dataset, base, args.sets), args.param, None)
     configs = {(raw, seed): build_config(args.dataset, {**base, "seed": seed}, [*args.sets, f"{args.param}={raw}"])
                for raw in args.values for seed in args.seeds}  # every config checked before any run
-    folders = {key: out / f"{args.param}-{key[0]}-s{key[1]}" for key in configs}
+    folders = {key: out / run_folder(config).name for key, config in configs.items()}  # one run per config
     results = dict(zip(configs, run_all([(configs[key], folders[key]) for key in configs], args.jobs)))
     for key, folder in folders.items():
         record_run(args.registry, out.name, folder, results[key])
@@ -73,8 +75,9 @@ def main(argv: list[str] | None = None) -> dict:
                                       f"{', '.join(next(iter(results.values()))['test'])}")
     points = [{"value": getattr(configs[raw, args.seeds[0]], args.param),
                "test": {m: [results[raw, seed]["test"][m] for seed in args.seeds] for m in args.metrics},
+               "valid": {m: [results[raw, seed]["valid"][m] for seed in args.seeds] for m in args.metrics},
                "best_epochs": [results[raw, seed]["best_epoch"] for seed in args.seeds],
-               "runs": [f"{args.param}-{raw}-s{seed}" for seed in args.seeds]} for raw in args.values]
+               "runs": [folders[raw, seed].name for seed in args.seeds]} for raw in args.values]
     values = [p["value"] for p in points]
     curves = {m: [mean_std(p["test"][m])[0] for p in points] for m in args.metrics}
     rows = [[p["value"]] + [x for m in args.metrics for x in mean_std(p["test"][m])] for p in points]

@@ -73,7 +73,9 @@ def interrupted_run(out_dir: str | Path, config: Config) -> bool:
 
 def run_or_reuse(config: Config, out_dir: str | Path, datasets: dict[str, SequentialDataset]) -> dict[str, Any]:
     """The results of ``config`` in ``out_dir``: reused when that run has finished, resumed from its checkpoint
-    when it was interrupted, else trained now. ``datasets`` caches loaded datasets by name across calls."""
+    when it was interrupted, else trained now; while another process trains it (its ``run.lock``), waited
+    for. ``datasets`` caches loaded datasets by name across calls."""
+    wait_for_other_run(Path(out_dir))
     results = finished_results(out_dir, config)
     if results is None:
         if config.dataset not in datasets:
@@ -81,6 +83,22 @@ def run_or_reuse(config: Config, out_dir: str | Path, datasets: dict[str, Sequen
         results = run_experiment(config, out_dir, resume=interrupted_run(out_dir, config),
                                  dataset=datasets[config.dataset])
     return results
+
+
+def wait_for_other_run(out_dir: Path, poll_seconds: float = 10.0) -> None:
+    """Return once no other live process holds ``out_dir/run.lock`` (two scripts that share a run folder)."""
+    lock, said = out_dir / "run.lock", False
+    while True:
+        try:
+            owner = int(lock.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return
+        if not owner or owner == os.getpid() or not _alive(owner):
+            return
+        if not said:
+            log.info("%s is being trained by process %d: waiting for it", out_dir, owner)
+            said = True
+        time.sleep(poll_seconds)
 
 
 def run_all(jobs: list[tuple[Config, Path]], workers: int = 1, keep_failures: bool = False

@@ -145,7 +145,8 @@ def render_sweep(summary: dict[str, Any]) -> str:
     """Figures 3-4: the test metrics at each value of one parameter (the dataset's default marked)."""
     param, points = summary["param"], summary["points"]
     header = [param] + [f"{p['value']}{' (default)' if p['value'] == summary['default'] else ''}" for p in points]
-    lines = [[short(m)] + [fmt(p["test"][m]) for p in points] for m in summary["metrics"]]
+    lines = [[f"test {short(m)}"] + [fmt(p["test"][m]) for p in points] for m in summary["metrics"]]
+    lines += [[f"valid {short(m)}"] + [fmt(p["valid"][m]) for p in points] for m in summary["metrics"]]
     lines.append(["best epoch"] + [",".join(map(str, p["best_epochs"])) for p in points])
     seeds = ", ".join(map(str, summary["seeds"]))
     return (f"MDSRec on {summary['dataset']} against {param}, test split, seeds {seeds}; {summary['note']}\n\n"
@@ -153,7 +154,25 @@ def render_sweep(summary: dict[str, Any]) -> str:
             f"({summary['figure']})\n")
 
 
-RENDERERS = {"table2": render_comparison, "ablation": render_ablation, "sweep": render_sweep}
+def render_bench(figures: dict[str, Any]) -> str:
+    """A ``bench.json`` of ``experiments/bench.py``: its stages side by side, then the ratios it measured."""
+    header = ["stage", "seconds", "peak RSS (MB)", "note"]
+    lines = [[r["stage"], f"{r['seconds']:.2f}", f"{r['peak_rss_mb']:,.0f}", r["note"] or ""]
+             for r in figures["stages"]]
+    ratios = [f"MDSRec / SASRec epoch time: **{figures['epoch_ratio_mdsrec_sasrec']:.2f}x**",
+              f"full ranking: {figures['eval_users_per_second_sasrec']:,.0f} users/s (SASRec), "
+              f"{figures['eval_users_per_second_mdsrec']:,.0f} (MDSRec)"]
+    if "knn_recall" in figures:
+        scaled = " (the exact time scaled from a sample)" if figures.get("knn_exact_extrapolated") else ""
+        ratios.append(f"pynndescent recall against exact search: {figures['knn_recall']:.3f}, "
+                      f"{figures['knn_speedup']:.0f}x faster{scaled}")
+    features = ", ".join(f"{m} {shape[1]}-d" for m, shape in figures["features"].items())
+    return (f"`{figures['command']}` ({figures['dataset']}: {figures['items']:,} items, {figures['users']:,} users; "
+            f"stand-in random features: {features}; {figures['device']}, torch {figures['torch']}, commit "
+            f"{figures.get('commit') or '?'}):\n\n" + to_markdown(header, lines) + "\n" + "; ".join(ratios) + ".\n")
+
+
+RENDERERS = {"table2": render_comparison, "ablation": render_ablation, "sweep": render_sweep, "bench": render_bench}
 
 
 def render_paper_rows(summary: dict[str, Any], paper: dict[str, Any]) -> str:

@@ -162,6 +162,11 @@ def test_bench_writes_the_figures_the_issue_asks_for(tmp_path):
     for stage in ("centralized attention", "sequence encoders", "softmax over all items", "item tables"):
         assert f"mdsrec: {stage}" in profile, stage
     assert "sasrec: softmax over all items" in (tmp_path / "runs" / "bench-profile-sasrec.txt").read_text()
+    from mdsrec_pyg.results_registry import render_bench
+
+    table = render_bench(figures)
+    assert figures["kind"] == "bench" and figures["command"].startswith("python experiments/bench.py --items 3000")
+    assert "| co-occurrence graph |" in table and f"{figures['epoch_ratio_mdsrec_sasrec']:.2f}x" in table
 
 
 def test_runs_side_by_side_give_the_results_of_runs_one_at_a_time(tmp_path):

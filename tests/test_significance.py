@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.significance import (bootstrap_interval, ndcg_per_user, paired_comparison, per_user_ndcg,
-                                     read_ranks)
+from mdsrec_pyg.significance import bootstrap_interval, ndcg_per_user, paired_comparison, per_user_ndcg, read_ranks
 
 
 def test_ndcg_per_user_by_hand():
