@@ -130,8 +130,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--auto", action="store_true", help="pick the user whose modal rankings differ most")
     parser.add_argument("--compare", nargs="*", default=[], help="other finished run folders (e.g. SASRec)")
     parser.add_argument("--top", type=int, default=5)
+    parser.add_argument("--out", help="also write the Markdown here (say, results/<dataset>/case_study.md)")
     args = parser.parse_args(argv)
     report = case_study(args.run, args.user, args.auto, args.compare, args.top)
+    if args.out:
+        io.write_text(args.out, report["markdown"])
     print(report["markdown"])
     return report
 

@@ -189,9 +189,67 @@ def render_paper_rows(summary: dict[str, Any], paper: dict[str, Any]) -> str:
             f"{paper['features']}; here: {features(summary)}):\n\n" + to_markdown(header, lines))
 
 
+def render_exports(files: list[dict[str, Any]]) -> str:
+    """``recommend.py --all-users`` measurements (``<out>.json``), a row each."""
+    header = ["run", "users", "items", "top", "search", "users / s", "seconds", "peak memory (process)"]
+    lines = [[f"`{f['run']}`", f"{f['users']:,}", f"{f['items']:,}", f["k"], f["index"],
+              f"{f['users_per_second']:,.0f}", f"{f['seconds']:.1f}", f"{f['peak_rss_mb'] / 1024:.1f} GB"]
+             for f in files]
+    return to_markdown(header, lines)
+
+
+def render_retrieval(files: list[dict[str, Any]]) -> str:
+    """``bench_retrieval.py`` measurements: exact search against the FAISS index at each nprobe."""
+    header = ["vectors", "search", "nprobe", "users / s", f"recall@{files[0]['k']}", "speed-up", "index build",
+              "peak memory"]
+    lines = []
+    for f in files:
+        exact = f["exact_users_per_second"]
+        lines.append([f"{f['source']}; {f['users']:,} users", "exact", "-", f"{exact:,.0f}", "1.000", "1.0x", "-",
+                      f"{f['peak_rss_mb'] / 1024:.1f} GB"])
+        for i, r in enumerate(f["by_nprobe"]):
+            lines.append(["", f"IVF, {f['nlist']:,} cells" if i == 0 else "", r["nprobe"],
+                          f"{r['users_per_second']:,.0f}", f"{r['recall@' + str(f['k'])]:.3f}",
+                          f"{r['users_per_second'] / exact:.1f}x", f"{f['index_build_seconds']:.1f} s" if i == 0
+                          else "", ""])
+    return f"({files[0]['machine']}; {files[0]['index']})\n\n" + to_markdown(header, lines)
+
+
+def render_threads(files: list[dict[str, Any]]) -> str:
+    """``bench_threads.py`` measurements: seconds per epoch by busy processes and ``--threads``."""
+    header = ["busy processes", "`--threads`", "threads used", "train s / epoch", "valid N@20"]
+    lines = [[r["load"], r["asked"] or "default", r["threads"], f"{r['train_seconds_per_epoch']:.1f}",
+              f"{r['valid_ndcg@20']:.4f}"] for f in files for r in f["rows"]]
+    return to_markdown(header, lines)
+
+
+def render_files(registry: str | Path, pattern: str) -> str:
+    """A block made of committed files: ``x.md`` verbatim, ``x.txt`` as a code block, or every JSON file that
+    ``pattern`` (a glob under the registry) matches, rendered by what its fields say it is."""
+    paths = sorted(Path(registry).glob(pattern))
+    if not paths:
+        raise InputError(Path(registry) / pattern, "no such file in the results registry")
+    if pattern.endswith(".md"):
+        return "".join(p.read_text(encoding="utf-8") for p in paths)
+    if pattern.endswith(".txt"):
+        return "".join(f"```\n{p.read_text(encoding='utf-8')}```\n" for p in paths)
+    files = [json.loads(p.read_text()) for p in paths]
+    if all("rows" in f and "train_seconds_per_epoch" in f["rows"][0] for f in files):
+        return render_threads(files)
+    if all("by_nprobe" in f for f in files):
+        return render_retrieval(files)
+    if all("users_per_second" in f and "run" in f for f in files):
+        return render_exports(files)
+    raise InputError(Path(registry) / pattern, "files of no known kind (retrieval, export or threads "
+                                               "measurements)")
+
+
 def render(registry: str | Path, key: str) -> str:
     """The Markdown of the registry table ``key`` (``dataset/table``); a Table 2 of a dataset the paper
-    reports (``paper/table2.json``) comes with the paper's values."""
+    reports (``paper/table2.json``) comes with the paper's values. A key with a suffix or a ``*`` names
+    committed files instead (:func:`render_files`)."""
+    if "*" in key or Path(key).suffix:
+        return render_files(registry, key)
     summary = read_table(registry, key)
     kind = summary.get("kind")
     if kind not in RENDERERS:
