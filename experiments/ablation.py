@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 from mdsrec_pyg import io
-from mdsrec_pyg.cli import add_experiment_arguments, command_line, experiment_settings, output_folder
+from mdsrec_pyg.cli import add_experiment_arguments, check_registry, command_line, experiment_settings, output_folder
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.experiment import run_all
 from mdsrec_pyg.names import dataset_name
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_experiment_arguments(parser)
     args = parser.parse_args(argv)
+    check_registry(args)
     out = output_folder(args, "ablation")
     base = experiment_settings(args, "mdsrec")
     folders = {(label, seed): out / f"{ablation or 'mdsrec'}-s{seed}" for label, ablation in VARIANTS

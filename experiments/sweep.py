@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from mdsrec_pyg import io  # noqa: E402
-from mdsrec_pyg.cli import add_experiment_arguments, command_line, experiment_settings, output_folder
+from mdsrec_pyg.cli import add_experiment_arguments, check_registry, command_line, experiment_settings, output_folder
 from mdsrec_pyg.config import build_config  # noqa: E402
 from mdsrec_pyg.errors import InputError  # noqa: E402
 from mdsrec_pyg.experiment import run_all, run_folder  # noqa: E402
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--values", nargs="+", required=True)
     parser.add_argument("--metrics", nargs="+", default=["recall@20", "ndcg@20"])
     args = parser.parse_args(argv)
+    check_registry(args)
     out = output_folder(args, "sweeps")
     base = experiment_settings(args, args.model)
     chosen = getattr(build_config(args.dataset, base, args.sets), args.param, None)

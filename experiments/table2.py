@@ -22,7 +22,7 @@ import argparse
 from pathlib import Path
 
 from mdsrec_pyg import io
-from mdsrec_pyg.cli import add_experiment_arguments, command_line, experiment_settings, output_folder
+from mdsrec_pyg.cli import add_experiment_arguments, check_registry, command_line, experiment_settings, output_folder
 from mdsrec_pyg.config import Config, build_config
 from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.experiment import run_all
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--table", default="table2",
                         help="the table's name in the registry (<registry>/<dataset>/<table>.json); default table2")
     args = parser.parse_args(argv)
+    check_registry(args)
     out = output_folder(args, "table2")
     dataset = dataset_name(args.dataset)
 

@@ -60,6 +60,16 @@ def experiment_settings(args: argparse.Namespace, model: str) -> dict[str, Any]:
     return {"model": model, "data_dir": args.data_dir, **({"epochs": args.epochs} if args.epochs else {})}
 
 
+def check_registry(args: argparse.Namespace) -> None:
+    """Refuse a ``--registry`` that is a file, or a ``--table`` name that is not a plain name, before any run."""
+    registry = Path(args.registry)
+    if registry.exists() and not registry.is_dir():
+        raise InputError("--registry", f"{registry} is a file; expected the results registry folder")
+    table = getattr(args, "table", "table")
+    if not table or not all(c.isalnum() or c in "-_" for c in table):
+        raise InputError("--table", f"{table!r}: expected a plain name (letters, digits, - and _)")
+
+
 def output_folder(args: argparse.Namespace, name: str) -> Path:
     """``--out``, or ``runs/<dataset>/<name>``."""
     return Path(args.out or Path("runs") / dataset_name(args.dataset) / name)

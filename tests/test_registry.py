@@ -90,3 +90,13 @@ def test_the_paper_values_are_those_of_its_table_2():
     assert (paper["sports"]["mdsrec"]["recall@20"], paper["sports"]["mdsrec"]["ndcg@20"]) == (0.0989, 0.0401)
     assert (paper["sports"]["unisrec"]["recall@20"], paper["sports"]["missrec"]["ndcg@20"]) == (0.0901, 0.0349)
     assert paper["scientific"]["mdsrec"]["ndcg@20"] == 0.0873
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--registry", "README.md"], "--registry: README.md is a file; expected the results registry folder"),
+    (["--table", "../elsewhere"], "--table: '../elsewhere': expected a plain name"),
+])
+def test_a_bad_registry_or_table_name_is_refused_before_any_run(args, expected):
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "table2.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == f"error: {expected}"
