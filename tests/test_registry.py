@@ -94,7 +94,7 @@ def test_the_paper_values_are_those_of_its_table_2():
 
 @pytest.mark.parametrize("args, expected", [
     (["--registry", "README.md"], "--registry: README.md is a file; expected the results registry folder"),
-    (["--table", "../elsewhere"], "--table: '../elsewhere': expected a plain name"),
+    (["--table", "../elsewhere"], "--table: '../elsewhere': expected a plain name (letters, digits, - and _)"),
 ])
 def test_a_bad_registry_or_table_name_is_refused_before_any_run(args, expected):
     done = subprocess.run([sys.executable, str(ROOT / "experiments" / "table2.py"), *args], cwd=ROOT,
