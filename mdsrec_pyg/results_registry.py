@@ -84,9 +84,24 @@ def render_comparison(summary: dict[str, Any]) -> str:
     seeds = ", ".join(map(str, summary["seeds"]))
     text = (f"{summary['dataset']}: test split, full ranking; seeds {seeds} (mean ± std over the seeds a row ran); "
             f"features: {features(summary)}; {summary['note']}\n\n" + to_markdown(header, lines))
+    if summary.get("grid_valid_ndcg@20"):
+        text += "\n" + render_search(summary["grid_valid_ndcg@20"], summary["seeds"][0])
     if summary.get("tests"):
         text += "\n" + render_tests(summary["tests"], summary["proposed"], summary["k"])
     return text
+
+
+def render_search(grid: dict[str, dict[str, float | str]], seed: int) -> str:
+    """The validation NDCG@20 of every searched setting, per model (the chosen one in bold)."""
+    settings = list(next(iter(grid.values())))
+    lines = []
+    for model, scores in grid.items():
+        numbers = {k: v for k, v in scores.items() if isinstance(v, float)}
+        best = max(numbers, key=numbers.get) if numbers else None
+        lines.append([model] + [("**{:.4f}**" if k == best else "{:.4f}").format(v) if isinstance(v, float)
+                                else "failed" for k, v in scores.items()])
+    return (f"The search: validation NDCG@20 of each setting, seed {seed} (the chosen in bold):\n\n"
+            + to_markdown(["model", *settings], lines))
 
 
 def features(summary: dict[str, Any]) -> str:

@@ -21,7 +21,9 @@ def comparison(p: float) -> dict:
              "best_epochs": [3, 4], "seconds": [10.0, 12.0], "ran_on": ["CPU x86_64 x2"]}
             for m, values in (("sasrec", [0.10, 0.10]), ("mdsrec", [0.12, 0.10]))]
     return {"kind": "table2", "dataset": "toy", "seeds": [42, 1], "features": {"text": 8}, "note": "a note.",
-            "proposed": "mdsrec", "k": 20, "rows": rows, "tests": [{"other": "sasrec", "setting": "tuned", **test}]}
+            "proposed": "mdsrec", "k": 20, "rows": rows, "tests": [{"other": "sasrec", "setting": "tuned", **test}],
+            "grid_valid_ndcg@20": {"sasrec": {"lr=0.001": 0.2, "lr=0.003": "failed: loss became nan"},
+                                   "mdsrec": {"lr=0.001": 0.25, "lr=0.003": 0.3}}}
 
 
 def test_a_table_renders_mean_std_bold_best_and_the_verdict(tmp_path):
@@ -31,6 +33,7 @@ def test_a_table_renders_mean_std_bold_best_and_the_verdict(tmp_path):
     assert "| sasrec | tuned | 0.001 | 0.5 | 0.1000 ± 0.0000 |" in text
     assert "+10.0%" in text and "[-0.0020, +0.0220]" in text
     assert "(sasrec, tuned setting): +10.0% NDCG@20, p = 0.3: not significant at 0.05: noise." in text
+    assert "| sasrec | **0.2000** | failed |" in text and "| mdsrec | 0.2500 | **0.3000** |" in text
     write_table(tmp_path, "toy", "table2", comparison(0.01))
     assert "p = 0.01: significant at 0.05." in render(tmp_path, "toy/table2")
 
