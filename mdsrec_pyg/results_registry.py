@@ -148,9 +148,12 @@ def render_ablation(summary: dict[str, Any]) -> str:
     tested = [r for r in summary["rows"] if r.get("test_against_full")]
     matter = [r["variant"] for r in tested if r["test_against_full"]["significant"]
               and r["test_against_full"]["difference"] > 0]
+    helps = [r["variant"] for r in tested if r["test_against_full"]["significant"]
+             and r["test_against_full"]["difference"] < 0]
     noise = [r["variant"] for r in tested if not r["test_against_full"]["significant"]]
     verdict = (f"**Removing a component lowers NDCG@{summary['k']} beyond noise (p < 0.05) for: "
-               f"{', '.join(matter) or 'none'}; within noise: {', '.join(noise) or 'none'}.**")
+               f"{', '.join(matter) or 'none'}; within noise: {', '.join(noise) or 'none'}"
+               + (f"; raises it beyond noise: {', '.join(helps)}" if helps else "") + ".**")
     return (f"Ablations of MDSRec on {summary['dataset']}, test split, seeds {seeds} (mean ± std); drop: how much "
             f"lower than MDSRec; the test is paired over {summary['users']:,} users (full minus variant); "
             f"{summary['note']}\n\n" + to_markdown(header, lines) + "\n" + verdict + "\n")
