@@ -252,8 +252,6 @@ def render_files(registry: str | Path, pattern: str) -> str:
     if pattern.endswith(".txt"):
         return "".join(f"```\n{p.read_text(encoding='utf-8')}```\n" for p in paths)
     files = [json.loads(p.read_text()) for p in paths]
-    if len(files) == 1 and files[0].get("kind") in RENDERERS:  # a bench.json, or a table named by its file
-        return RENDERERS[files[0]["kind"]](files[0])
     if all("rows" in f and "train_seconds_per_epoch" in f["rows"][0] for f in files):
         return render_threads(files)
     if all("by_nprobe" in f for f in files):
