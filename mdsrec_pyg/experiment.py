@@ -87,14 +87,8 @@ def run_or_reuse(config: Config, out_dir: str | Path, datasets: dict[str, Sequen
 
 def wait_for_other_run(out_dir: Path, poll_seconds: float = 10.0) -> None:
     """Return once no other live process holds ``out_dir/run.lock`` (two scripts that share a run folder)."""
-    lock, said = out_dir / "run.lock", False
-    while True:
-        try:
-            owner = int(lock.read_text().strip() or 0)
-        except (OSError, ValueError):
-            return
-        if not owner or owner == os.getpid() or not _alive(owner):
-            return
+    said = False
+    while owner := other_live_owner(out_dir / "run.lock"):
         if not said:
             log.info("%s is being trained by process %d: waiting for it", out_dir, owner)
             said = True
@@ -191,11 +185,8 @@ def run_lock(out_dir: Path, enabled: bool = True) -> Iterator[None]:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             break
         except FileExistsError:
-            try:
-                owner = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                owner = 0
-            if owner and owner != os.getpid() and _alive(owner):
+            owner = other_live_owner(lock)
+            if owner:
                 raise InputError(out_dir, f"in use by another run (process {owner}, {lock.name}); wait for it "
                                           "or give another --out") from None
             lock.unlink(missing_ok=True)  # left by a run that has ended
@@ -207,6 +198,15 @@ def run_lock(out_dir: Path, enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         lock.unlink(missing_ok=True)
+
+
+def other_live_owner(lock: Path) -> int | None:
+    """The id of the live process, other than this one, that holds ``lock`` (a ``run.lock``), or None."""
+    try:
+        owner = int(lock.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    return owner if owner and owner != os.getpid() and _alive(owner) else None
 
 
 def _alive(pid: int) -> bool:
