@@ -14,6 +14,7 @@ per run).
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -86,8 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
     io.write_text(out / f"sweep-{args.param}.csv", to_csv(header, rows))
     dataset = dataset_name(args.dataset)
     figure = Path(args.registry) / dataset / f"sweep-{args.param}.png"
-    for path in (out / f"sweep-{args.param}.png", figure):
-        plot(path, args.param, values, curves, chosen, dataset)
+    plot(figure, args.param, values, curves, chosen, dataset)
+    shutil.copyfile(figure, out / f"sweep-{args.param}.png")  # beside the runs too
     config = next(iter(configs.values()))
     summary = {"kind": "sweep", "dataset": dataset, "param": args.param, "default": chosen, "seeds": args.seeds,
                "metrics": args.metrics, "points": points, "figure": str(figure),

@@ -104,8 +104,7 @@ def main(argv: list[str] | None = None) -> str:
             "valid_ndcg@20": [r["valid"]["ndcg@20"] for r in runs],
             "best_epochs": [r["best_epoch"] for r in runs], "seconds": [r["seconds"] for r in runs],
             "ran_on": sorted({ran_on(r) for r in runs}),
-            "runs": [run_name(c) for c in row["configs"]],
-            "folders": [str(out / run_name(c)) for c in row["configs"]]})
+            "runs": [run_name(c) for c in row["configs"]]})
     grid_valid = {m: {f"lr={c.lr:g} dropout={c.dropout:g}": searched_score(c) if out / run_name(c) in finished
                       else f"failed: {outcomes[out / run_name(c)]}" for c in grids[m]} for m in args.models if tuned(m)}
     loaded = load_dataset(args.dataset, defaults[args.models[0]].data_dir, defaults[args.models[0]].feature_dir)
@@ -114,9 +113,7 @@ def main(argv: list[str] | None = None) -> str:
                "run_entries": f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
                "tuned": bool(args.tune), "grid": {"lr": LR_GRID, "dropout": DROPOUT_GRID} if args.tune else None,
                "grid_valid_ndcg@20": grid_valid, "proposed": PROPOSED, "k": K,
-               "note": note(args.tune), "tests": paired_tests(summary_rows), "rows": summary_rows}
-    for row in summary_rows:
-        del row["folders"]
+               "note": note(args.tune), "tests": paired_tests(summary_rows, out), "rows": summary_rows}
     write_table(args.registry, dataset, args.table, summary)
     table = render_comparison(summary)
     io.write_text(out / f"{args.table}.md", table)
@@ -131,9 +128,10 @@ def note(tune: bool) -> str:
             "the first seed; default: the default setting, shown where the tuned one differs.")
 
 
-def paired_tests(rows: list[dict]) -> list[dict]:
+def paired_tests(rows: list[dict], out: Path) -> list[dict]:
     """The proposed model against every other model, per setting (a model without a default row is compared
-    by its tuned row, which then is its default setting too), ordered by the other's mean test NDCG@K."""
+    by its tuned row, which then is its default setting too), ordered by the other's mean test NDCG@K; the
+    per-user ranks are read from the rows' run folders in ``out``."""
     tests = []
     for setting in ("tuned", "default"):
         mine = next((r for r in rows if r["model"] == PROPOSED and r["setting"] == setting), None)
@@ -143,9 +141,9 @@ def paired_tests(rows: list[dict]) -> list[dict]:
         for r in rows:
             if r["model"] != PROPOSED and (r["setting"] == setting or r["model"] not in others):
                 others[r["model"]] = r
-        own = per_user_ndcg([Path(f) for f in mine["folders"]], K)
+        own = per_user_ndcg([out / run for run in mine["runs"]], K)
         for model, r in sorted(others.items(), key=lambda item: -mean_std(item[1]["test"][f"ndcg@{K}"])[0]):
-            test = paired_comparison(own, per_user_ndcg([Path(f) for f in r["folders"]], K))
+            test = paired_comparison(own, per_user_ndcg([out / run for run in r["runs"]], K))
             tests.append({"other": model, "setting": setting, **test})
     return tests
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import io
 from .errors import InputError
-from .tables import mean_std, to_markdown
+from .tables import cell, mean_std, to_markdown
 
 RUN_KEYS = ("dataset", "model", "config", "best_epoch", "valid", "test", "seconds", "seconds_to_best_epoch",
             "train_rows", "train_targets", "mask_history", "versions", "machine", "data")
@@ -56,11 +56,6 @@ def ran_on(results: dict[str, Any]) -> str:
     return f"CPU {where['processor']} x{where['cpu_count']}" if where else "?"
 
 
-def fmt(values: list[float]) -> str:
-    mean, std = mean_std(values)
-    return f"{mean:.4f}" if len(values) == 1 else f"{mean:.4f} ± {std:.4f}"
-
-
 def bold_best(rows: list[dict[str, Any]], metric: str) -> float:
     return max(mean_std(r["test"][metric])[0] for r in rows)
 
@@ -74,7 +69,7 @@ def render_comparison(summary: dict[str, Any]) -> str:
     for r in rows:
         cells = []
         for m in SHOWN:
-            text = fmt(r["test"][m])
+            text = cell(r["test"][m])
             cells.append(f"**{text}**" if mean_std(r["test"][m])[0] == best[m] else text)
         trainable = r["lr"] is not None
         lines.append([r["model"], r["setting"], f"{r['lr']:g}" if trainable else "-",
@@ -139,7 +134,7 @@ def render_ablation(summary: dict[str, Any]) -> str:
         drops = [100 * (mean_std(full["test"][m])[0] - mean_std(r["test"][m])[0]) / mean_std(full["test"][m])[0]
                  for m in metrics]
         t = r.get("test_against_full")
-        lines.append([r["variant"], *(fmt(r["test"][m]) for m in metrics),
+        lines.append([r["variant"], *(cell(r["test"][m]) for m in metrics),
                       *(("-",) * len(metrics) if t is None else (f"{d:.2f}%" for d in drops)),
                       "-" if t is None else f"{t['difference']:+.4f} [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}]",
                       "-" if t is None else f"{t['p_wilcoxon']:.2g}",
@@ -163,8 +158,8 @@ def render_sweep(summary: dict[str, Any]) -> str:
     """Figures 3-4: the test metrics at each value of one parameter (the dataset's default marked)."""
     param, points = summary["param"], summary["points"]
     header = [param] + [f"{p['value']}{' (default)' if p['value'] == summary['default'] else ''}" for p in points]
-    lines = [[f"test {short(m)}"] + [fmt(p["test"][m]) for p in points] for m in summary["metrics"]]
-    lines += [[f"valid {short(m)}"] + [fmt(p["valid"][m]) for p in points] for m in summary["metrics"]]
+    lines = [[f"test {short(m)}"] + [cell(p["test"][m]) for p in points] for m in summary["metrics"]]
+    lines += [[f"valid {short(m)}"] + [cell(p["valid"][m]) for p in points] for m in summary["metrics"]]
     lines.append(["best epoch"] + [",".join(map(str, p["best_epochs"])) for p in points])
     seeds = ", ".join(map(str, summary["seeds"]))
     return (f"MDSRec on {summary['dataset']} against {param}, test split, seeds {seeds}; {summary['note']}\n\n"
