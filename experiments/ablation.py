@@ -22,8 +22,11 @@ from mdsrec_pyg.names import dataset_name
 from mdsrec_pyg.results_registry import record_run, render_ablation, write_table
 from mdsrec_pyg.significance import paired_comparison, per_user_ndcg
 
-VARIANTS = [("w/o DIS", "no_dis"), ("w/o CRE", "no_cre"), ("w/o MRGC", "no_mrgc"), ("w/o ICA", "no_ica"),
-            ("MDSRec", "")]
+# Table 3's variants as presets of the four ablation switches: (label, run name, settings); switches combine
+# freely in any run (e.g. --set dis=false --set ica=false)
+VARIANTS = [("w/o DIS", "no_dis", {"dis": False}), ("w/o CRE", "no_cre", {"cre": False}),
+            ("w/o MRGC", "no_mrgc", {"mrgc": False}), ("w/o ICA", "no_ica", {"ica": False}),
+            ("MDSRec", "mdsrec", {})]
 METRICS = ["recall@20", "ndcg@20"]
 K = 20
 
@@ -35,17 +38,16 @@ def main(argv: list[str] | None = None) -> str:
     check_registry(args)
     out = output_folder(args, "ablation")
     base = experiment_settings(args, "mdsrec")
-    folders = {(label, seed): out / f"{ablation or 'mdsrec'}-s{seed}" for label, ablation in VARIANTS
-               for seed in args.seeds}
-    jobs = [(build_config(args.dataset, {**base, "seed": seed, "ablation": ablation}, args.sets),
-             folders[label, seed]) for label, ablation in VARIANTS for seed in args.seeds]  # all checked first
+    folders = {(label, seed): out / f"{name}-s{seed}" for label, name, _ in VARIANTS for seed in args.seeds}
+    jobs = [(build_config(args.dataset, {**base, "seed": seed}, [*args.sets, *(f"{k}={v}" for k, v in switches.items())]),
+             folders[label, seed]) for label, _, switches in VARIANTS for seed in args.seeds]  # all checked first
     results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs)))
     for folder, result in results.items():
         record_run(args.registry, out.name, folder, result)
 
     full = per_user_ndcg([folders["MDSRec", s] for s in args.seeds], K)
     rows = []
-    for label, _ in VARIANTS:
+    for label, _, _ in VARIANTS:
         runs = [results[folders[label, s]] for s in args.seeds]
         test = None if label == "MDSRec" else paired_comparison(
             full, per_user_ndcg([folders[label, s] for s in args.seeds], K))
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> str:
     summary = {"kind": "ablation", "dataset": dataset_name(args.dataset), "seeds": args.seeds, "metrics": METRICS,
                "run_entries": f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
                "k": K, "users": len(full), "rows": rows,
-               "note": f"lr {config.lr:g}, dropout {config.dropout:g}, H {config.H}, k {config.k}."}
+               "note": f"lr {config.training.lr:g}, dropout {config.options.dropout:g}, H {config.graphs.H}, k {config.graphs.k}."}
     write_table(args.registry, summary["dataset"], "ablation", summary)
     table = render_ablation(summary)
     io.write_text(out / "ablation.md", table)

@@ -124,14 +124,14 @@ def profile_training(trainer: Trainer, optimizer: torch.optim.Optimizer, batches
     time only, backward ops are listed as ``autograd::engine`` rows)."""
     from torch.profiler import ProfilerActivity, profile
 
-    rows = min(len(trainer.windows), batches * trainer.config.batch_size)
+    rows = min(len(trainer.windows), batches * trainer.config.training.batch_size)
     trainer.windows, trainer.window_lengths = trainer.windows[:rows], trainer.window_lengths[:rows]
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         trainer.train_epoch(optimizer, np.random.default_rng(1), 1)
     events = prof.key_averages()
     stages = [e for e in events if e.key.startswith(type(trainer.model).__name__.lower() + ":")]
     total = sum(e.self_cpu_time_total for e in events)
-    lines = [f"{rows} rows in batches of {trainer.config.batch_size}; {total / 1e6:.1f} s of operator time",
+    lines = [f"{rows} rows in batches of {trainer.config.training.batch_size}; {total / 1e6:.1f} s of operator time",
              events.table(sort_by="self_cpu_time_total", row_limit=15),
              "labelled stages (forward only, including their operators):"]
     lines += [f"  {e.key:<45} {e.cpu_time_total / 1e6:8.2f} s  {100 * e.cpu_time_total / total:5.1f}%"
@@ -205,39 +205,40 @@ def main(argv: list[str] | None = None) -> dict:
     injected = inject_behaviour(config, injection, dataset.features["text"])
     warm = torch.from_numpy(np.random.default_rng(0).standard_normal((3000, injected.size(1))).astype(np.float32))
     _, figures["knn_compile_seconds"] = stages.run("pynndescent start-up (numba compile)",
-                                                   lambda: approximate_topk(warm, config.H), "once per process")
-    store = GraphStore(config.graph_dir, dataset.name)
-    graph, figures["knn_seconds"] = stages.run(f"knn H={config.H} pynndescent (all items)",
+                                                   lambda: approximate_topk(warm, config.graphs.H), "once per process")
+    store = GraphStore(config.data.graph_dir, dataset.name)
+    graph, figures["knn_seconds"] = stages.run(f"knn H={config.graphs.H} pynndescent (all items)",
                                                lambda: modal_graph(store, config, "text", injected))
-    approximate = neighbour_lists(graph[0], n, config.H) - 1
+    approximate = neighbour_lists(graph[0], n, config.graphs.H) - 1
     real = injected[1:]
     sample = torch.from_numpy(np.random.default_rng(0).choice(len(real), min(args.knn_sample, len(real)),
                                                                 replace=False))
-    exact, sample_seconds = stages.run(f"knn H={config.H} exact ({len(sample)} queries)",
-                                       lambda: exact_topk(real, config.H, rows=sample))
+    exact, sample_seconds = stages.run(f"knn H={config.graphs.H} exact ({len(sample)} queries)",
+                                       lambda: exact_topk(real, config.graphs.H, rows=sample))
     figures["knn_exact_seconds"] = sample_seconds * len(real) / len(sample)
     figures["knn_exact_extrapolated"] = len(sample) < len(real)
     figures["knn_recall"] = knn_recall(approximate[sample], exact)
     figures["knn_speedup"] = figures["knn_exact_seconds"] / figures["knn_seconds"]
-    print(f"recall@{config.H} of pynndescent on {len(sample)} items: {figures['knn_recall']:.4f}; exact/approx time "
+    print(f"recall@{config.graphs.H} of pynndescent on {len(sample)} items: {figures['knn_recall']:.4f}; exact/approx time "
           f"{figures['knn_speedup']:.1f}x{' (exact extrapolated)' if figures['knn_exact_extrapolated'] else ''}")
 
-    eval_inputs, eval_targets = split.eval_inputs("test", config.max_len)
+    eval_inputs, eval_targets = split.eval_inputs("test", config.data.max_len)
     if args.eval_users:
         eval_inputs, eval_targets = eval_inputs[:args.eval_users], eval_targets[:args.eval_users]
     for model_name in ("sasrec", "mdsrec"):
-        model_config = build_config(name if args.dataset else "synthetic", {**base, "model": model_name}, args.sets)
+        model_config = build_config(name if args.dataset else "synthetic", {**base, "model": model_name}, args.sets,
+                                    where_held=True)  # MDSRec's graph settings pass over SASRec
         model, _ = stages.run(f"{model_name}: build", lambda: build_model(model_config, dataset, split))
         trainer = Trainer(model, split, model_config, n)
         all_rows = len(trainer.windows)
         if args.train_rows and args.train_rows < all_rows:  # time whole batches of an epoch, then scale
-            batches = bucketed_batches(trainer.window_lengths, model_config.batch_size, np.random.default_rng(0))
-            keep = np.concatenate(batches[:-(-args.train_rows // model_config.batch_size)])
+            batches = bucketed_batches(trainer.window_lengths, model_config.training.batch_size, np.random.default_rng(0))
+            keep = np.concatenate(batches[:-(-args.train_rows // model_config.training.batch_size)])
             trainer.windows, trainer.window_lengths = trainer.windows[keep], trainer.window_lengths[keep]
-        optimizer = torch.optim.Adam(model.parameters(), lr=model_config.lr)
+        optimizer = torch.optim.Adam(model.parameters(), lr=model_config.training.lr)
         rng = np.random.default_rng(0)
         _, seconds = stages.run(f"{model_name}: one epoch", lambda: trainer.train_epoch(optimizer, rng, 1),
-                                f"{len(trainer.windows):,} rows, softmax {model_config.softmax}")
+                                f"{len(trainer.windows):,} rows, softmax {model_config.training.softmax}")
         figures[f"sequences_per_second_{model_name}"] = len(trainer.windows) / seconds
         figures[f"epoch_seconds_{model_name}"] = all_rows / figures[f"sequences_per_second_{model_name}"]
         figures["epoch_extrapolated"] = len(trainer.windows) < all_rows
@@ -245,8 +246,8 @@ def main(argv: list[str] | None = None) -> dict:
             profile_training(trainer, optimizer, args.profile, Path(args.out).with_name(
                 f"{Path(args.out).stem}-profile-{model_name}.txt"))
         _, seconds = stages.run(f"{model_name}: evaluate {len(eval_targets):,} users", lambda: evaluate(
-            model, eval_inputs, eval_targets, model_config.topk, n, batch_size=model_config.eval_batch_size,
-            item_chunk=model_config.item_chunk, device=model_config.device))
+            model, eval_inputs, eval_targets, model_config.evaluation.topk, n, batch_size=model_config.evaluation.eval_batch_size,
+            item_chunk=model_config.evaluation.item_chunk, device=model_config.training.device))
         figures[f"eval_users_per_second_{model_name}"] = len(eval_targets) / seconds
     figures["eval_users_per_second"] = figures["eval_users_per_second_mdsrec"]
     figures["epoch_ratio_mdsrec_sasrec"] = figures["epoch_seconds_mdsrec"] / figures["epoch_seconds_sasrec"]

@@ -77,7 +77,7 @@ def case_study(run_dir: str | Path, user: str | None = None, auto: bool = False,
                top: int = 5) -> dict:
     config, dataset, model = load_trained(run_dir)
     split = dataset.split()
-    inputs, targets = split.eval_inputs("test", config.max_len)
+    inputs, targets = split.eval_inputs("test", config.data.max_len)
     if auto:
         index = pick_user(model, inputs, targets, top, dataset.num_items)
     elif user is not None:
@@ -95,7 +95,7 @@ def case_study(run_dir: str | Path, user: str | None = None, auto: bool = False,
     sections = [f"# Case study: user `{dataset.user_ids[index]}` (index {index}) on {dataset.name}\n",
                 f"Test item: {describe_item(dataset, target, -1)}\n",
                 "History (oldest first): "
-                + ", ".join(str(i) for i in split.test_inputs[index][-config.max_len:]) + "\n"]
+                + ", ".join(str(i) for i in split.test_inputs[index][-config.data.max_len:]) + "\n"]
     if isinstance(model, MDSRec) and model.use_graphs:
         rows = []
         for m, graph in model.modal_graphs.items():

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict | None:
             raise InputError("--model", f"unknown model {values['model']!r}; expected one of "
                                         f"{', '.join(MODEL_NAMES)} (--list models)")
         config = build_config(dataset, values, args.sets)
-        check_dataset(config.dataset, config.data_dir)
+        check_dataset(config.dataset, config.data.data_dir)
 
     from mdsrec_pyg import distributed
     from mdsrec_pyg.experiment import check_out_folder, load_run_config, run_experiment, run_folder
@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> dict | None:
         out_dir = args.resume
     else:
         out_dir = check_out_folder(args.out or run_folder(config))
-    if config.device != "cpu" or os.environ.get("WORLD_SIZE"):  # under torchrun: join the group, pick the device
-        config.device = distributed.setup(config.device)
+    if config.training.device != "cpu" or os.environ.get("WORLD_SIZE"):  # under torchrun: join the group, pick the device
+        config.training.device = distributed.setup(config.training.device)
     return run_experiment(config, out_dir, resume=bool(args.resume), keep_checkpoint=args.keep_checkpoint,
                           force=args.force)
 

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     check_registry(args)
     out = output_folder(args, "sweeps")
     base = experiment_settings(args, args.model)
-    chosen = getattr(build_config(args.dataset, base, args.sets), args.param, None)
+    chosen = build_config(args.dataset, base, args.sets).get(args.param)
     configs = {(raw, seed): build_config(args.dataset, {**base, "seed": seed}, [*args.sets, f"{args.param}={raw}"])
                for raw in args.values for seed in args.seeds}  # every config checked before any run
     folders = {key: out / run_folder(config).name for key, config in configs.items()}  # one run per config
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     if unknown:
         raise InputError("--metrics", f"unknown metric {unknown[0]!r}; have "
                                       f"{', '.join(next(iter(results.values()))['test'])}")
-    points = [{"value": getattr(configs[raw, args.seeds[0]], args.param),
+    points = [{"value": configs[raw, args.seeds[0]].get(args.param),
                "test": {m: [results[raw, seed]["test"][m] for seed in args.seeds] for m in args.metrics},
                "valid": {m: [results[raw, seed]["valid"][m] for seed in args.seeds] for m in args.metrics},
                "best_epochs": [results[raw, seed]["best_epoch"] for seed in args.seeds],
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {"kind": "sweep", "dataset": dataset, "param": args.param, "default": chosen, "seeds": args.seeds,
                "metrics": args.metrics, "points": points, "figure": str(figure),
                "run_entries": f"{dataset}/{out.name}",
-               "note": f"epochs at most {config.epochs}, patience {config.patience}."}
+               "note": f"epochs at most {config.training.epochs}, patience {config.training.patience}."}
     write_table(args.registry, dataset, f"sweep-{args.param}", summary)
     print(render_sweep(summary))
     print(f"written {out / f'sweep-{args.param}.png'}, .csv and {figure}")

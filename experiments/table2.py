@@ -42,7 +42,9 @@ K = 20  # the paired tests are on NDCG@K
 
 
 def run_name(config: Config) -> str:
-    return f"{config.model}-lr{config.lr:g}-do{config.dropout:g}-s{config.seed}"
+    dropout = config.flat().get("dropout")  # most popular has none
+    return (f"{config.model}-lr{config.training.lr:g}" + (f"-do{dropout:g}" if dropout is not None else "")
+            + f"-s{config.training.seed}")
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -60,7 +62,8 @@ def main(argv: list[str] | None = None) -> str:
 
     def config(model: str, seed: int, lr: float | None = None, dropout: float | None = None) -> Config:
         grid = {**({"lr": lr} if lr is not None else {}), **({"dropout": dropout} if dropout is not None else {})}
-        return build_config(args.dataset, {**experiment_settings(args, model), "seed": seed, **grid}, args.sets)
+        return build_config(args.dataset, {**experiment_settings(args, model), "seed": seed, **grid}, args.sets,
+                            where_held=True)  # --set hidden_size=64 sets every model that has a width
 
     def tuned(model: str) -> bool:
         return args.tune and MODELS[model].trainable
@@ -82,10 +85,10 @@ def main(argv: list[str] | None = None) -> str:
     rows = []
     for m in args.models:
         settings = [("tuned" if tuned(m) else "default", chosen[m])]
-        if tuned(m) and (chosen[m].lr, chosen[m].dropout) != (defaults[m].lr, defaults[m].dropout):
+        if tuned(m) and (chosen[m].training.lr, chosen[m].options.dropout) != (defaults[m].training.lr, defaults[m].options.dropout):
             settings.append(("default", defaults[m]))
         for label, setting in settings:
-            rows.append({"model": m, "setting": label, "configs": [config(m, s, setting.lr, setting.dropout)
+            rows.append({"model": m, "setting": label, "configs": [config(m, s, setting.training.lr, setting.options.dropout)
                                                                     for s in args.seeds]})
     jobs = [(c, out / run_name(c)) for row in rows for c in row["configs"]]
     results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs)))
@@ -98,16 +101,16 @@ def main(argv: list[str] | None = None) -> str:
         trainable = MODELS[row["model"]].trainable
         summary_rows.append({
             "model": row["model"], "setting": row["setting"], "seeds": args.seeds,
-            "lr": row["configs"][0].lr if trainable else None,
-            "dropout": row["configs"][0].dropout if trainable else None,
+            "lr": row["configs"][0].training.lr if trainable else None,
+            "dropout": row["configs"][0].options.dropout if trainable else None,
             "test": {m: [r["test"][m] for r in runs] for m in METRICS},
             "valid_ndcg@20": [r["valid"]["ndcg@20"] for r in runs],
             "best_epochs": [r["best_epoch"] for r in runs], "seconds": [r["seconds"] for r in runs],
             "ran_on": sorted({ran_on(r) for r in runs}),
             "runs": [run_name(c) for c in row["configs"]]})
-    grid_valid = {m: {f"lr={c.lr:g} dropout={c.dropout:g}": searched_score(c) if out / run_name(c) in finished
+    grid_valid = {m: {f"lr={c.training.lr:g} dropout={c.options.dropout:g}": searched_score(c) if out / run_name(c) in finished
                       else f"failed: {outcomes[out / run_name(c)]}" for c in grids[m]} for m in args.models if tuned(m)}
-    loaded = load_dataset(args.dataset, defaults[args.models[0]].data_dir, defaults[args.models[0]].feature_dir)
+    loaded = load_dataset(args.dataset, defaults[args.models[0]].data.data_dir, defaults[args.models[0]].data.feature_dir)
     summary = {"kind": "table2", "dataset": dataset, "seeds": args.seeds, "models": args.models,
                "features": {m: int(t.shape[1]) for m, t in loaded.features.items()},
                "run_entries": f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry

@@ -1,6 +1,16 @@
-"""One flat configuration for every run, per-dataset defaults from ``configs/<dataset>.json``, ``--set`` overrides.
+"""The configuration of a run, in sections a reader can hold in mind, each field declaring its rule once.
 
-Precedence: dataclass defaults < the dataset's file < explicit command-line flags and ``--set key=value``.
+- ``data``: where the dataset lies and what of it the models read;
+- ``training``: the seed, the device and the optimisation;
+- ``evaluation``: the metrics and how the catalog is ranked;
+- ``graphs``: the relation-graph stage (``graphs/relations.py``), present only for a model that builds it;
+- ``options``: the model's own options, a dataclass registered with the model (``Model.Options``), so that a
+  baseline receives none of MDSRec's knobs. Saved under the model's name (``"mdsrec": {...}``).
+
+A setting is addressed as ``section.key`` (``training.lr``), ``<model>.key`` or ``model.key`` (``mdsrec.tau``),
+or by its bare key where that names one place (``lr``, ``H``). Precedence: the defaults here < the dataset's
+``configs/<name>.json`` < explicit overrides (flags, a config file) < ``--set key=value``. The whole
+configuration is checked by :func:`validate` before any data is read.
 """
 from __future__ import annotations
 
@@ -16,75 +26,294 @@ from typing import Any, Callable
 from .errors import InputError
 from .names import MODEL_NAMES, dataset_name
 
+Check = Callable[[Any], bool]
+Rule = tuple[Check, "str | Callable[[], str]"]  # the check and what it expects (text, or made when needed)
+
+
+# ----- rules -----
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def integer(low: int, high: int | None = None) -> Rule:
+    """An int in [low, high]."""
+    text = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low and (high is None or v <= high),
+            text)
+
+
+def real(low: float, high: float | None = None, low_open: bool = False, high_open: bool = False) -> Rule:
+    """A finite number in the interval given (open or closed at each end)."""
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+    bound = f"{'>' if low_open else '>='} {low}"
+    text = f"a number in {left}{low}, {high}{right}" if high is not None else f"a number {bound}"
+
+    def check(v: Any) -> bool:
+        return (_number(v) and (v > low if low_open else v >= low)
+                and (high is None or (v < high if high_open else v <= high)))
+
+    return check, text
+
+
+def one_of(*choices: str) -> Rule:
+    return (lambda v: v in choices), "one of " + ", ".join(repr(c) for c in choices)
+
+
+def registered(registry: str) -> Rule:
+    """One of the names of a registry that lives with its code, looked up when checked (graph operators can be
+    registered at run time, and the registries import torch)."""
+    return (lambda v: v in registry_names(registry)), (
+        lambda: "one of " + ", ".join(repr(c) for c in registry_names(registry)))
+
+
+def registry_names(registry: str) -> tuple[str, ...]:
+    from .graphs.knn import METHODS
+    from .losses import KINDS
+    from .nn.propagation import LAYOUTS, OPERATORS
+
+    return {"softmax": KINDS, "operators": tuple(sorted(OPERATORS)), "layouts": LAYOUTS, "knn": METHODS}[registry]
+
+
+def boolean() -> Rule:
+    return (lambda v: isinstance(v, bool)), "true or false"
+
+
+def folder_path(description: str) -> Rule:
+    """A path that is a folder where it exists (it may be made later)."""
+    return (lambda v: isinstance(v, str) and v.strip() != "" and not Path(v).is_file()), description
+
+
+def distinct_names(description: str) -> Rule:
+    return (lambda v: isinstance(v, list) and all(isinstance(m, str) and m for m in v) and len(set(v)) == len(v),
+            description)
+
+
+def setting(default: Any, rule: Rule) -> Any:
+    """A config field: its default and its rule (a list default is copied for every config)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"rule": rule})
+    return field(default=default, metadata={"rule": rule})
+
+
+class NotHeld(InputError):
+    """A known setting that this run does not have: another model's option, or a graph setting of a model that
+    builds no graphs."""
+
+
+# ----- sections -----
+@dataclass
+class DataConfig:
+    """Where the dataset and the store of its built graphs lie, and what of it the models read."""
+
+    data_dir: str = setting("data", folder_path("a folder that holds the datasets"))
+    feature_dir: str = setting("data/features", folder_path("a folder for extra feature files"))
+    graph_dir: str = setting("graphs", folder_path("a folder for the graph store"))  # built relation graphs
+    max_len: int = setting(50, integer(1))  # the last max_len items of a sequence
+    modalities: list[str] = setting([], distinct_names("a list of distinct modality names (empty: all)"))
+
+
+@dataclass
+class TrainingConfig:
+    """The seed, where a run executes and the optimisation."""
+
+    seed: int = setting(42, integer(0, 2**32 - 1))
+    device: str = setting("cpu", ((lambda v: isinstance(v, str) and re.fullmatch(r"cpu|mps|cuda(:\d+)?", v)
+                                   is not None), "cpu, cuda, cuda:N or mps"))
+    threads: int = setting(0, integer(0))  # CPU threads (0: the cores no other process keeps busy, threads.py)
+    lr: float = setting(1e-3, real(0.0, 1.0, low_open=True))
+    weight_decay: float = setting(0.0, real(0.0))
+    batch_size: int = setting(512, integer(1))
+    epochs: int = setting(200, integer(1))
+    patience: int = setting(10, integer(1))
+    softmax: str = setting("full", registered("softmax"))  # the loss over items: full, chunked or sampled
+    softmax_chunk: int = setting(8192, integer(1))  # items per chunk of the chunked softmax
+    negatives: int = setting(1000, integer(1))  # items drawn per batch by the sampled softmax (log-Q corrected)
+
+
+@dataclass
+class EvaluationConfig:
+    """Full ranking of the catalog: the metrics, the one that picks the best epoch, and the batch sizes."""
+
+    topk: list[int] = setting([10, 20], ((lambda v: isinstance(v, list) and len(v) > 0 and all(
+        isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in v) and len(set(v)) == len(v)),
+        "a non-empty list of distinct integers >= 1"))
+    valid_metric: str = setting("ndcg@20", ((lambda v: isinstance(v, str) and re.match(
+        r"^(recall|ndcg|hit|mrr|precision)@\d+$", v) is not None),
+        "a metric@K of recall, ndcg, hit, mrr, precision with K in topk"))
+    mask_history: bool = setting(False, boolean())
+    eval_batch_size: int = setting(1024, integer(1))
+    item_chunk: int = setting(65536, integer(1))
+
+
+@dataclass
+class GraphConfig:
+    """The relation-graph stage (MDSRec's RGC and interest centres); per-dataset H and k come from
+    ``configs/<dataset>.json``. ``dis`` and ``cre`` are two of the four ablation switches of Table 3."""
+
+    mu_id: float = setting(16.0, real(0.0))  # Eq. 3, ID embeddings
+    mu_m: float = setting(0.2, real(0.0))  # Eq. 3, modal features
+    cooc_norm: str = setting("lightgcn", registered("operators"))  # operator applied to O before Eq. 3
+    cooc_window: int = setting(0, integer(0))  # largest position distance counted in O (0: no cap)
+    dis: bool = setting(True, boolean())  # distance-weighted co-occurrence, Eq. 1 (False: w/o DIS)
+    cre: bool = setting(True, boolean())  # behaviour-injected modal graphs, Eq. 3-5 (False: w/o CRE)
+    H: int = setting(10, integer(0))  # Eq. 5 neighbours
+    graph_operator: str = setting("mean", registered("operators"))  # operator applied to Â^m before Eq. 6
+    knn_method: str = setting("auto", registered("knn"))  # exact, nndescent or auto (by catalog size)
+    adjacency_layout: str = setting("auto", registered("layouts"))  # csr, sparse_tensor, edge_index or auto
+    k: int = setting(32, integer(1))  # Eq. 10 interest centres
+
+
+@dataclass
+class Options:
+    """A model's own options; each model registers a subclass as ``Options`` (none for most popular)."""
+
+    def check(self, config: "Config") -> None:
+        """Checks across fields, after every field has passed its rule."""
+
+
+@dataclass
+class EncoderOptions(Options):
+    """A SASRec-style transformer encoder (the defaults MISSRec used on these datasets)."""
+
+    hidden_size: int = setting(300, integer(1))
+    num_layers: int = setting(2, integer(1))
+    num_heads: int = setting(4, integer(1))
+    inner_size: int = setting(256, integer(1))
+    dropout: float = setting(0.5, real(0.0, 1.0, high_open=True))
+
+    def check(self, config: "Config") -> None:
+        if self.hidden_size % self.num_heads:
+            raise InputError(f"setting {config.model}.num_heads", f"got {self.num_heads}; expected a divisor of "
+                                                                  f"hidden_size {self.hidden_size}")
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "training": TrainingConfig, "evaluation": EvaluationConfig,
+                             "graphs": GraphConfig}
+
+# How a run is executed, not what it computes: a finished run is reused whatever its device and threads (a GPU
+# run differs from a CPU one only by floating-point rounding; results.json records where it ran)
+RUNTIME_KEYS = ("threads", "device")
+
+# The ablation setting of before the four switches (Table 3's names), as saved in older run folders
+LEGACY_ABLATIONS = {"": {}, "no_dis": {"dis": False}, "no_cre": {"cre": False}, "no_mrgc": {"mrgc": False},
+                    "no_ica": {"ica": False}}
+LEGACY_NAMES = {"unisrec_inductive": "inductive"}  # keys renamed with the sections
+
+
+def model_options(model: str) -> type[Options]:
+    """The options class registered with ``model``."""
+    from .models import MODELS  # here: the models import this module
+
+    return MODELS[model].Options
+
+
+def leaves(section: Any) -> dict[str, Any]:
+    """The fields of one section (a dataclass instance), by name."""
+    return {f.name: getattr(section, f.name) for f in fields(section)}
+
 
 @dataclass
 class Config:
-    # what to run
     dataset: str = "synthetic"
     model: str = "mdsrec"
-    data_dir: str = "data"
-    feature_dir: str = "data/features"
-    seed: int = 42
-    device: str = "cpu"
-    threads: int = 0  # CPU threads (0: the cores no other process keeps busy, see threads.py); threads and
-    # device are not part of a run's identity: runs that differ only in them are the same experiment
-    # data and split
-    max_len: int = 50
-    # sequence encoder (SASRec defaults as MISSRec used them on these datasets)
-    hidden_size: int = 300
-    num_layers: int = 2
-    num_heads: int = 4
-    inner_size: int = 256
-    dropout: float = 0.5
-    # optimisation
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 512
-    epochs: int = 200
-    patience: int = 10
-    valid_metric: str = "ndcg@20"
-    softmax: str = "full"  # the loss over items: full, chunked (same gradient, bounded memory) or sampled
-    softmax_chunk: int = 8192  # items per chunk of the chunked softmax
-    negatives: int = 1000  # items drawn per batch by the sampled softmax (log-Q corrected)
-    # evaluation
-    topk: list[int] = field(default_factory=lambda: [10, 20])
-    mask_history: bool = False
-    eval_batch_size: int = 1024
-    item_chunk: int = 65536
-    # MDSRec (the paper's settings; per-dataset H and k come from configs/<dataset>.json)
-    modalities: list[str] = field(default_factory=list)  # empty: every modality the dataset has
-    ablation: str = ""  # "", no_dis, no_cre, no_mrgc, no_ica (Table 3)
-    mu_id: float = 16.0  # Eq. 3, ID embeddings
-    mu_m: float = 0.2  # Eq. 3, modal features
-    cooc_norm: str = "lightgcn"  # operator applied to O before Eq. 3
-    cooc_window: int = 0  # largest position distance counted in O (0: no cap)
-    H: int = 10  # Eq. 5 neighbours
-    graph_operator: str = "mean"  # operator applied to Â^m before Eq. 6
-    knn_method: str = "auto"  # exact, nndescent or auto (by catalog size)
-    adjacency_layout: str = "auto"  # csr, sparse_tensor, edge_index or auto
-    graph_dir: str = "graphs"
-    k: int = 32  # Eq. 10 interest centres
-    centre_norm: str = "mean"  # C^m rows: mean (centroid of members) or sum
-    tau: float = 1.0  # Eq. 19 Gumbel-softmax temperature
-    rho: list[float] = field(default_factory=list)  # Eq. 17/22/23 modality weights; empty: equal, summing to 1
-    share_modal_encoder: bool = False  # one transformer for all modal streams
-    modal_positions: float = 1.0  # fraction of a batch's positions with ICA + modal losses in training (1: all)
-    # baselines
-    gru_layers: int = 1  # GRU4Rec(F)
-    mask_prob: float = 0.2  # BERT4Rec cloze masking
-    experts: int = 8  # UniSRec mixture-of-experts adaptor
-    unisrec_inductive: bool = False  # UniSRec without ID embeddings
-    interests: int = 4  # MISSRec interest tokens
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    graphs: GraphConfig | None = None  # only for a model that builds relation graphs
+    options: Options = field(default_factory=Options)
+
+    @classmethod
+    def for_model(cls, dataset: str, model: str) -> "Config":
+        """The defaults for ``model`` on ``dataset``, before the dataset's file and any override."""
+        if model not in MODEL_NAMES:
+            raise InputError("--model", f"unknown model {model!r}; expected one of {', '.join(MODEL_NAMES)}")
+        from .models import MODELS
+
+        return cls(dataset, model, graphs=GraphConfig() if MODELS[model].needs_graphs else None,
+                   options=model_options(model)())
+
+    def sections(self) -> dict[str, Any]:
+        """The sections this config has, by the name they are saved and addressed under."""
+        present = {"data": self.data, "training": self.training, "evaluation": self.evaluation}
+        if self.graphs is not None:
+            present["graphs"] = self.graphs
+        return {**present, self.model: self.options}
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The saved form: ``{"dataset", "model", "data": {...}, ..., "<model>": {options}}``."""
+        return {"dataset": self.dataset, "model": self.model,
+                **{name: dataclasses.asdict(section) for name, section in self.sections().items()}}
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting by its bare key (the keys are distinct across the sections)."""
+        values = {"dataset": self.dataset, "model": self.model}
+        for section in self.sections().values():
+            values.update(leaves(section))
+        return values
+
+    def locate(self, key: str, source: str = "--set") -> tuple[Any, str]:
+        """The section that holds ``key`` (``section.key``, ``<model>.key``, ``model.key`` or a bare key) and
+        the bare key; one line naming what the key is where it is not a setting of this run."""
+        sections = self.sections()
+        if "." in key:
+            name, leaf = key.split(".", 1)
+            name = self.model if name == "model" else name
+            if name in sections and leaf in leaves(sections[name]):
+                return sections[name], leaf
+            if name in MODEL_NAMES and name != self.model and leaf in model_options(name).__dataclass_fields__:
+                raise NotHeld(source, f"{key}: an option of model {name}, and this run's model is {self.model}")
+            if name == "graphs" and leaf in GraphConfig.__dataclass_fields__:
+                raise NotHeld(source, f"{key}: model {self.model} builds no relation graphs")
+            raise InputError(source, f"unknown config key {key!r}; known keys: {', '.join(self.known_keys())}")
+        held = [s for s in sections.values() if key in leaves(s)]
+        if held:
+            return held[0], key
+        if key in GraphConfig.__dataclass_fields__:
+            raise NotHeld(source, f"{key}: a setting of the relation graphs (graphs.{key}), which model "
+                                     f"{self.model} does not build")
+        owners = [m for m in MODEL_NAMES if key in model_options(m).__dataclass_fields__]
+        if owners:
+            raise NotHeld(source, f"{key}: an option of model {', '.join(owners)}, not of this run's model "
+                                     f"{self.model}")
+        raise InputError(source, f"unknown config key {key!r}; known keys: {', '.join(self.known_keys())}")
+
+    def known_keys(self) -> list[str]:
+        return [f"{name}.{leaf}" for name, section in self.sections().items() for leaf in leaves(section)]
+
+    def get(self, key: str) -> Any:
+        section, leaf = self.locate(key)
+        return getattr(section, leaf)
 
     def override(self, key: str, value: Any, source: str = "--set") -> None:
-        """Set one field from a string or a typed value, with a clear error for an unknown key or bad value."""
-        types = {f.name: f.type for f in fields(self)}
-        if key not in types:
-            raise InputError(source, f"unknown config key {key!r}; known keys: {', '.join(sorted(types))}")
-        setattr(self, key, _coerce(getattr(self, key), value, f"{source} {key}"))
+        """Set one setting from a string or a typed value; one line for an unknown key or a bad value."""
+        if key in ("dataset", "model"):
+            raise InputError(source, f"{key} is chosen with --{key}, not --set")
+        section, leaf = self.locate(key, source)
+        setattr(section, leaf, _coerce(getattr(section, leaf), value, f"{source} {key}"))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], legacy: bool = False) -> "Config":
+        """The config of a saved dictionary (``to_dict``'s form). With ``legacy``, also the flat form written
+        before the sections (every setting at the top, ablations as one ``ablation`` name); there a setting this
+        model does not have is dropped (flat configs carried every model's knobs) and a missing one is its
+        default. Not validated: :func:`validate` checks."""
+        config = cls.for_model(values.get("dataset", "synthetic"), values.get("model", "mdsrec"))
+        for key, value in values.items():
+            if key in ("dataset", "model"):
+                continue
+            if isinstance(value, dict) and key in config.sections():
+                for leaf, v in value.items():
+                    config.override(f"{key}.{leaf}", v, source="config")
+            elif legacy:
+                changes = LEGACY_ABLATIONS.get(value, {}) if key == "ablation" else {LEGACY_NAMES.get(key, key): value}
+                for leaf, v in changes.items():
+                    try:
+                        config.override(leaf, v, source="config")
+                    except NotHeld:  # a knob of another model, or of graphs this model does not build
+                        continue
+            else:
+                config.override(key, value, source="config")
+        return config
 
 
 def _coerce(current: Any, value: Any, where: str) -> Any:
@@ -100,157 +329,43 @@ def _coerce(current: Any, value: Any, where: str) -> Any:
         if isinstance(current, float):
             return float(value)
         if isinstance(current, list):
-            parse = {"topk": int, "rho": float}.get(where.rsplit(" ", 1)[-1], str)
+            parse = {"topk": int, "rho": float}.get(where.rsplit(".", 1)[-1].rsplit(" ", 1)[-1], str)
             return [parse(v) for v in value.split(",") if v.strip()]
     except ValueError:
         raise InputError(where, f"expected a value of type {type(current).__name__}, got {value!r}") from None
     return value
 
 
-# How a run is executed, not what it computes: a finished run is reused whatever its device and threads (a GPU
-# run differs from a CPU one only by floating-point rounding; results.json records where it ran)
-RUNTIME_KEYS = ("threads", "device")
-
-Check = Callable[[Any], bool]
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def integer(low: int, high: int | None = None) -> tuple[Check, str]:
-    """An int in [low, high]."""
-    text = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low and (high is None or v <= high),
-            text)
-
-
-def real(low: float, high: float | None = None, low_open: bool = False, high_open: bool = False
-         ) -> tuple[Check, str]:
-    """A finite number in the interval given (open or closed at each end)."""
-    left, right = "(" if low_open else "[", ")" if high_open else "]"
-    bound = f"{'>' if low_open else '>='} {low}"
-    text = f"a number in {left}{low}, {high}{right}" if high is not None else f"a number {bound}"
-
-    def check(v: Any) -> bool:
-        return (_number(v) and (v > low if low_open else v >= low)
-                and (high is None or (v < high if high_open else v <= high)))
-
-    return check, text
-
-
-def one_of(*choices: str) -> tuple[Check, str]:
-    return (lambda v: v in choices), "one of " + ", ".join(repr(c) for c in choices)
-
-
-def boolean() -> tuple[Check, str]:
-    return (lambda v: isinstance(v, bool)), "true or false"
-
-
-def text(description: str) -> tuple[Check, str]:
-    return (lambda v: isinstance(v, str) and v.strip() != ""), description
-
-
-def folder_path(description: str) -> tuple[Check, str]:
-    """A path that is a folder where it exists (it may be made later)."""
-    return (lambda v: isinstance(v, str) and v.strip() != "" and not Path(v).is_file()), description
-
-
-def choices_of_registries() -> dict[str, tuple[str, ...]]:
-    """The allowed names that live with their code (graph operators can be registered at run time)."""
-    from .graphs.knn import METHODS
-    from .losses import KINDS
-    from .models.mdsrec import ABLATIONS
-    from .nn.propagation import LAYOUTS, OPERATORS
-
-    return {"softmax": KINDS, "ablation": ABLATIONS, "operators": tuple(sorted(OPERATORS)), "layouts": LAYOUTS,
-            "knn": METHODS}
-
-
-def field_rules() -> dict[str, tuple[Check, str]]:
-    """Every field of :class:`Config` with its check and what it expects, in one place."""
-    names = choices_of_registries()
-    metric = re.compile(r"^(recall|ndcg|hit|mrr|precision)@\d+$")
-    return {
-        "dataset": text("a dataset name or folder"),
-        "model": one_of(*MODEL_NAMES),
-        "data_dir": folder_path("a folder that holds the datasets"),
-        "feature_dir": folder_path("a folder for extra feature files"),
-        "seed": integer(0, 2**32 - 1),
-        "device": ((lambda v: isinstance(v, str) and re.fullmatch(r"cpu|mps|cuda(:\d+)?", v) is not None),
-                   "cpu, cuda, cuda:N or mps"),
-        "threads": integer(0),
-        "max_len": integer(1),
-        "hidden_size": integer(1),
-        "num_layers": integer(1),
-        "num_heads": integer(1),
-        "inner_size": integer(1),
-        "dropout": real(0.0, 1.0, high_open=True),
-        "lr": real(0.0, 1.0, low_open=True),
-        "weight_decay": real(0.0),
-        "batch_size": integer(1),
-        "epochs": integer(1),
-        "patience": integer(1),
-        "valid_metric": ((lambda v: isinstance(v, str) and metric.match(v) is not None),
-                         "a metric@K of recall, ndcg, hit, mrr, precision with K in topk"),
-        "softmax": one_of(*names["softmax"]),
-        "softmax_chunk": integer(1),
-        "negatives": integer(1),
-        "topk": ((lambda v: isinstance(v, list) and len(v) > 0 and all(
-            isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in v) and len(set(v)) == len(v)),
-                 "a non-empty list of distinct integers >= 1"),
-        "mask_history": boolean(),
-        "eval_batch_size": integer(1),
-        "item_chunk": integer(1),
-        "modalities": ((lambda v: isinstance(v, list) and all(isinstance(m, str) and m for m in v)
-                        and len(set(v)) == len(v)), "a list of distinct modality names (empty: all)"),
-        "ablation": one_of(*names["ablation"]),
-        "mu_id": real(0.0),
-        "mu_m": real(0.0),
-        "cooc_norm": one_of(*names["operators"]),
-        "cooc_window": integer(0),
-        "H": integer(0),
-        "graph_operator": one_of(*names["operators"]),
-        "knn_method": one_of(*names["knn"]),
-        "adjacency_layout": one_of(*names["layouts"]),
-        "graph_dir": folder_path("a folder for the graph store"),
-        "k": integer(1),
-        "centre_norm": one_of("mean", "sum"),
-        "tau": real(0.0, low_open=True),
-        "rho": ((lambda v: isinstance(v, list) and all(_number(r) and r >= 0 for r in v)
-                 and (not v or sum(v) > 0)), "a list of weights >= 0, not all 0 (empty: equal)"),
-        "share_modal_encoder": boolean(),
-        "modal_positions": real(0.0, 1.0, low_open=True),
-        "gru_layers": integer(1),
-        "mask_prob": real(0.0, 1.0, low_open=True, high_open=True),
-        "experts": integer(1),
-        "unisrec_inductive": boolean(),
-        "interests": integer(1),
-    }
+def field_rules(config: Config) -> dict[str, Rule]:
+    """Every setting of ``config`` as ``section.key`` with its rule, in one place."""
+    return {f"{name}.{f.name}": f.metadata["rule"] for name, section in config.sections().items()
+            for f in fields(section)}
 
 
 def validate(config: Config) -> Config:
-    """Check every field against :func:`field_rules` and the fields against each other; the first bad value
-    is one line naming the key, the value and what is allowed. Reads no data."""
-    rules = field_rules()
-    for f in fields(config):
-        check, expected = rules[f.name]
-        value = getattr(config, f.name)
+    """Check every setting against its rule and the settings against each other; the first bad value is one
+    line naming the key, the value and what is allowed. Reads no data."""
+    if not isinstance(config.dataset, str) or not config.dataset.strip():
+        raise InputError("setting dataset", f"got {config.dataset!r}; expected a dataset name or folder")
+    sections = config.sections()
+    for key, (check, expected) in field_rules(config).items():
+        name, leaf = key.split(".", 1)
+        value = getattr(sections[name], leaf)
         if not check(value):
-            raise InputError(f"setting {f.name}", f"got {value!r}; expected {expected}")
-    if config.hidden_size % config.num_heads:
-        raise InputError("setting num_heads", f"got {config.num_heads}; expected a divisor of hidden_size "
-                                              f"{config.hidden_size}")
-    if int(config.valid_metric.split("@")[1]) not in config.topk:
-        raise InputError("setting valid_metric", f"got {config.valid_metric!r}; its K is not in topk {config.topk}")
-    if config.rho and config.modalities and len(config.rho) != len(config.modalities):
-        raise InputError("setting rho", f"got {config.rho}; expected one weight per modality of {config.modalities}")
+            expected = expected() if callable(expected) else expected
+            raise InputError(f"setting {key}", f"got {value!r}; expected {expected}")
+    metric = config.evaluation.valid_metric
+    if int(metric.split("@")[1]) not in config.evaluation.topk:
+        raise InputError("setting evaluation.valid_metric", f"got {metric!r}; its K is not in topk "
+                                                            f"{config.evaluation.topk}")
+    config.options.check(config)
     return config
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The settings in a JSON (``.json``) or YAML (any other name) file: a mapping of config keys (and
-    ``dataset`` / ``model``) to values; one-line errors for a missing, unreadable or malformed file."""
+    """The settings in a JSON (``.json``) or YAML (any other name) file: a mapping of keys (bare, or
+    ``section.key``, or sections as nested mappings; and ``dataset`` / ``model``) to values; one-line errors
+    for a missing, unreadable or malformed file. The keys are checked by :func:`build_config`."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "config file not found")
@@ -272,11 +387,13 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(values, dict):
         raise InputError(path, f"expected a mapping of settings (key: value), got a {type(values).__name__}")
-    known = {f.name for f in fields(Config)}
-    unknown = sorted(str(k) for k in values if k not in known)
-    if unknown:
-        raise InputError(path, f"unknown config key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
-    return dict(values)
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):  # a section as a nested mapping
+            flat.update({f"{key}.{leaf}": v for leaf, v in value.items()})
+        else:
+            flat[str(key)] = value
+    return flat
 
 
 def dataset_defaults(dataset: str) -> dict[str, Any]:
@@ -289,18 +406,29 @@ def dataset_defaults(dataset: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def build_config(dataset: str, overrides: dict[str, Any] | None = None, sets: list[str] | None = None) -> Config:
-    """Defaults, then the dataset's file, then ``overrides`` (typed), then ``sets`` (``key=value`` strings)."""
-    config = Config(dataset=dataset)
-    for key, value in dataset_defaults(dataset).items():
-        config.override(key, value, source=f"configs/{dataset_name(dataset)}.json")
-    for key, value in (overrides or {}).items():
-        config.override(key, value)
+def build_config(dataset: str, overrides: dict[str, Any] | None = None, sets: list[str] | None = None,
+                 where_held: bool = False) -> Config:
+    """Defaults for the model (``overrides["model"]``, else mdsrec), then the dataset's file (the settings this
+    model has), then ``overrides`` (typed, any key form), then ``sets`` (``key=value`` strings); validated.
+    A known setting the model does not have is one line, or, with ``where_held`` (scripts that give the same
+    settings to several models), passed over; an unknown key is one line either way."""
+    overrides = dict(overrides or {})
+    config = Config.for_model(dataset, overrides.pop("model", "mdsrec"))
+    overrides.pop("dataset", None)
+    def apply(key: str, value: Any, source: str, skip: bool) -> None:
+        try:
+            config.override(key, value, source)
+        except NotHeld:
+            if not skip:
+                raise
+
+    for key, value in dataset_defaults(dataset).items():  # H for a baseline, the width for pop: passed over
+        apply(key, value, f"configs/{dataset_name(dataset)}.json", skip=True)
+    for key, value in overrides.items():
+        apply(key, value, "--set", where_held)
     for item in sets or []:
         if "=" not in item:
             raise InputError("--set", f"expected key=value, got {item!r}")
         key, value = item.split("=", 1)
-        if key.strip() in ("dataset", "model"):
-            raise InputError("--set", f"{key.strip()} is chosen with --{key.strip()}, not --set")
-        config.override(key.strip(), value.strip())
+        apply(key.strip(), value.strip(), "--set", where_held)
     return validate(config)

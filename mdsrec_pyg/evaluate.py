@@ -50,33 +50,33 @@ def target_ranks(model: SequentialRecommender, inputs: np.ndarray, targets: np.n
     model.eval()
     num_items = num_items if num_items is not None else int(max(inputs.max(), targets.max())) + 1
     ranks = np.empty(len(targets), dtype=np.int64)
-    with model.frozen_tables():  # item tables computed once for all user batches
-        starts = range(0, len(targets), batch_size)
-        for begin in progress(starts, desc or "", unit="batch", enabled=desc is not None):
-            rows = trim_left_padding(inputs[begin:begin + batch_size])
-            x = torch.as_tensor(rows, device=device)
-            y = torch.as_tensor(targets[begin:begin + batch_size], device=device)
-            state = model.user_state(x)
-            target_score = torch.full((len(y),), float("nan"), device=device)
-            best = torch.full((len(y), 0), float("-inf"), device=device)
-            for start in range(0, num_items, item_chunk):
-                end = min(start + item_chunk, num_items)
-                scores = model.score(state, start, end).float()  # a fresh tensor: changed in place below
-                if start == 0:
-                    scores[:, 0] = float("-inf")
-                if mask_history:  # the user's items, but not the target itself
-                    mask_items(scores, x.masked_fill(x == y[:, None], 0), start, end)
-                inside = (y >= start) & (y < end)
-                local = (y - start).clamp(0, end - start - 1)[:, None]
-                own = scores.gather(1, local).squeeze(1)
-                target_score = torch.where(inside, own, target_score)
-                scores[inside.nonzero().squeeze(1), local[inside, 0]] = float("-inf")  # rank the others only
-                chunk_best = scores.topk(min(max_k, scores.size(1)), dim=1).values
-                best = torch.cat([best, chunk_best], dim=1)
-                best = best.topk(min(max_k, best.size(1)), dim=1).values
-            if not torch.isfinite(target_score).all():
-                raise FloatingPointError("the model gave a non-finite score to an evaluation target")
-            ranks[begin:begin + len(y)] = (1 + (best >= target_score[:, None]).sum(1)).cpu().numpy()
+    tables = model.item_tables()  # computed once for all user batches
+    starts = range(0, len(targets), batch_size)
+    for begin in progress(starts, desc or "", unit="batch", enabled=desc is not None):
+        rows = trim_left_padding(inputs[begin:begin + batch_size])
+        x = torch.as_tensor(rows, device=device)
+        y = torch.as_tensor(targets[begin:begin + batch_size], device=device)
+        state = model.user_state(x, tables)
+        target_score = torch.full((len(y),), float("nan"), device=device)
+        best = torch.full((len(y), 0), float("-inf"), device=device)
+        for start in range(0, num_items, item_chunk):
+            end = min(start + item_chunk, num_items)
+            scores = model.score(state, start, end).float()  # a fresh tensor: changed in place below
+            if start == 0:
+                scores[:, 0] = float("-inf")
+            if mask_history:  # the user's items, but not the target itself
+                mask_items(scores, x.masked_fill(x == y[:, None], 0), start, end)
+            inside = (y >= start) & (y < end)
+            local = (y - start).clamp(0, end - start - 1)[:, None]
+            own = scores.gather(1, local).squeeze(1)
+            target_score = torch.where(inside, own, target_score)
+            scores[inside.nonzero().squeeze(1), local[inside, 0]] = float("-inf")  # rank the others only
+            chunk_best = scores.topk(min(max_k, scores.size(1)), dim=1).values
+            best = torch.cat([best, chunk_best], dim=1)
+            best = best.topk(min(max_k, best.size(1)), dim=1).values
+        if not torch.isfinite(target_score).all():
+            raise FloatingPointError("the model gave a non-finite score to an evaluation target")
+        ranks[begin:begin + len(y)] = (1 + (best >= target_score[:, None]).sum(1)).cpu().numpy()
     return ranks
 
 

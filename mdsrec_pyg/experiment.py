@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import distributed, io
-from .config import RUNTIME_KEYS, Config, build_config
+from .config import RUNTIME_KEYS, Config, build_config, validate
 from .data import SequentialDataset, load_dataset
 from .errors import InputError, RunInterrupted, TrainingError
 from .graphs.relations import build_relation_graphs
 from .hashing import fingerprint
 from .models import MODELS, build_model
-from .names import dataset_name
+from .names import MODEL_NAMES, dataset_name
 from .progress import phase
 from .threads import set_threads
 from .train import Trainer, read_checkpoint
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def load_run_config(run_dir: str | Path) -> Config:
-    """The config a run folder was started with (its ``config.json``)."""
+    """The config a run folder was started with (its ``config.json``; one written before the config had
+    sections is read too)."""
     saved = Path(run_dir) / "config.json"
     if not saved.is_file():
         raise InputError(saved, "not found: a run folder written by experiments/run.py is expected")
@@ -36,7 +37,9 @@ def load_run_config(run_dir: str | Path) -> Config:
         values = json.loads(saved.read_text())
     except json.JSONDecodeError as err:
         raise InputError(saved, f"not valid JSON ({err.msg} at line {err.lineno})") from None
-    return build_config(values["dataset"], values)
+    if not isinstance(values, dict) or values.get("model") not in MODEL_NAMES:
+        raise InputError(saved, "not a run's config (no known model in it)")
+    return validate(Config.from_dict(values, legacy=True))
 
 
 def finished_results(out_dir: str | Path, config: Config) -> dict[str, Any] | None:
@@ -53,12 +56,17 @@ def finished_results(out_dir: str | Path, config: Config) -> dict[str, Any] | No
 
 
 def same_config(saved: dict[str, Any], config: Config) -> bool:
-    """Whether a saved config dictionary is ``config``, a key it lacks counting as that key's default and the
-    runtime keys (threads) not counted."""
+    """Whether a saved config dictionary is ``config``: a setting it lacks counts as its default, the runtime
+    keys (threads, device) do not count, and a config saved before the sections is read as it was meant."""
     def identity(values: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in values.items() if k not in RUNTIME_KEYS}
 
-    return identity({**Config().to_dict(), **saved}) == identity(config.to_dict())
+    if saved.get("model", "mdsrec") != config.model:
+        return False
+    try:
+        return identity(Config.from_dict(saved, legacy=True).flat()) == identity(config.flat())
+    except InputError:  # a setting this version does not know: not the same run
+        return False
 
 
 def interrupted_run(out_dir: str | Path, config: Config) -> bool:
@@ -79,7 +87,7 @@ def run_or_reuse(config: Config, out_dir: str | Path, datasets: dict[str, Sequen
     results = finished_results(out_dir, config)
     if results is None:
         if config.dataset not in datasets:
-            datasets[config.dataset] = load_dataset(config.dataset, config.data_dir, config.feature_dir)
+            datasets[config.dataset] = load_dataset(config.dataset, config.data.data_dir, config.data.feature_dir)
         results = run_experiment(config, out_dir, resume=interrupted_run(out_dir, config),
                                  dataset=datasets[config.dataset])
     return results
@@ -148,9 +156,9 @@ def run_folder(config: Config, root: str | Path = "runs") -> Path:
     """The default folder of a run: ``runs/<dataset>/<model>-<seed>``, plus ``-<8 hex>`` (a hash of the settings
     that differ from the dataset's defaults) when any do, so that runs differing in any setting never share a
     folder. Where a run executes and where its data lie do not count."""
-    defaults = build_config(config.dataset, {"model": config.model}).to_dict()
-    changed = {k: v for k, v in config.to_dict().items() if k not in LOCATION_KEYS and defaults.get(k) != v}
-    name = f"{config.model}-{config.seed}"
+    defaults = build_config(config.dataset, {"model": config.model}).flat()
+    changed = {k: v for k, v in config.flat().items() if k not in LOCATION_KEYS and defaults.get(k) != v}
+    name = f"{config.model}-{config.training.seed}"
     if changed:
         name += "-" + fingerprint(changed)[:8]
     return Path(root) / dataset_name(config.dataset) / name
@@ -303,12 +311,12 @@ def run_experiment(config: Config, out_dir: str | Path, resume: bool = False,
 def _run(config: Config, out_dir: Path, checkpoint: dict[str, Any] | None, dataset: SequentialDataset | None,
          keep_checkpoint: bool, force: bool, main: bool) -> dict[str, Any]:
     with run_log(out_dir / "run.log", enabled=main) as say:
-        threads = set_threads(config.threads, distributed.world_size())
+        threads = set_threads(config.training.threads, distributed.world_size())
         log.info("%s on %s: %d CPU thread(s)%s", config.model, config.dataset, threads,
-                 "" if config.threads else " (the free cores; --threads to choose)")
+                 "" if config.training.threads else " (the free cores; --threads to choose)")
         if dataset is None:
             with phase(f"loading {config.dataset}", enabled=main):
-                dataset = load_dataset(config.dataset, config.data_dir, config.feature_dir)
+                dataset = load_dataset(config.dataset, config.data.data_dir, config.data.feature_dir)
         if main:
             say(describe(dataset))
         data = {"dataset": dataset.name, "fingerprint": dataset.fingerprint(), "users": dataset.num_users,

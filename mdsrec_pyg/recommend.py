@@ -68,9 +68,9 @@ def load_trained(run_dir: str | Path, device: str = "cpu", dataset: SequentialDa
     if not run_dir.is_dir():
         raise InputError(run_dir, "run folder not found")
     config = load_run_config(run_dir)
-    config.device = device
+    config.training.device = device
     if data_dir is not None:
-        config.data_dir = data_dir
+        config.data.data_dir = data_dir
     results_path = run_dir / "results.json"
     if not results_path.is_file():
         raise InputError(run_dir, "the run has not finished (no results.json); finish it with "
@@ -86,7 +86,7 @@ def load_trained(run_dir: str | Path, device: str = "cpu", dataset: SequentialDa
         expected = results.get("best_sha256")
         if expected is not None and file_sha256(weights) != expected:
             raise InputError(weights, "corrupt: its SHA-256 differs from the one results.json recorded")
-    dataset = dataset or load_dataset(config.dataset, config.data_dir, config.feature_dir)
+    dataset = dataset or load_dataset(config.dataset, config.data.data_dir, config.data.feature_dir)
     recorded = results.get("data", {}).get("fingerprint")
     if recorded is None:
         log.warning("%s: the run predates data fingerprints; cannot check that %s is the data it was trained on",
@@ -111,13 +111,15 @@ class Recommender:
     def __init__(self, config: Config, dataset: SequentialDataset, model: SequentialRecommender,
                  index: str = "exact", batch_size: int | None = None, **index_options) -> None:
         self.config, self.dataset, self.model = config, dataset, model.eval()
-        self.device = torch.device(config.device)
-        self.batch_size = batch_size or config.eval_batch_size
+        self.device = torch.device(config.training.device)
+        self.batch_size = batch_size or config.evaluation.eval_batch_size
         self.item_of = {item: i for i, item in enumerate(dataset.item_ids) if i}  # original id -> index
         self.user_of = {user: u for u, user in enumerate(dataset.user_ids)}
+        with torch.no_grad():
+            self.tables = model.item_tables()  # the weights are fixed: the item side is computed once
         self.item_vectors = self._catalog_vectors()  # (num_items, D), row 0 padding
         if index == "exact":
-            index_options.setdefault("chunk", config.item_chunk)
+            index_options.setdefault("chunk", config.evaluation.item_chunk)
         self.index: InnerProductIndex = build_index(index, self.item_vectors, **index_options)
 
     @classmethod
@@ -160,14 +162,13 @@ class Recommender:
     def _catalog_vectors(self) -> torch.Tensor:
         """The item side of the inner-product form; it depends on the weights only, so a one-item history
         stands in for the users."""
-        with self.model.frozen_tables():
-            state = self.model.user_state(torch.ones((1, 1), dtype=torch.long, device=self.device))
-            return self.model.catalog_vectors(state).detach().float()
+        state = self.model.user_state(torch.ones((1, 1), dtype=torch.long, device=self.device), self.tables)
+        return self.model.catalog_vectors(state).detach().float()
 
     def _user_state(self, sequences: Sequence[np.ndarray]) -> Any:
         """The model's state after each internal-index history, read by its last ``max_len`` items."""
-        rows = trim_left_padding(left_pad(list(sequences), self.config.max_len))
-        return self.model.user_state(torch.as_tensor(rows, device=self.device))
+        rows = trim_left_padding(left_pad(list(sequences), self.config.data.max_len))
+        return self.model.user_state(torch.as_tensor(rows, device=self.device), self.tables)
 
     @torch.no_grad()
     def user_vectors(self, sequences: Sequence[np.ndarray]) -> torch.Tensor:
@@ -177,11 +178,10 @@ class Recommender:
     @torch.no_grad()
     def user_vector_batches(self, sequences: Sequence[np.ndarray]
                             ) -> Iterator[tuple[Sequence[np.ndarray], torch.Tensor]]:
-        """(histories, their user vectors) per batch of ``batch_size``, the item tables computed once."""
-        with self.model.frozen_tables():
-            for begin in range(0, len(sequences), self.batch_size):
-                batch = sequences[begin:begin + self.batch_size]
-                yield batch, self.user_vectors(batch)
+        """(histories, their user vectors) per batch of ``batch_size``."""
+        for begin in range(0, len(sequences), self.batch_size):
+            batch = sequences[begin:begin + self.batch_size]
+            yield batch, self.user_vectors(batch)
 
     # ----- recommendations -----
     def top_k(self, sequences: Sequence[np.ndarray], k: int = 10, exclude_seen: bool = True
@@ -230,22 +230,21 @@ class Recommender:
         channels = self.model.channel_scores  # empty for a one-channel model: only ``final``
         num_items = self.dataset.num_items
         out: list[dict[str, list[int]]] = []
-        with self.model.frozen_tables():
-            for begin in range(0, len(sequences), batch_size):
-                batch = sequences[begin:begin + batch_size]
-                state = self._user_state(batch)
-                scores = {**channels(state, 0, num_items), "final": self.model.score(state, 0, num_items)}
-                ranks: dict[str, list[list[int]]] = {name: [] for name in scores}
-                for row, history in enumerate(batch):
-                    mine = torch.as_tensor(chosen[begin + row], dtype=torch.long, device=self.device)
-                    for name, table in scores.items():
-                        line = table[row].float().clone()
-                        line[0] = float("-inf")
-                        if exclude_seen:
-                            line[torch.as_tensor(history, device=self.device)] = float("-inf")
-                        own = line[mine]
-                        ranks[name].append((line[None, :] >= own[:, None]).sum(1).tolist())
-                out += [{name: ranks[name][row] for name in scores} for row in range(len(batch))]
+        for begin in range(0, len(sequences), batch_size):
+            batch = sequences[begin:begin + batch_size]
+            state = self._user_state(batch)
+            scores = {**channels(state, 0, num_items), "final": self.model.score(state, 0, num_items)}
+            ranks: dict[str, list[list[int]]] = {name: [] for name in scores}
+            for row, history in enumerate(batch):
+                mine = torch.as_tensor(chosen[begin + row], dtype=torch.long, device=self.device)
+                for name, table in scores.items():
+                    line = table[row].float().clone()
+                    line[0] = float("-inf")
+                    if exclude_seen:
+                        line[torch.as_tensor(history, device=self.device)] = float("-inf")
+                    own = line[mine]
+                    ranks[name].append((line[None, :] >= own[:, None]).sum(1).tolist())
+            out += [{name: ranks[name][row] for name in scores} for row in range(len(batch))]
         return out
 
 

@@ -119,7 +119,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 class Trainer:
     def __init__(self, model: SequentialRecommender, split: LeaveOneOutSplit, config: Config, num_items: int,
                  out_dir: str | Path | None = None) -> None:
-        self.model = model.to(config.device)
+        self.model = model.to(config.training.device)
         self.engine = self.model  # what a training step calls: the model, or its DDP wrapper
         if distributed.is_distributed() and model.trainable:
             self.engine = DistributedDataParallel(self.model, forward_sync_buffers=False)
@@ -128,27 +128,27 @@ class Trainer:
         self.num_items = num_items
         self.out_dir = Path(out_dir) if out_dir else None
         self.writes = distributed.is_main()  # with several ranks, rank 0 alone writes files
-        self.windows = split.train_windows(config.max_len)
+        self.windows = split.train_windows(config.data.max_len)
         self.window_lengths = (self.windows != 0).sum(1)
 
     def ranks(self, stage: str) -> np.ndarray:
         """The target rank of every user of ``stage`` (capped at max(topk) + 1); with several processes each
         ranks ``users[rank::world]`` and the ranks are gathered, so they are exactly those of one process."""
-        inputs, targets = self.split.eval_inputs(stage, self.config.max_len)
+        inputs, targets = self.split.eval_inputs(stage, self.config.data.max_len)
         share = slice(distributed.rank(), None, distributed.world_size())
-        ranks = target_ranks(self.model, inputs[share], targets[share], max(self.config.topk),
-                             batch_size=self.config.eval_batch_size, item_chunk=self.config.item_chunk,
-                             mask_history=self.config.mask_history, num_items=self.num_items,
-                             device=self.config.device, desc=f"ranking {stage} users" if self.writes else None)
+        ranks = target_ranks(self.model, inputs[share], targets[share], max(self.config.evaluation.topk),
+                             batch_size=self.config.evaluation.eval_batch_size, item_chunk=self.config.evaluation.item_chunk,
+                             mask_history=self.config.evaluation.mask_history, num_items=self.num_items,
+                             device=self.config.training.device, desc=f"ranking {stage} users" if self.writes else None)
         return distributed.gather_shards(ranks, len(targets))
 
     def evaluate(self, stage: str) -> dict[str, float]:
         """The metrics of every user of ``stage``."""
-        return metrics_from_ranks(self.ranks(stage), self.config.topk)
+        return metrics_from_ranks(self.ranks(stage), self.config.evaluation.topk)
 
     def train_epoch(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator, epoch: int) -> float:
         self.model.train()
-        batches = bucketed_batches(self.window_lengths, self.config.batch_size, rng)
+        batches = bucketed_batches(self.window_lengths, self.config.training.batch_size, rng)
         rank, world = distributed.rank(), distributed.world_size()
         total, count = 0.0, 0
         steps = progress(batches, f"epoch {epoch}", unit="batch", enabled=rank == 0)
@@ -156,7 +156,7 @@ class Trainer:
             if len(rows) < world:  # every rank needs a share of the batch
                 continue
             rows = rows[rank::world]
-            window = torch.as_tensor(trim_left_padding(self.windows[rows]), device=self.config.device)
+            window = torch.as_tensor(trim_left_padding(self.windows[rows]), device=self.config.training.device)
             loss = self.engine(window[:, :-1], window[:, 1:])
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, step {step}; "
@@ -177,14 +177,14 @@ class Trainer:
         it) continues from one, and the run then ends exactly as an uninterrupted one with the same seed would
         (on CPU)."""
         config = self.config
-        seed_everything(config.seed)
-        rng = np.random.default_rng(config.seed)
+        seed_everything(config.training.seed)
+        rng = np.random.default_rng(config.training.seed)
         history: list[dict[str, Any]] = []
-        stopper = EarlyStopping(config.patience)
+        stopper = EarlyStopping(config.training.patience)
         first_epoch, elapsed, stopped = 1, 0.0, not self.model.trainable
         optimizer = None
         if self.model.trainable:
-            optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+            optimizer = torch.optim.Adam(self.model.parameters(), lr=config.training.lr, weight_decay=config.training.weight_decay)
         checkpoint = self.out_dir / "checkpoint.pt" if self.out_dir else None
         if resume is not None:
             state = resume
@@ -197,7 +197,7 @@ class Trainer:
             first_epoch = state["epoch"] + 1
             log.info("resumed from the checkpoint of epoch %d", state["epoch"])
         started = time.time() - elapsed
-        for epoch in range(first_epoch, config.epochs + 1):
+        for epoch in range(first_epoch, config.training.epochs + 1):
             if stopped:
                 break
             tick = time.time()
@@ -210,9 +210,9 @@ class Trainer:
             log.info("epoch %3d  loss %.4f  %s  %.1fs", epoch, loss,
                      "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if k.startswith(("recall", "ndcg"))),
                      record["seconds"])
-            stopped = stopper.update(valid[config.valid_metric], epoch, self.model)
+            stopped = stopper.update(valid[config.evaluation.valid_metric], epoch, self.model)
             if stopped:
-                log.info("early stop: no better %s for %d epochs", config.valid_metric, config.patience)
+                log.info("early stop: no better %s for %d epochs", config.evaluation.valid_metric, config.training.patience)
             if checkpoint and self.writes:
                 model_state = self.model.state_dict()
                 io.torch_save(checkpoint, {
@@ -229,7 +229,7 @@ class Trainer:
         ranks = {stage: self.ranks(stage) for stage in ("valid", "test")}
         if self.out_dir and self.writes:  # per-user ranks, for paired tests between runs (significance.py)
             io.save_ranks(self.out_dir / "ranks.npz", **ranks)
-        valid, test = (metrics_from_ranks(ranks[stage], config.topk) for stage in ("valid", "test"))
+        valid, test = (metrics_from_ranks(ranks[stage], config.evaluation.topk) for stage in ("valid", "test"))
         return {
             "dataset": config.dataset,
             "model": config.model,
@@ -242,8 +242,8 @@ class Trainer:
             "seconds_to_best_epoch": sum(h["seconds"] for h in history[:stopper.best_epoch]),
             "train_rows": int(len(self.windows)),
             "train_targets": int((self.windows[:, :-1] != 0).sum()),
-            "mask_history": config.mask_history,
+            "mask_history": config.evaluation.mask_history,
             "best_sha256": best_sha256,  # of best.pt's bytes: a trained model refuses a changed or corrupt file
             "versions": versions(),
-            "machine": machine(config.device),
+            "machine": machine(config.training.device),
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mdsrec_pyg.config import build_config
+from mdsrec_pyg.config import Config, build_config
 from mdsrec_pyg.data import make_synthetic
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.evaluate import target_ranks, trim_left_padding
@@ -23,13 +23,15 @@ def synthetic():
 
 
 def small(name: str, dataset, split, **overrides):
-    config = build_config("synthetic", {"model": name, "hidden_size": 32, "inner_size": 64, "dropout": 0.0,
-                                        **overrides})
+    """A small ``name``: width 32, inner size 64, no dropout, where the model has those options."""
+    has = Config.for_model("synthetic", name).flat()
+    narrow = {k: v for k, v in {"hidden_size": 32, "inner_size": 64, "dropout": 0.0}.items() if k in has}
+    config = build_config("synthetic", {"model": name, **narrow, **overrides})
     return config, build_model(config, dataset, split)
 
 
 def batch(split, config, rows: int = 128) -> torch.Tensor:
-    return torch.as_tensor(trim_left_padding(split.train_windows(config.max_len)[:rows]))
+    return torch.as_tensor(trim_left_padding(split.train_windows(config.data.max_len)[:rows]))
 
 
 def test_every_baseline_is_registered():
@@ -66,8 +68,8 @@ def test_a_state_depends_on_its_own_and_earlier_items_only(name, synthetic):
     changed = inputs.clone()
     changed[:, -3:] = torch.randint(1, dataset.num_items, (len(inputs), 3))  # the three newest items
     with torch.no_grad():
-        states, _ = model.encode(inputs)
-        states_changed, _ = model.encode(changed)
+        states, _ = model.encode(inputs, model.item_tables())
+        states_changed, _ = model.encode(changed, model.item_tables())
     keep = inputs[:, :-3] != 0
     assert torch.allclose(states[:, :-3][keep], states_changed[:, :-3][keep], atol=1e-5)
     assert not torch.allclose(states[:, -1], states_changed[:, -1])
@@ -135,24 +137,22 @@ def test_bert4rec_scores_a_mask_after_the_history_and_never_sees_the_target(synt
 
 
 
-@pytest.mark.parametrize("name, compute", [("mdsrec", "item_tables"), ("unisrec", "item_vectors"),
-                                           ("missrec", "item_vectors")])
-def test_evaluation_computes_item_tables_once_with_the_same_ranks(name, compute, synthetic, tmp_path):
+@pytest.mark.parametrize("name", ["mdsrec", "unisrec", "missrec", "sasrec"])
+def test_evaluation_computes_item_tables_once_with_the_same_ranks(name, synthetic, tmp_path):
     dataset, split = synthetic
     config, model = small(name, dataset, split, graph_dir=str(tmp_path), k=4)
-    inputs, targets = split.eval_inputs("valid", config.max_len)
-    original, computed = getattr(model, compute), []
+    inputs, targets = split.eval_inputs("valid", config.data.max_len)
+    original, computed = model.item_tables, []
 
     def counted():
         computed.append(1)
         return original()
 
-    counted.__name__ = compute
-    setattr(model, compute, counted)
+    model.item_tables = counted
     cached = target_ranks(model, inputs, targets, 20, batch_size=64, num_items=dataset.num_items)
     assert len(inputs) > 64 * 3 and len(computed) == 1
     model.eval()
-    fresh = []  # outside frozen_tables every batch computes its own tables
+    fresh = []  # user_state without tables: every batch computes its own
     for begin in range(0, len(inputs), 64):
         x = torch.as_tensor(trim_left_padding(inputs[begin:begin + 64]))
         with torch.no_grad():

@@ -66,7 +66,7 @@ def test_run_clothing_reads_an_mmrec_folder_under_data(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     [folder] = (tmp_path / "runs" / "clothing").glob("mdsrec-42-*")  # the tiny settings name the folder
     results = json.loads((folder / "results.json").read_text())
-    assert results["config"]["H"] == 15 and results["config"]["k"] == 64  # the paper's clothing settings
+    assert results["config"]["graphs"]["H"] == 15 and results["config"]["graphs"]["k"] == 64  # the paper's clothing settings
     assert results["data"]["users"] == 40 and results["data"]["items"] == 30
 
 
@@ -77,7 +77,8 @@ def test_a_config_file_is_read_and_set_overrides_it(tmp_path):
     done = run_cli("--config", str(config), "--set", "lr=0.002", "--out", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
     saved = json.loads((out / "config.json").read_text())
-    assert saved["model"] == "sasrec" and saved["hidden_size"] == 16 and saved["lr"] == 0.002
+    assert saved["model"] == "sasrec" and saved["sasrec"]["hidden_size"] == 16
+    assert saved["training"]["lr"] == 0.002 and "graphs" not in saved
     as_json = tmp_path / "run.json"
     as_json.write_text(json.dumps({"model": "pop"}))
     assert run_cli("--config", str(as_json), "--out", str(tmp_path / "pop")).returncode == 0
@@ -104,7 +105,7 @@ def test_a_finished_run_logs_drops_its_checkpoint_and_is_not_resumed(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert (out / "best.pt").is_file() and not (out / "checkpoint.pt").exists()
     results = json.loads((out / "results.json").read_text())
-    assert results["threads"] == 1 and results["config"]["threads"] == 1
+    assert results["threads"] == 1 and results["config"]["training"]["threads"] == 1
     log = (out / "run.log").read_text()
     assert "epoch   1" in log and "sasrec on synthetic: best epoch 1" in log and "| ndcg |" in log
     stamp = (out / "results.json").stat().st_mtime_ns

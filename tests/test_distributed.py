@@ -38,7 +38,7 @@ def test_two_processes_match_one(tmp_path):
 
     # the metrics gathered from two ranks are exactly those one process computes for the same weights
     config = load_run_config(tmp_path / "two")
-    dataset = load_dataset(config.dataset, config.data_dir, config.feature_dir)
+    dataset = load_dataset(config.dataset, config.data.data_dir, config.data.feature_dir)
     split = dataset.split()
     model = build_model(config, dataset, split)
     model.load_state_dict(torch.load(tmp_path / "two" / "best.pt", weights_only=True))

@@ -17,7 +17,7 @@ class FixedScores(SequentialRecommender):
         super().__init__()
         self.table = torch.tensor(table)
 
-    def user_state(self, inputs):
+    def user_state(self, inputs, tables=None):
         return inputs[:, -1]
 
     def score(self, state, start, end):
@@ -69,7 +69,7 @@ def test_metrics_by_hand():
 def test_mask_history_hides_seen_items_but_not_the_target():
     model = FixedScores([[0.0, 0.9, 0.8, 0.7, 0.1]])
     inputs = np.array([[1, 2, 3]])  # the user has seen items 1, 2, 3; user_state reads the last column
-    model.user_state = lambda x: torch.zeros(len(x), dtype=torch.long)
+    model.user_state = lambda x, tables=None: torch.zeros(len(x), dtype=torch.long)
     plain = target_ranks(model, inputs, np.array([3]), 20, num_items=5)
     masked = target_ranks(model, inputs, np.array([3]), 20, num_items=5, mask_history=True)
     assert plain.tolist() == [3] and masked.tolist() == [1]

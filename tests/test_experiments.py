@@ -94,12 +94,12 @@ def test_table2_tunes_every_model_alike_tests_pairs_and_reuses_runs(tmp_path):
     assert len(entries) == 13  # pop once; sasrec and mdsrec over the same 3 x 2 grid
     for model in ("sasrec", "mdsrec"):
         grid = {name: e for name, e in entries.items() if e["model"] == model}
-        assert {(e["config"]["lr"], e["config"]["dropout"]) for e in grid.values()} == \
+        assert {(e["config"]["training"]["lr"], e["config"][model]["dropout"]) for e in grid.values()} == \
             {(lr, do) for lr in (3e-4, 1e-3, 3e-3) for do in (0.2, 0.5)}
         best = max(grid.values(), key=lambda e: e["valid"]["ndcg@20"])
         rows = [r for r in summary["rows"] if r["model"] == model]
         assert rows[0]["setting"] == "tuned"
-        assert (rows[0]["lr"], rows[0]["dropout"]) == (best["config"]["lr"], best["config"]["dropout"])
+        assert (rows[0]["lr"], rows[0]["dropout"]) == (best["config"]["training"]["lr"], best["config"][model]["dropout"])
         default = (1e-3, 0.2)  # the synthetic config's dropout is 0.2
         assert len(rows) == (1 if (rows[0]["lr"], rows[0]["dropout"]) == default else 2)
     assert {(t["other"], t["setting"]) for t in summary["tests"]} >= {("pop", "tuned"), ("sasrec", "tuned")}
@@ -115,12 +115,12 @@ def test_a_run_saved_before_an_option_existed_is_reused(tmp_path):
     from mdsrec_pyg.config import build_config
     from mdsrec_pyg.experiment import finished_results
 
-    config = build_config("synthetic", {"model": "sasrec"})
+    config = build_config("synthetic", {"model": "mdsrec"})
     saved = config.to_dict()
-    del saved["interests"]  # an option added later, at its default
+    del saved["mdsrec"]["modal_positions"]  # an option added later, at its default
     (tmp_path / "results.json").write_text(json.dumps({"config": saved, "test": {}}))
     assert finished_results(tmp_path, config) is not None
-    config.override("interests", "8")
+    config.override("modal_positions", "0.5")
     assert finished_results(tmp_path, config) is None
 
 
@@ -175,8 +175,8 @@ def test_runs_side_by_side_give_the_results_of_runs_one_at_a_time(tmp_path):
 
     tiny = {"model": "sasrec", "epochs": 1, "hidden_size": 16, "inner_size": 16, "max_len": 8}
     configs = [build_config("synthetic", {**tiny, "seed": seed}) for seed in (1, 2)]
-    alone = run_all([(c, tmp_path / "alone" / str(c.seed)) for c in configs])
-    together = run_all([(c, tmp_path / "together" / str(c.seed)) for c in configs], workers=2)
+    alone = run_all([(c, tmp_path / "alone" / str(c.training.seed)) for c in configs])
+    together = run_all([(c, tmp_path / "together" / str(c.training.seed)) for c in configs], workers=2)
     assert [r["test"] for r in alone] == [r["test"] for r in together]
     assert alone[0]["test"] != alone[1]["test"]  # in order: each seed its own result
 
@@ -187,9 +187,9 @@ def test_a_failed_training_is_kept_in_its_place_or_raised(tmp_path, monkeypatch)
     from mdsrec_pyg.errors import TrainingError
 
     def fake(config, folder, datasets):
-        if config.lr > 0.5:
+        if config.training.lr > 0.5:
             raise TrainingError("loss became nan at epoch 1, step 0; try a lower learning rate")
-        return {"lr": config.lr}
+        return {"lr": config.training.lr}
 
     monkeypatch.setattr(experiment, "run_or_reuse", fake)
     jobs = [(build_config("synthetic", {"lr": lr}), tmp_path / str(lr)) for lr in (1e-3, 1.0)]

@@ -32,10 +32,11 @@ def test_centres_never_see_future_positions(tmp_path):
     rows, positions = torch.zeros(5, dtype=torch.long), torch.arange(5)
     one, sixth = torch.zeros(1, dtype=torch.long), torch.tensor([6])
     with torch.no_grad():
-        before = model.streams(seqs, rows, positions)
-        after = model.streams(perturbed, rows, positions)
-        changed = model.streams(perturbed, one, sixth)
-        original = model.streams(seqs, one, sixth)
+        tables = model.item_tables()
+        before = model.streams(seqs, rows, positions, tables)
+        after = model.streams(perturbed, rows, positions, tables)
+        changed = model.streams(perturbed, one, sixth, tables)
+        original = model.streams(seqs, one, sixth, tables)
     for m in model.modalities:
         assert torch.allclose(before[1][m], after[1][m], atol=1e-6)
         assert not torch.allclose(changed[1][m], original[1][m])  # position 6 does see the change
@@ -58,15 +59,20 @@ def test_centre_features_average_members():
 
 def test_evaluation_is_deterministic_and_training_is_noisy(tmp_path):
     model, _, split, config = tiny(tmp_path)
-    inputs = torch.as_tensor(split.eval_inputs("valid", config.max_len)[0][:16])
+    inputs = torch.as_tensor(split.eval_inputs("valid", config.data.max_len)[0][:16])
     model.eval()
     assert torch.equal(model.score(model.user_state(inputs), 0, 61), model.score(model.user_state(inputs), 0, 61))
 
 
-@pytest.mark.parametrize("ablation", ["", "no_dis", "no_cre", "no_mrgc", "no_ica"])
-def test_each_ablation_trains_and_lowers_its_loss(tmp_path, ablation):
-    model, _, split, config = tiny(tmp_path, ablation=ablation, dropout=0.0)
-    windows = torch.as_tensor(split.train_windows(config.max_len))
+ABLATIONS = {"full": {}, "no_dis": {"dis": False}, "no_cre": {"cre": False}, "no_mrgc": {"mrgc": False},
+             "no_ica": {"ica": False}, "no_dis+no_ica": {"dis": False, "ica": False},
+             "no_cre+no_mrgc": {"cre": False, "mrgc": False}}
+
+
+@pytest.mark.parametrize("switches", ABLATIONS.values(), ids=ABLATIONS.keys())
+def test_each_ablation_and_a_combination_trains_and_lowers_its_loss(tmp_path, switches):
+    model, _, split, config = tiny(tmp_path, **switches, dropout=0.0)
+    windows = torch.as_tensor(split.train_windows(config.data.max_len))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(15):
@@ -76,8 +82,8 @@ def test_each_ablation_trains_and_lowers_its_loss(tmp_path, ablation):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.3
-    assert hasattr(model, "centralized") == (ablation != "no_ica")
-    assert hasattr(model, "modal_graphs") == (ablation != "no_mrgc")
+    assert hasattr(model, "centralized") == switches.get("ica", True)
+    assert hasattr(model, "modal_graphs") == switches.get("mrgc", True)
 
 
 def test_one_or_three_modalities(tmp_path):
@@ -91,7 +97,7 @@ def test_one_or_three_modalities(tmp_path):
     model, _, split, config = tiny(tmp_path, dataset=build_dataset("three", base.sequences, base.item_ids,
                                                                    base.user_ids, arrays))
     assert sorted(model.modalities) == ["audio", "image", "text"]
-    windows = torch.as_tensor(split.train_windows(config.max_len))
+    windows = torch.as_tensor(split.train_windows(config.data.max_len))
     assert torch.isfinite(model.loss(windows[:, :-1], windows[:, 1:]))
 
 
@@ -101,7 +107,7 @@ def test_needs_features_and_valid_options(tmp_path):
     with pytest.raises(InputError, match="needs item features"):
         tiny(tmp_path, dataset=plain)
     with pytest.raises(InputError, match="expected one of"):
-        tiny(tmp_path, ablation="no_everything")
+        tiny(tmp_path, centre_norm="max")
     with pytest.raises(InputError, match="expected 2 weights"):
         tiny(tmp_path, rho=[1.0])
 
@@ -135,7 +141,17 @@ def test_kmeans_centres_depend_on_item_features_only(tmp_path):
     first, *_ = tiny(tmp_path / "a")
     second, *_ = tiny(tmp_path / "b", dataset=other)
     for m in first.modalities:
-        assert torch.equal(getattr(first, f"assignment_{m}"), getattr(second, f"assignment_{m}"))
+        assert torch.equal(first.assignments[m], second.assignments[m])
+
+
+def test_weights_saved_with_the_old_per_modality_buffer_names_still_load(tmp_path):
+    model, *_ = tiny(tmp_path)
+    state = model.state_dict()
+    old = {(f"assignment_{k.split('.', 1)[1]}" if k.startswith("assignments.") else k): v for k, v in state.items()}
+    assert "assignment_text" in old and "assignments.text" not in old  # as best.pt was written before
+    again, *_ = tiny(tmp_path)
+    again.load_state_dict(old)  # strict: every key matched
+    assert all(torch.equal(again.state_dict()[k], v) for k, v in state.items())
 
 
 def test_centralized_attention_in_checkpointed_chunks_is_the_same(monkeypatch):
@@ -192,7 +208,7 @@ def test_centralized_attention_is_eq_12_to_16_one_query_at_a_time(heads):
 
 def test_modal_positions_samples_whole_columns_and_still_trains(tmp_path):
     model, _, split, config = tiny(tmp_path, modal_positions=0.25, dropout=0.0)
-    windows = torch.as_tensor(split.train_windows(config.max_len))
+    windows = torch.as_tensor(split.train_windows(config.data.max_len))
     inputs, targets = windows[:, :-1], windows[:, 1:]
     rows, positions = (inputs != 0).nonzero(as_tuple=True)
     chosen = model.sampled_queries(positions)

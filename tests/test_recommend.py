@@ -52,12 +52,12 @@ def test_a_users_test_item_gets_the_evaluators_rank(name, synthetic, tmp_path):
     dataset = synthetic
     split = dataset.split()
     config = build_config("synthetic", {"model": name, "hidden_size": 16, "inner_size": 16, "max_len": 8,
-                                        "graph_dir": str(tmp_path), "eval_batch_size": 128})
+                                        "graph_dir": str(tmp_path), "eval_batch_size": 128}, where_held=True)
     model = build_model(config, dataset, split).eval()
     users = np.arange(300)
-    inputs, targets = split.eval_inputs("test", config.max_len)
+    inputs, targets = split.eval_inputs("test", config.data.max_len)
     expected = target_ranks(model, inputs[users], targets[users], max_k=dataset.num_items,
-                            batch_size=config.eval_batch_size, num_items=dataset.num_items)
+                            batch_size=config.evaluation.eval_batch_size, num_items=dataset.num_items)
     recommender = Recommender(config, dataset, model)
     histories = [[dataset.item_ids[i] for i in split.test_inputs[u]] for u in users]
     found = recommender.recommend(histories, k=dataset.num_items - 1, exclude_seen=False)

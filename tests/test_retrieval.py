@@ -24,9 +24,9 @@ def synthetic():
 def test_the_inner_product_form_gives_the_models_scores(name, synthetic, tmp_path):
     dataset, split = synthetic
     config = build_config("synthetic", {"model": name, "hidden_size": 16, "inner_size": 16, "max_len": 8,
-                                        "graph_dir": str(tmp_path)})
+                                        "graph_dir": str(tmp_path)}, where_held=True)
     model = build_model(config, dataset, split).eval()
-    inputs, _ = split.eval_inputs("test", config.max_len)
+    inputs, _ = split.eval_inputs("test", config.data.max_len)
     with torch.no_grad():
         state = model.user_state(torch.as_tensor(trim_left_padding(inputs[:64])))
         scores = model.score(state, 0, dataset.num_items)

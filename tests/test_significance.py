@@ -86,7 +86,7 @@ def test_a_run_stores_ranks_that_give_its_metrics(tmp_path):
     for stage in ("valid", "test"):
         ranks = read_ranks(tmp_path, stage)
         assert len(ranks) == 2000 and ranks.min() >= 1 and ranks.max() <= 21
-        assert metrics_from_ranks(ranks, config.topk) == pytest.approx(results[stage])
+        assert metrics_from_ranks(ranks, config.evaluation.topk) == pytest.approx(results[stage])
     assert per_user_ndcg([tmp_path, tmp_path]).mean() == pytest.approx(results["test"]["ndcg@20"])
     assert "commit" in results["versions"] and results["machine"]["device"] == "cpu"
 

@@ -37,40 +37,41 @@ class RelationGraphs:
 def clamped_to_catalog(config: Config, items: int) -> Config:
     """``config`` with H at most ``items - 1`` (other items) and k at most ``items``, each clamp warned about:
     legal but wasteful values for a small catalog."""
+    graphs = config.graphs
     changes = {}
-    if config.H > items - 1:
+    if graphs.H > items - 1:
         changes["H"] = max(0, items - 1)
-    if config.k > items:
+    if graphs.k > items:
         changes["k"] = items
     for key, value in changes.items():
-        log.warning("%s=%d is more than this catalog of %d items allows; using %d", key, getattr(config, key),
+        log.warning("%s=%d is more than this catalog of %d items allows; using %d", key, getattr(graphs, key),
                     items, value)
-    return dataclasses.replace(config, **changes) if changes else config
+    return dataclasses.replace(config, graphs=dataclasses.replace(graphs, **changes)) if changes else config
 
 
 def injection_graph(config: Config, cooccurrence: Graph, num_items: int) -> RelationGraph:
     """O normalised by ``cooc_norm`` in the configured layout: the operator of Eq. 3."""
-    return RelationGraph(*cooccurrence, num_items, config.cooc_norm, config.adjacency_layout)
+    return RelationGraph(*cooccurrence, num_items, config.graphs.cooc_norm, config.graphs.adjacency_layout)
 
 
 @torch.no_grad()
 def inject_behaviour(config: Config, injection: RelationGraph, raw: Tensor) -> Tensor:
-    """Eq. 3 for modal features, computed once: ``mu_m O X^m + X^m`` (the raw X^m under ``no_cre``)."""
-    return raw if config.ablation == "no_cre" else config.mu_m * injection(raw) + raw
+    """Eq. 3 for modal features, computed once: ``mu_m O X^m + X^m`` (the raw X^m without CRE)."""
+    return config.graphs.mu_m * injection(raw) + raw if config.graphs.cre else raw
 
 
 def modal_graph(store: GraphStore, config: Config, modality: str, injected: Tensor) -> Graph:
     """Â^m (Eq. 4-5) of the behaviour-injected features, from the graph store or built and stored."""
-    return store.get(f"knn-{modality}", {"H": config.H, "method": config.knn_method, "self_loops": True},
-                     [injected], lambda: knn_graph(injected, config.H, config.knn_method, seed=config.seed))
+    return store.get(f"knn-{modality}", {"H": config.graphs.H, "method": config.graphs.knn_method, "self_loops": True},
+                     [injected], lambda: knn_graph(injected, config.graphs.H, config.graphs.knn_method, seed=config.training.seed))
 
 
 def cooccurrence_of(store: GraphStore, config: Config, split: LeaveOneOutSplit, num_items: int) -> Graph:
-    """O (Eq. 1-2) of the training sequences (distance-weighted unless ``no_dis``), from the store or built."""
-    distance = config.ablation != "no_dis"
-    return store.get("cooccurrence", {"distance_weighting": distance, "window": config.cooc_window},
+    """O (Eq. 1-2) of the training sequences (distance-weighted unless DIS is off), from the store or built."""
+    distance = config.graphs.dis
+    return store.get("cooccurrence", {"distance_weighting": distance, "window": config.graphs.cooc_window},
                      [split.train, num_items],
-                     lambda: cooccurrence_graph(split.train, num_items, distance, config.cooc_window))
+                     lambda: cooccurrence_graph(split.train, num_items, distance, config.graphs.cooc_window))
 
 
 def build_relation_graphs(config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
@@ -79,7 +80,7 @@ def build_relation_graphs(config: Config, dataset: SequentialDataset, split: Lea
     modalities ``config`` names (all the dataset has by default)."""
     from ..models.base import modal_features  # here: models import this module
 
-    store = store or GraphStore(config.graph_dir, dataset.name)
+    store = store or GraphStore(config.data.graph_dir, dataset.name)
     num_items = dataset.num_items
     config = clamped_to_catalog(config, num_items - 1)
     features = modal_features(config, dataset)
@@ -88,6 +89,6 @@ def build_relation_graphs(config: Config, dataset: SequentialDataset, split: Lea
     modal, assignments = {}, {}
     for m, raw in features.items():
         modal[m] = modal_graph(store, config, m, inject_behaviour(config, injection, raw))
-        with phase(f"k-means: {config.k} interest centres of {m}"):
-            assignments[m] = kmeans_assignment(raw, config.k, config.seed)  # Eq. 10, raw features only
+        with phase(f"k-means: {config.graphs.k} interest centres of {m}"):
+            assignments[m] = kmeans_assignment(raw, config.graphs.k, config.training.seed)  # Eq. 10, raw features only
     return RelationGraphs(config, injection, modal, assignments, features)

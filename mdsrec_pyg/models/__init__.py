@@ -31,18 +31,21 @@ MODELS: dict[str, type[SequentialRecommender]] = {
 
 def build_model(config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
                 graphs: RelationGraphs | None = None) -> SequentialRecommender:
-    """The model ``config`` names, its weights initialised from ``config.seed``; a model that needs relation
-    graphs takes ``graphs`` when given (the stage's output), else builds them."""
+    """The model ``config`` names with its loss over items (``training.softmax``), its weights initialised from
+    ``training.seed``; a model that needs relation graphs takes ``graphs`` when given (the stage's output),
+    else builds them."""
     if config.model not in MODELS:
         raise InputError("--model", f"unknown model {config.model!r}; expected one of {', '.join(sorted(MODELS))}")
     cls = MODELS[config.model]
     if cls.needs_graphs and graphs is None:
         graphs = build_relation_graphs(config, dataset, split)
-    seed_everything(config.seed)  # the same seed gives the same initial weights
-    model = cls.from_graphs(graphs, dataset.num_items) if cls.needs_graphs else cls.build(config, dataset, split)
-    counts = torch.as_tensor(split.train_item_counts(dataset.num_items)) if config.softmax == "sampled" else None
-    model.softmax = ItemSoftmax(config.softmax, config.softmax_chunk, config.negatives, counts)
-    return model
+    training = config.training
+    counts = torch.as_tensor(split.train_item_counts(dataset.num_items)) if training.softmax == "sampled" else None
+    softmax = ItemSoftmax(training.softmax, training.softmax_chunk, training.negatives, counts)
+    seed_everything(training.seed)  # the same seed gives the same initial weights
+    if cls.needs_graphs:
+        return cls.from_graphs(graphs, dataset.num_items, softmax)
+    return cls.build(config, dataset, split, softmax)
 
 
 __all__ = ["ItemTableRecommender", "MDSRec", "MODELS", "MostPopular", "SASRec", "SequentialRecommender",

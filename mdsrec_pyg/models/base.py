@@ -1,61 +1,49 @@
 """The contract every model keeps, so that one trainer and one evaluator serve them all."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.profiler import record_function
 
-from ..config import Config
+from ..config import Config, EncoderOptions, Options
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
 from ..losses import ItemSoftmax
-
-T = TypeVar("T")
 
 
 class SequentialRecommender(nn.Module):
     """A next-item model over left-padded item sequences (B, L), item 0 being padding.
 
+    - ``Options``: the model's own options (a dataclass of ``config.py``), ``config.options`` when built.
+    - ``build(config, dataset, split, softmax)``: the model, its loss over items ``softmax`` given.
+    - ``item_tables()``: the item-side tables scoring needs (they depend on the weights, not on the users), or
+      None; computed once per evaluation by the caller and passed to ``user_state``.
     - ``loss(inputs, targets)``: mean training loss; ``targets[b, l]`` is the item after ``inputs[b, :l+1]``,
       0 where ``inputs[b, l]`` is padding.
-    - ``user_state(inputs)``: whatever ``score`` needs for the next item after each row.
+    - ``user_state(inputs, tables)``: whatever ``score`` needs for the next item after each row (``tables``
+      None: computed now).
     - ``score(state, start, end)``: (B, end - start) scores of items ``start..end-1``, a fresh tensor (the
       evaluator changes it in place); the evaluator ranks all items in chunks with it.
     """
 
+    Options = Options
     trainable = True
     needs_graphs = False  # True: built from the relation-graph stage (``from_graphs``), as MDSRec
 
-    def __init__(self) -> None:
+    def __init__(self, softmax: ItemSoftmax | None = None) -> None:
         super().__init__()
-        self.softmax = ItemSoftmax()  # the loss over items; build_model sets the configured one
-        self._tables: dict[str, Any] | None = None
-
-    @contextmanager
-    def frozen_tables(self) -> Iterator[None]:
-        """A block in which the weights do not change (evaluation): whole-catalog tables computed through
-        :meth:`catalog_table` are computed once and shared by every batch of users, not once per batch."""
-        self._tables = {}
-        try:
-            yield
-        finally:
-            self._tables = None
-
-    def catalog_table(self, compute: Callable[[], T]) -> T:
-        """``compute()``, memoised by its name inside :meth:`frozen_tables`, computed afresh outside it."""
-        if self._tables is None:
-            return compute()
-        if compute.__name__ not in self._tables:
-            self._tables[compute.__name__] = compute()
-        return self._tables[compute.__name__]
+        self.softmax = softmax or ItemSoftmax()  # the loss over items (Eq. 23-24 for MDSRec)
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "SequentialRecommender":
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
+              softmax: ItemSoftmax | None = None) -> "SequentialRecommender":
         raise NotImplementedError
+
+    def item_tables(self) -> Any:
+        return None
 
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
         raise NotImplementedError
@@ -64,7 +52,7 @@ class SequentialRecommender(nn.Module):
         """The training loss (so that DistributedDataParallel can wrap the model)."""
         return self.loss(inputs, targets)
 
-    def user_state(self, inputs: Tensor) -> Any:
+    def user_state(self, inputs: Tensor, tables: Any = None) -> Any:
         raise NotImplementedError
 
     def score(self, state: Any, start: int, end: int) -> Tensor:
@@ -90,24 +78,29 @@ class SequentialRecommender(nn.Module):
 class ItemTableRecommender(SequentialRecommender):
     """A model whose score is the dot product of a sequence state with a table of item vectors.
 
-    Subclasses give ``encode(inputs)``: the states (B, L, d), one per position and causal, and the item
-    table (num_items, d) they are scored against; training is the cross-entropy over all items at every
-    non-padding position.
+    Subclasses give ``item_tables()``: the item table (num_items, d), and ``encode(inputs, table)``: the states
+    (B, L, d), one per position and causal, and the table they are scored against; training is the
+    cross-entropy over all items at every non-padding position.
     """
 
-    def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
+    Options = EncoderOptions
+
+    def item_tables(self) -> Tensor:
+        raise NotImplementedError
+
+    def encode(self, inputs: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
         keep = inputs != 0
         name = type(self).__name__.lower()  # profiler labels, as bench.py --profile lists them
         with record_function(f"{name}: sequence encoder"):
-            states, table = self.encode(inputs)
+            states, table = self.encode(inputs, self.item_tables())
         with record_function(f"{name}: softmax over all items"):
             return self.softmax(states[keep], table, targets[keep])
 
-    def user_state(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
-        states, table = self.encode(inputs)
+    def user_state(self, inputs: Tensor, tables: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        states, table = self.encode(inputs, self.item_tables() if tables is None else tables)
         return states[:, -1], table
 
     def score(self, state: tuple[Tensor, Tensor], start: int, end: int) -> Tensor:
@@ -122,9 +115,9 @@ class ItemTableRecommender(SequentialRecommender):
 
 
 def modal_features(config: Config, dataset: SequentialDataset) -> dict[str, Tensor]:
-    """The item features of ``config.modalities`` (empty: every modality of the dataset), by name; a clear
+    """The item features of ``config.data.modalities`` (empty: every modality of the dataset), by name; a clear
     error when the dataset lacks one or has none."""
-    names = config.modalities or list(dataset.features)
+    names = config.data.modalities or list(dataset.features)
     missing = [m for m in names if m not in dataset.features]
     if not names or missing:
         remedy = (f"python experiments/encode_text.py --dataset {dataset.name} makes text features from its item "
@@ -145,10 +138,11 @@ class MostPopular(SequentialRecommender):
         self.register_buffer("counts", torch.as_tensor(counts, dtype=torch.float32))
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "MostPopular":
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
+              softmax: ItemSoftmax | None = None) -> "MostPopular":
         return cls(split.train_item_counts(dataset.num_items))
 
-    def user_state(self, inputs: Tensor) -> int:
+    def user_state(self, inputs: Tensor, tables: None = None) -> int:
         return inputs.size(0)
 
     def score(self, state: int, start: int, end: int) -> Tensor:

@@ -12,11 +12,14 @@ with GELU and a linear output head tied to the item embeddings, as in SASRec her
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
-from ..config import Config
+from ..config import Config, EncoderOptions, real, setting
 from ..data import LeaveOneOutSplit, SequentialDataset
+from ..losses import ItemSoftmax
 from ..nn.transformer import SequenceEncoder, init_weights
 from .base import SequentialRecommender
 
@@ -36,26 +39,33 @@ def cloze_mask(seqs: Tensor, prob: float, mask_token: int, generator: torch.Gene
     return inputs, labels
 
 
+@dataclass
+class BERT4RecOptions(EncoderOptions):
+    mask_prob: float = setting(0.2, real(0.0, 1.0, low_open=True, high_open=True))  # cloze masking
+
+
 class BERT4Rec(SequentialRecommender):
-    def __init__(self, num_items: int, config: Config) -> None:
-        super().__init__()
+    Options = BERT4RecOptions
+
+    def __init__(self, num_items: int, config: Config, softmax: ItemSoftmax | None = None) -> None:
+        super().__init__(softmax)
         self.num_items = num_items
         self.mask_token = num_items  # one more row than the catalog
-        self.mask_prob = config.mask_prob
-        self.item_embedding = nn.Embedding(num_items + 1, config.hidden_size, padding_idx=0)
+        self.mask_prob = config.options.mask_prob
+        self.item_embedding = nn.Embedding(num_items + 1, config.options.hidden_size, padding_idx=0)
         # one extra position: evaluation appends [mask] after max_len history items
-        self.encoder = SequenceEncoder(config.max_len + 1, config.hidden_size, config.num_layers,
-                                       config.num_heads, config.inner_size, config.dropout, causal=False)
-        self.head = nn.Sequential(nn.Linear(config.hidden_size, config.hidden_size), nn.GELU(),
-                                  nn.LayerNorm(config.hidden_size))
+        self.encoder = SequenceEncoder.of(config.options, config.data.max_len + 1, causal=False)
+        self.head = nn.Sequential(nn.Linear(config.options.hidden_size, config.options.hidden_size), nn.GELU(),
+                                  nn.LayerNorm(config.options.hidden_size))
         self.output_bias = nn.Parameter(torch.zeros(num_items))
         self.apply(init_weights)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "BERT4Rec":
-        return cls(dataset.num_items, config)
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
+              softmax: ItemSoftmax | None = None) -> "BERT4Rec":
+        return cls(dataset.num_items, config, softmax)
 
     def hidden(self, inputs: Tensor) -> Tensor:
         return self.head(self.encoder(self.item_embedding(inputs), inputs)[-1])
@@ -68,7 +78,7 @@ class BERT4Rec(SequentialRecommender):
         hidden = self.hidden(masked_inputs)[keep]
         return self.softmax(hidden, logits_weights, labels[keep], self.output_bias)
 
-    def user_state(self, inputs: Tensor) -> Tensor:
+    def user_state(self, inputs: Tensor, tables: None = None) -> Tensor:
         """The output state of a [mask] appended after each history (the target is never in the input)."""
         mask = torch.full_like(inputs[:, :1], self.mask_token)
         return self.hidden(torch.cat([inputs, mask], dim=1))[:, -1]

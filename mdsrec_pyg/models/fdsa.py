@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
+from ..losses import ItemSoftmax
 from ..nn.modal import IdEmbedding, ModalProjection
 from ..nn.transformer import SequenceEncoder, init_weights
 from .base import ItemTableRecommender, modal_features
@@ -34,30 +35,31 @@ class VanillaAttention(nn.Module):
 
 
 class FDSA(ItemTableRecommender):
-    def __init__(self, num_items: int, features: dict[str, Tensor], config: Config) -> None:
-        super().__init__()
-        d = config.hidden_size
-
-        def encoder() -> SequenceEncoder:
-            return SequenceEncoder(config.max_len, d, config.num_layers, config.num_heads, config.inner_size,
-                                   config.dropout)
+    def __init__(self, num_items: int, features: dict[str, Tensor], config: Config,
+                 softmax: ItemSoftmax | None = None) -> None:
+        super().__init__(softmax)
+        d = config.options.hidden_size
 
         self.items = IdEmbedding(num_items, d)
         self.modal = ModalProjection(features, d)
         self.feature_attention = VanillaAttention(d)
-        self.item_encoder = encoder()
-        self.feature_encoder = encoder()
+        self.item_encoder = SequenceEncoder.of(config.options, config.data.max_len)
+        self.feature_encoder = SequenceEncoder.of(config.options, config.data.max_len)
         self.concat = nn.Linear(2 * d, d)
         self.apply(init_weights)
         self.items.zero_padding()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "FDSA":
-        return cls(dataset.num_items, modal_features(config, dataset), config)
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
+              softmax: ItemSoftmax | None = None) -> "FDSA":
+        return cls(dataset.num_items, modal_features(config, dataset), config, softmax)
 
-    def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
+    def item_tables(self) -> Tensor:
+        return self.items.id_embedding.weight
+
+    def encode(self, inputs: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
         item_states = self.item_encoder(self.items(inputs), inputs)[-1]
         features = self.feature_attention(torch.stack(list(self.modal(inputs).values()), dim=-2))
         feature_states = self.feature_encoder(features, inputs)[-1]
         states = self.concat(torch.cat([item_states, feature_states], dim=-1))
-        return states, self.items.id_embedding.weight
+        return states, table

@@ -9,15 +9,25 @@ never enters the recurrence), GRU4RecF fuses the features into the input item ve
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..config import Config
+from ..config import Config, Options, integer, real, setting
 from ..data import LeaveOneOutSplit, SequentialDataset
+from ..losses import ItemSoftmax
 from ..nn.modal import FusedItemEmbedding, IdEmbedding
 from ..nn.transformer import init_weights
 from .base import ItemTableRecommender, modal_features
+
+
+@dataclass
+class GRU4RecOptions(Options):
+    hidden_size: int = setting(300, integer(1))
+    dropout: float = setting(0.5, real(0.0, 1.0, high_open=True))
+    gru_layers: int = setting(1, integer(1))
 
 
 def left_padded_gru(gru: nn.GRU, x: Tensor, seqs: Tensor) -> Tensor:
@@ -39,12 +49,14 @@ def left_padded_gru(gru: nn.GRU, x: Tensor, seqs: Tensor) -> Tensor:
 
 
 class GRU4Rec(ItemTableRecommender):
-    def __init__(self, items: nn.Module, config: Config) -> None:
-        super().__init__()
-        d = config.hidden_size
+    Options = GRU4RecOptions
+
+    def __init__(self, items: nn.Module, config: Config, softmax: ItemSoftmax | None = None) -> None:
+        super().__init__(softmax)
+        d = config.options.hidden_size
         self.items = items
-        self.dropout = nn.Dropout(config.dropout)
-        self.gru = nn.GRU(d, d, num_layers=config.gru_layers, batch_first=True)
+        self.dropout = nn.Dropout(config.options.dropout)
+        self.gru = nn.GRU(d, d, num_layers=config.options.gru_layers, batch_first=True)
         self.dense = nn.Linear(d, d)
         self.apply(init_weights)
         for name, weight in self.gru.named_parameters():  # RecBole's GRU initialisation
@@ -52,18 +64,23 @@ class GRU4Rec(ItemTableRecommender):
         self.items.zero_padding()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "GRU4Rec":
-        return cls(IdEmbedding(dataset.num_items, config.hidden_size), config)
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
+              softmax: ItemSoftmax | None = None) -> "GRU4Rec":
+        return cls(IdEmbedding(dataset.num_items, config.options.hidden_size), config, softmax)
 
-    def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
-        states = self.dense(left_padded_gru(self.gru, self.dropout(self.items(inputs)), inputs))
-        return states, self.items.id_embedding.weight
+    def item_tables(self) -> Tensor:
+        return self.items.id_embedding.weight
+
+    def encode(self, inputs: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
+        return self.dense(left_padded_gru(self.gru, self.dropout(self.items(inputs)), inputs)), table
 
 
 class GRU4RecF(GRU4Rec):
     """GRU4Rec over input item vectors that fuse the ID embedding with each modality's projected features."""
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "GRU4RecF":
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
+              softmax: ItemSoftmax | None = None) -> "GRU4RecF":
         features = modal_features(config, dataset)
-        return cls(FusedItemEmbedding(dataset.num_items, config.hidden_size, features, config.dropout), config)
+        return cls(FusedItemEmbedding(dataset.num_items, config.options.hidden_size, features, config.options.dropout), config,
+                   softmax)

@@ -15,31 +15,55 @@ Choices where the paper is silent (all named config options): O is normalised be
 ``cooc_norm`` (default ``lightgcn``, D^-1/2 O D^-1/2; raw O with mu_id = 16 swamps the embeddings); Â^m
 by ``graph_operator`` (default ``mean``; ``sum`` is Eq. 6 as written); an item is not its own neighbour
 among the H but keeps a self-loop; C^m averages its members (``centre_norm``); Eq. 19's noise is the
-logistic noise it writes, log δ - log(1 - δ). Ablations (Table 3): ``no_dis`` (O counts every pair 1),
-``no_cre`` (Â^m from the raw E^m), ``no_mrgc`` (modal streams read a learned projection of E^m instead of
-Ê^m), ``no_ica`` (no centralized attention). For speed, not in the paper: ``modal_positions`` < 1 (default
+logistic noise it writes, log δ - log(1 - δ). Ablations (Table 3) are four switches that combine freely:
+``graphs.dis=false`` (O counts every pair 1), ``graphs.cre=false`` (Â^m from the raw E^m),
+``mdsrec.mrgc=false`` (modal streams read a learned projection of E^m instead of Ê^m), ``mdsrec.ica=false``
+(no centralized attention). For speed, not in the paper: ``modal_positions`` < 1 (default
 1) trains ICA and the modal terms of Eq. 23-24 at a random share of each batch's positions only.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.profiler import record_function
 
-from ..config import Config
+from ..config import Config, EncoderOptions, boolean, one_of, real, setting
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
 from ..graphs.relations import RelationGraphs, build_relation_graphs
+from ..losses import ItemSoftmax
 from ..nn.centralized import CentralizedAttention, centre_features
-from ..nn.modal import ModalProjection
+from ..nn.modal import BufferDict, ModalProjection
 from ..nn.propagation import RelationGraph
 from ..nn.transformer import SequenceEncoder, init_weights
 from .base import SequentialRecommender
 
-ABLATIONS = ("", "no_dis", "no_cre", "no_mrgc", "no_ica")  # Table 3; config.py checks the setting against it
+
+@dataclass
+class MDSRecOptions(EncoderOptions):
+    """MDSRec's own options (the paper's settings); the relation graphs' are the ``graphs`` section."""
+
+    centre_norm: str = setting("mean", one_of("mean", "sum"))  # C^m rows: centroid of members, or their sum
+    tau: float = setting(1.0, real(0.0, low_open=True))  # Eq. 19 Gumbel-softmax temperature
+    rho: list[float] = setting([], ((lambda v: isinstance(v, list) and all(
+        isinstance(r, (int, float)) and not isinstance(r, bool) and 0 <= r < float("inf") for r in v)
+        and (not v or sum(v) > 0)), "a list of weights >= 0, not all 0 (empty: equal)"))  # Eq. 17/22/23
+    share_modal_encoder: bool = setting(False, boolean())  # one transformer for all modal streams
+    modal_positions: float = setting(1.0, real(0.0, 1.0, low_open=True))  # share of positions with ICA + modal
+    # losses in training (1: all)
+    mrgc: bool = setting(True, boolean())  # modal streams over Ê^m, Eq. 6 (False: w/o MRGC)
+    ica: bool = setting(True, boolean())  # interest-centralized attention, Eq. 10-19 (False: w/o ICA)
+
+    def check(self, config: Config) -> None:
+        super().check(config)
+        modalities = config.data.modalities
+        if self.rho and modalities and len(self.rho) != len(modalities):
+            raise InputError("setting mdsrec.rho", f"got {self.rho}; expected one weight per modality of "
+                                                   f"{modalities}")
 
 
 @dataclass
@@ -59,59 +83,63 @@ class UserState:
 
 
 class MDSRec(SequentialRecommender):
+    Options = MDSRecOptions
     needs_graphs = True
 
     def __init__(self, config: Config, num_items: int, modal_features: dict[str, Tensor],
                  cooccurrence: RelationGraph, modal_graphs: dict[str, tuple[Tensor, Tensor]],
-                 assignments: dict[str, Tensor]) -> None:
-        super().__init__()
-        d = config.hidden_size
+                 assignments: dict[str, Tensor], softmax: ItemSoftmax | None = None) -> None:
+        super().__init__(softmax)
+        options = config.options
+        d = options.hidden_size
         self.modalities = list(modal_features)
-        rho = config.rho or [1.0 / len(self.modalities)] * len(self.modalities)
+        rho = options.rho or [1.0 / len(self.modalities)] * len(self.modalities)
         if len(rho) != len(self.modalities):
-            raise InputError("--set rho", f"expected {len(self.modalities)} weights for {self.modalities}, got {rho}")
+            raise InputError("setting mdsrec.rho", f"expected {len(self.modalities)} weights for "
+                                                   f"{self.modalities}, got {rho}")
         self.rho = dict(zip(self.modalities, rho))
-        self.mu_id, self.tau, self.k, self.centre_norm = config.mu_id, config.tau, config.k, config.centre_norm
-        self.modal_positions = config.modal_positions
+        self.mu_id, self.k = config.graphs.mu_id, config.graphs.k
+        self.tau, self.centre_norm, self.modal_positions = options.tau, options.centre_norm, options.modal_positions
 
         def encoder() -> SequenceEncoder:
-            return SequenceEncoder(config.max_len, d, config.num_layers, config.num_heads, config.inner_size,
-                                   config.dropout)
+            return SequenceEncoder.of(options, config.data.max_len)
 
         self.item_embedding = nn.Embedding(num_items, d, padding_idx=0)  # E^id
         self.cooccurrence = cooccurrence  # O, normalised once (Eq. 3)
         self.id_encoder = encoder()
-        shared = encoder() if config.share_modal_encoder else None
+        shared = encoder() if options.share_modal_encoder else None
         self.modal_encoders = nn.ModuleDict({m: shared or encoder() for m in self.modalities})
-        self.use_graphs = config.ablation != "no_mrgc"
+        self.use_graphs = options.mrgc
         if self.use_graphs:
-            self.modal_graphs = nn.ModuleDict({m: RelationGraph(*modal_graphs[m], num_items, config.graph_operator,
-                                                                config.adjacency_layout) for m in self.modalities})
+            self.modal_graphs = nn.ModuleDict({m: RelationGraph(*modal_graphs[m], num_items, config.graphs.graph_operator,
+                                                                config.graphs.adjacency_layout) for m in self.modalities})
         else:
             self.projected = ModalProjection(modal_features, d)
-        self.use_ica = config.ablation != "no_ica"
+        self.use_ica = options.ica
         if self.use_ica:
-            self.centralized = nn.ModuleDict({m: CentralizedAttention(d, config.inner_size, config.num_layers)
+            self.centralized = nn.ModuleDict({m: CentralizedAttention(d, options.inner_size, options.num_layers)
                                               for m in self.modalities})
-            for m, assignment in assignments.items():
-                self.register_buffer(f"assignment_{m}", assignment)
+            self.assignments = BufferDict({m: assignments[m] for m in self.modalities})
+        self.register_load_state_dict_pre_hook(rename_legacy_keys)
         self.apply(init_weights)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "MDSRec":
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
+              softmax: ItemSoftmax | None = None) -> "MDSRec":
         """Builds the relation graphs (the stage of ``graphs/relations.py``), then the model over them."""
-        return cls.from_graphs(build_relation_graphs(config, dataset, split), dataset.num_items)
+        return cls.from_graphs(build_relation_graphs(config, dataset, split), dataset.num_items, softmax)
 
     @classmethod
-    def from_graphs(cls, graphs: RelationGraphs, num_items: int) -> "MDSRec":
+    def from_graphs(cls, graphs: RelationGraphs, num_items: int, softmax: ItemSoftmax | None = None) -> "MDSRec":
         """The model over relation graphs already built (their config, with H and k as they were built)."""
-        return cls(graphs.config, num_items, graphs.features, graphs.injection, graphs.modal, graphs.assignments)
+        return cls(graphs.config, num_items, graphs.features, graphs.injection, graphs.modal, graphs.assignments,
+                   softmax)
 
     # ----- item tables -----
     def item_tables(self) -> ItemTables:
-        """E^id, Ē^id (Eq. 3), Ê^m (Eq. 6, or the projected raw features under no_mrgc) and the centre
+        """E^id, Ē^id (Eq. 3), Ê^m (Eq. 6, or the projected raw features without MRGC) and the centre
         features Ê_c^m (Eq. 11): everything that depends on the weights but not on the sequences."""
         items = self.item_embedding.weight
         injected = self.mu_id * self.cooccurrence(items) + items  # Eq. 3
@@ -120,17 +148,15 @@ class MDSRec(SequentialRecommender):
         else:
             modal = self.projected()
             modal = {m: torch.cat([torch.zeros_like(t[:1]), t[1:]]) for m, t in modal.items()}
-        centres = {m: centre_features(modal[m], getattr(self, f"assignment_{m}"), self.k, self.centre_norm)
+        centres = {m: centre_features(modal[m], self.assignments[m], self.k, self.centre_norm)
                    for m in self.modalities} if self.use_ica else {}  # Eq. 11
         return ItemTables(items, injected, modal, centres)
 
     # ----- sequences -----
-    def streams(self, inputs: Tensor, rows: Tensor, positions: Tensor, modal_queries: Tensor | slice = slice(None)
-                ) -> tuple[Tensor, dict[str, Tensor], ItemTables]:
-        """e_u^s (P, d) and ẽ_u^m for the P queries (sequence ``rows[p]``, position ``positions[p]``), plus the
+    def streams(self, inputs: Tensor, rows: Tensor, positions: Tensor, tables: ItemTables,
+                modal_queries: Tensor | slice = slice(None)) -> tuple[Tensor, dict[str, Tensor]]:
+        """e_u^s (P, d) and ẽ_u^m for the P queries (sequence ``rows[p]``, position ``positions[p]``) over the
         item tables. ẽ_u^m is computed for the queries ``modal_queries`` (indices into the P; all by default)."""
-        with record_function("mdsrec: item tables, Eq. 3, 6, 11"):
-            tables = self.catalog_table(self.item_tables)
         with record_function("mdsrec: sequence encoders, Eq. 7-9"):
             # F.embedding, not tables[inputs]: its backward does not index_put into a zeroed N x d table
             fused = self.id_encoder(F.embedding(inputs, tables.injected), inputs)[-1][rows, positions]  # Eq. 7-8
@@ -155,7 +181,7 @@ class MDSRec(SequentialRecommender):
                 gamma = (logits / self.tau).softmax(-1)
                 e_m = e_m + torch.einsum("pk,pkd->pd", gamma, e_c)  # Eq. 18
             modal_out[m] = e_m
-        return fused, modal_out, tables
+        return fused, modal_out
 
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
         """Eq. 23-24 at every non-padding position; with ``modal_positions`` < 1, the modal terms (ICA and
@@ -163,7 +189,9 @@ class MDSRec(SequentialRecommender):
         at about that share of their cost; the fused term keeps every position)."""
         rows, positions = (inputs != 0).nonzero(as_tuple=True)
         modal_queries = self.sampled_queries(positions) if self.modal_positions < 1 else slice(None)
-        fused, modal, tables = self.streams(inputs, rows, positions, modal_queries)
+        with record_function("mdsrec: item tables, Eq. 3, 6, 11"):
+            tables = self.item_tables()
+        fused, modal = self.streams(inputs, rows, positions, tables, modal_queries)
         y = targets[rows, positions]
         modal_y = y[modal_queries]
         with record_function("mdsrec: softmax over all items, Eq. 23-24"):
@@ -180,10 +208,11 @@ class MDSRec(SequentialRecommender):
         chosen = columns[torch.randperm(len(columns), device=positions.device)[:count]]
         return torch.isin(positions, chosen).nonzero().squeeze(1)
 
-    def user_state(self, inputs: Tensor) -> UserState:
+    def user_state(self, inputs: Tensor, tables: ItemTables | None = None) -> UserState:
+        tables = self.item_tables() if tables is None else tables
         rows = torch.arange(inputs.size(0), device=inputs.device)
         last = torch.full_like(rows, inputs.size(1) - 1)
-        fused, modal, tables = self.streams(inputs, rows, last)
+        fused, modal = self.streams(inputs, rows, last, tables)
         return UserState(fused, modal, tables.items, tables.modal)
 
     def channel_scores(self, state: UserState, start: int, end: int) -> dict[str, Tensor]:
@@ -205,3 +234,10 @@ class MDSRec(SequentialRecommender):
     def catalog_vectors(self, state: UserState) -> Tensor:
         """[E^id, Ê^1, ...] (N, (1 + M) d)."""
         return torch.cat([state.items] + [state.modal_items[m] for m in self.modalities], dim=1)
+
+
+def rename_legacy_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+    """Weights saved before the per-modality buffers became a module dict: ``assignment_<m>`` is now
+    ``assignments.<m>`` (a load_state_dict pre-hook, so that older runs' best.pt still load)."""
+    for key in [k for k in state_dict if k.startswith(prefix + "assignment_")]:
+        state_dict[prefix + "assignments." + key[len(prefix + "assignment_"):]] = state_dict.pop(key)

@@ -17,15 +17,22 @@ clustering is the soft, causal assignment above; the ID token makes this the tra
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from ..config import Config
+from ..config import Config, EncoderOptions, integer, setting
 from ..data import LeaveOneOutSplit, SequentialDataset
+from ..losses import ItemSoftmax
 from ..nn.modal import IdEmbedding, ModalProjection
 from ..nn.transformer import LAYER_NORM_EPS, SequenceEncoder, init_weights
 from .base import ItemTableRecommender, modal_features
+
+
+@dataclass
+class MISSRecOptions(EncoderOptions):
+    interests: int = setting(4, integer(1))  # interest tokens
 
 
 class InterestTokens(nn.Module):
@@ -43,28 +50,31 @@ class InterestTokens(nn.Module):
 
 
 class MISSRec(ItemTableRecommender):
-    def __init__(self, num_items: int, features: dict[str, Tensor], config: Config) -> None:
-        super().__init__()
-        d = config.hidden_size
+    Options = MISSRecOptions
+
+    def __init__(self, num_items: int, features: dict[str, Tensor], config: Config,
+                 softmax: ItemSoftmax | None = None) -> None:
+        super().__init__(softmax)
+        d = config.options.hidden_size
         self.items = IdEmbedding(num_items, d)
         self.modal = ModalProjection(features, d)
         self.token_type = nn.Parameter(torch.zeros(1 + len(features), d))
         self.fusion_query = nn.Parameter(torch.zeros(d))
-        self.interest_tokens = InterestTokens(d, config.interests)
-        self.encoder = SequenceEncoder(config.max_len, d, config.num_layers, config.num_heads, config.inner_size,
-                                       config.dropout)
+        self.interest_tokens = InterestTokens(d, config.options.interests)
+        self.encoder = SequenceEncoder.of(config.options, config.data.max_len)
         self.interest_query = nn.Linear(d, d)
         self.interest_value = nn.Linear(d, d)
         self.output_norm = nn.LayerNorm(d, eps=LAYER_NORM_EPS)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = nn.Dropout(config.options.dropout)
         self.apply(init_weights)
         self.items.zero_padding()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "MISSRec":
-        return cls(dataset.num_items, modal_features(config, dataset), config)
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
+              softmax: ItemSoftmax | None = None) -> "MISSRec":
+        return cls(dataset.num_items, modal_features(config, dataset), config, softmax)
 
-    def item_vectors(self) -> Tensor:
+    def item_tables(self) -> Tensor:
         """Every item's tokens fused by attention to a learned query (num_items, d); padding row zero."""
         tokens = torch.stack([self.items.id_embedding.weight, *self.modal().values()], dim=1)
         tokens = tokens + self.token_type  # (N, 1 + M, d)
@@ -72,8 +82,7 @@ class MISSRec(ItemTableRecommender):
         table = (weights.unsqueeze(-1) * tokens).sum(1)
         return torch.cat([torch.zeros_like(table[:1]), table[1:]])
 
-    def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
-        table = self.catalog_table(self.item_vectors)
+    def encode(self, inputs: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
         x = table[inputs]
         keep = (inputs != 0).unsqueeze(-1).to(x.dtype)
         interests = self.interest_tokens(x, keep)  # (B, L, J, d)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
+from ..losses import ItemSoftmax
 from ..nn.modal import IdEmbedding, ModalProjection
 from ..nn.transformer import LAYER_NORM_EPS, FeedForward, init_weights
 from .base import ItemTableRecommender, modal_features
@@ -63,25 +64,30 @@ class MixerLayer(nn.Module):
 
 
 class MMMLP(ItemTableRecommender):
-    def __init__(self, num_items: int, features: dict[str, Tensor], config: Config) -> None:
-        super().__init__()
-        d = config.hidden_size
+    def __init__(self, num_items: int, features: dict[str, Tensor], config: Config,
+                 softmax: ItemSoftmax | None = None) -> None:
+        super().__init__(softmax)
+        d = config.options.hidden_size
         self.items = IdEmbedding(num_items, d)
         self.modal = ModalProjection(features, d)
-        self.position = nn.Embedding(config.max_len, d)
-        self.max_len = config.max_len
+        self.position = nn.Embedding(config.data.max_len, d)
+        self.max_len = config.data.max_len
         self.norm = nn.LayerNorm(d, eps=LAYER_NORM_EPS)
-        self.dropout = nn.Dropout(config.dropout)
-        self.layers = nn.ModuleList(MixerLayer(config.max_len, d, config.inner_size, 1 + len(features),
-                                               config.dropout) for _ in range(config.num_layers))
+        self.dropout = nn.Dropout(config.options.dropout)
+        self.layers = nn.ModuleList(MixerLayer(config.data.max_len, d, config.options.inner_size, 1 + len(features),
+                                               config.options.dropout) for _ in range(config.options.num_layers))
         self.apply(init_weights)
         self.items.zero_padding()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "MMMLP":
-        return cls(dataset.num_items, modal_features(config, dataset), config)
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
+              softmax: ItemSoftmax | None = None) -> "MMMLP":
+        return cls(dataset.num_items, modal_features(config, dataset), config, softmax)
 
-    def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
+    def item_tables(self) -> Tensor:
+        return self.items.id_embedding.weight
+
+    def encode(self, inputs: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
         length = inputs.size(1)
         positions = self.position(torch.arange(self.max_len - length, self.max_len, device=inputs.device))
         sequences = [self.items(inputs), *self.modal(inputs).values()]
@@ -89,4 +95,4 @@ class MMMLP(ItemTableRecommender):
         keep = (inputs != 0).unsqueeze(-1).to(x.dtype)
         for layer in self.layers:
             x = layer(x, keep)
-        return x.mean(dim=1), self.items.id_embedding.weight
+        return x.mean(dim=1), table

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..data import LeaveOneOutSplit, SequentialDataset
+from ..losses import ItemSoftmax
 from ..nn.modal import FusedItemEmbedding, IdEmbedding
 from ..nn.transformer import SequenceEncoder, init_weights
 from .base import ItemTableRecommender, modal_features
@@ -19,20 +20,23 @@ from .base import ItemTableRecommender, modal_features
 class SASRec(ItemTableRecommender):
     """Causal self-attention over the item sequence; scores are dot products with the ID embeddings."""
 
-    def __init__(self, items: nn.Module, config: Config) -> None:
-        super().__init__()
+    def __init__(self, items: nn.Module, config: Config, softmax: ItemSoftmax | None = None) -> None:
+        super().__init__(softmax)
         self.items = items
-        self.encoder = SequenceEncoder(config.max_len, config.hidden_size, config.num_layers, config.num_heads,
-                                       config.inner_size, config.dropout)
+        self.encoder = SequenceEncoder.of(config.options, config.data.max_len)
         self.apply(init_weights)
         self.items.zero_padding()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "SASRec":
-        return cls(IdEmbedding(dataset.num_items, config.hidden_size), config)
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
+              softmax: ItemSoftmax | None = None) -> "SASRec":
+        return cls(IdEmbedding(dataset.num_items, config.options.hidden_size), config, softmax)
 
-    def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
-        return self.encoder(self.items(inputs), inputs)[-1], self.items.id_embedding.weight
+    def item_tables(self) -> Tensor:
+        return self.items.id_embedding.weight
+
+    def encode(self, inputs: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
+        return self.encoder(self.items(inputs), inputs)[-1], table
 
 
 class SASRecF(SASRec):
@@ -41,6 +45,8 @@ class SASRecF(SASRec):
     scores against the ID embeddings, as RecBole does."""
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "SASRecF":
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
+              softmax: ItemSoftmax | None = None) -> "SASRecF":
         features = modal_features(config, dataset)
-        return cls(FusedItemEmbedding(dataset.num_items, config.hidden_size, features, config.dropout), config)
+        return cls(FusedItemEmbedding(dataset.num_items, config.options.hidden_size, features, config.options.dropout), config,
+                   softmax)

@@ -4,7 +4,7 @@ systems").
 Items are represented by their modal features (text in the original) through a mixture-of-experts adaptor
 of parametric whitening layers, v_i = Σ_e g_e(x_i) (x_i - b_e) W_e with gates g = softmax(x W_g) (Eq. 2-4
 of UniSRec); in the transductive setting the item's ID embedding is added (UniSRec's "t" variant), in the
-inductive one (``unisrec_inductive=true``) it is not. A SASRec transformer encodes the sequence; scores are
+inductive one (``unisrec.inductive=true``) it is not. A SASRec transformer encodes the sequence; scores are
 cosine similarities divided by a temperature (0.07).
 
 Differences from the original: no pre-training corpus here, so no sequence-item and sequence-sequence
@@ -14,16 +14,26 @@ adaptor and the adaptors' outputs are summed (the original uses text only: ``--s
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import Config
+from ..config import Config, EncoderOptions, boolean, integer, setting
 from ..data import LeaveOneOutSplit, SequentialDataset
+from ..losses import ItemSoftmax
+from ..nn.modal import BufferDict
 from ..nn.transformer import SequenceEncoder, init_weights
 from .base import ItemTableRecommender, modal_features
 
 TEMPERATURE = 0.07
+
+
+@dataclass
+class UniSRecOptions(EncoderOptions):
+    experts: int = setting(8, integer(1))  # the mixture-of-experts adaptor
+    inductive: bool = setting(False, boolean())  # no ID embeddings
 
 
 class MoEAdaptor(nn.Module):
@@ -45,32 +55,33 @@ class MoEAdaptor(nn.Module):
 
 
 class UniSRec(ItemTableRecommender):
-    def __init__(self, num_items: int, features: dict[str, Tensor], config: Config) -> None:
-        super().__init__()
-        d = config.hidden_size
-        self.inductive = config.unisrec_inductive
-        for m, matrix in features.items():
-            self.register_buffer(f"feature_{m}", matrix.float(), persistent=False)
-        self.adaptors = nn.ModuleDict({m: MoEAdaptor(f.size(1), d, config.experts, config.dropout)
+    Options = UniSRecOptions
+
+    def __init__(self, num_items: int, features: dict[str, Tensor], config: Config,
+                 softmax: ItemSoftmax | None = None) -> None:
+        super().__init__(softmax)
+        d = config.options.hidden_size
+        self.inductive = config.options.inductive
+        self.features = BufferDict({m: matrix.float() for m, matrix in features.items()}, persistent=False)
+        self.adaptors = nn.ModuleDict({m: MoEAdaptor(f.size(1), d, config.options.experts, config.options.dropout)
                                        for m, f in features.items()})
         self.id_embedding = None if self.inductive else nn.Embedding(num_items, d, padding_idx=0)
-        self.encoder = SequenceEncoder(config.max_len, d, config.num_layers, config.num_heads, config.inner_size,
-                                       config.dropout)
+        self.encoder = SequenceEncoder.of(config.options, config.data.max_len)
         self.apply(init_weights)
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> "UniSRec":
-        return cls(dataset.num_items, modal_features(config, dataset), config)
+    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
+              softmax: ItemSoftmax | None = None) -> "UniSRec":
+        return cls(dataset.num_items, modal_features(config, dataset), config, softmax)
 
-    def item_vectors(self) -> Tensor:
+    def item_tables(self) -> Tensor:
         """v_i for every item (num_items, d); padding row zero."""
-        table = sum(adaptor(getattr(self, f"feature_{m}")) for m, adaptor in self.adaptors.items())
+        table = sum(adaptor(self.features[m]) for m, adaptor in self.adaptors.items())
         if self.id_embedding is not None:
             table = table + self.id_embedding.weight
         return torch.cat([torch.zeros_like(table[:1]), table[1:]])
 
-    def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
+    def encode(self, inputs: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
         """Cosine scores over a temperature: unit states divided by it, unit item vectors."""
-        table = self.catalog_table(self.item_vectors)
         states = self.encoder(table[inputs], inputs)[-1]
         return F.normalize(states, dim=-1) / TEMPERATURE, F.normalize(table, dim=-1)

@@ -7,6 +7,19 @@ import torch
 from torch import Tensor, nn
 
 
+class BufferDict(nn.Module):
+    """Tensors by name (a modality's), each a buffer: moved with the model, and in its state dict (under
+    ``<name of this module>.<name>``) only when ``persistent``."""
+
+    def __init__(self, tensors: dict[str, Tensor], persistent: bool = True) -> None:
+        super().__init__()
+        for name, tensor in tensors.items():
+            self.register_buffer(name, tensor, persistent=persistent)
+
+    def __getitem__(self, name: str) -> Tensor:
+        return self._buffers[name]
+
+
 class IdEmbedding(nn.Module):
     """E^id[items]; row 0 (padding) is kept at zero."""
 
@@ -28,17 +41,13 @@ class ModalProjection(nn.Module):
     def __init__(self, features: dict[str, Tensor], hidden_size: int) -> None:
         super().__init__()
         self.modalities = list(features)
-        for m, matrix in features.items():
-            self.register_buffer(f"feature_{m}", matrix.float(), persistent=False)
+        self.features = BufferDict({m: matrix.float() for m, matrix in features.items()}, persistent=False)
         self.projections = nn.ModuleDict({m: nn.Linear(f.size(1), hidden_size) for m, f in features.items()})
-
-    def raw(self, m: str) -> Tensor:
-        return getattr(self, f"feature_{m}")
 
     def forward(self, items: Tensor | None = None) -> dict[str, Tensor]:
         """{m: W_m f_m[items] + b_m}, each (*items.shape, d); every item's row (num_items, d) without
         ``items``."""
-        return {m: self.projections[m](self.raw(m) if items is None else self.raw(m)[items])
+        return {m: self.projections[m](self.features[m] if items is None else self.features[m][items])
                 for m in self.modalities}
 
 

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import EncoderOptions
+
 LAYER_NORM_EPS = 1e-12
 
 
@@ -92,6 +94,12 @@ class SequenceEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
             TransformerBlock(hidden_size, num_heads, inner_size, dropout) for _ in range(num_layers))
+
+    @classmethod
+    def of(cls, options: EncoderOptions, max_len: int, causal: bool = True) -> "SequenceEncoder":
+        """The encoder a model's :class:`EncoderOptions` describe, over sequences of ``max_len`` items."""
+        return cls(max_len, options.hidden_size, options.num_layers, options.num_heads, options.inner_size,
+                   options.dropout, causal)
 
     def embed(self, item_embeddings: Tensor) -> Tensor:
         """Add positions (counted back from the newest item), then LayerNorm and dropout."""
