@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> str:
         if tuned(m) and (chosen[m].training.lr, chosen[m].options.dropout) != (defaults[m].training.lr, defaults[m].options.dropout):
             settings.append(("default", defaults[m]))
         for label, setting in settings:
-            rows.append({"model": m, "setting": label, "configs": [config(m, s, setting.training.lr, setting.options.dropout)
+            rows.append({"model": m, "setting": label, "configs": [config(m, s, setting.training.lr, setting.flat().get("dropout"))
                                                                     for s in args.seeds]})
     jobs = [(c, out / run_name(c)) for row in rows for c in row["configs"]]
     results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs)))
