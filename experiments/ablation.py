@@ -10,6 +10,7 @@ the seeds, and a bootstrap 95% interval of the mean difference; ``mdsrec_pyg/sig
 trains N at once. The table is recorded in the results registry (``--registry``: ``<dataset>/ablation.json``
 and one file per run), written as ``ablation.md`` beside the runs, and printed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,13 @@ from mdsrec_pyg.significance import paired_comparison, per_user_ndcg
 
 # Table 3's variants as presets of the four ablation switches: (label, run name, settings); switches combine
 # freely in any run (e.g. --set dis=false --set ica=false)
-VARIANTS = [("w/o DIS", "no_dis", {"dis": False}), ("w/o CRE", "no_cre", {"cre": False}),
-            ("w/o MRGC", "no_mrgc", {"mrgc": False}), ("w/o ICA", "no_ica", {"ica": False}),
-            ("MDSRec", "mdsrec", {})]
+VARIANTS = [
+    ("w/o DIS", "no_dis", {"dis": False}),
+    ("w/o CRE", "no_cre", {"cre": False}),
+    ("w/o MRGC", "no_mrgc", {"mrgc": False}),
+    ("w/o ICA", "no_ica", {"ica": False}),
+    ("MDSRec", "mdsrec", {}),
+]
 METRICS = ["recall@20", "ndcg@20"]
 K = 20
 
@@ -39,8 +44,16 @@ def main(argv: list[str] | None = None) -> str:
     out = output_folder(args, "ablation")
     base = experiment_settings(args, "mdsrec")
     folders = {(label, seed): out / f"{name}-s{seed}" for label, name, _ in VARIANTS for seed in args.seeds}
-    jobs = [(build_config(args.dataset, {**base, "seed": seed}, [*args.sets, *(f"{k}={v}" for k, v in switches.items())]),
-             folders[label, seed]) for label, _, switches in VARIANTS for seed in args.seeds]  # all checked first
+    jobs = [
+        (
+            build_config(
+                args.dataset, {**base, "seed": seed}, [*args.sets, *(f"{k}={v}" for k, v in switches.items())]
+            ),
+            folders[label, seed],
+        )
+        for label, _, switches in VARIANTS
+        for seed in args.seeds
+    ]  # all checked first
     results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs)))
     for folder, result in results.items():
         record_run(args.registry, out.name, folder, result)
@@ -49,17 +62,33 @@ def main(argv: list[str] | None = None) -> str:
     rows = []
     for label, _, _ in VARIANTS:
         runs = [results[folders[label, s]] for s in args.seeds]
-        test = None if label == "MDSRec" else paired_comparison(
-            full, per_user_ndcg([folders[label, s] for s in args.seeds], K))
-        rows.append({"variant": label, "test": {m: [r["test"][m] for r in runs] for m in METRICS},
-                     "best_epochs": [r["best_epoch"] for r in runs], "runs": [folders[label, s].name
-                                                                              for s in args.seeds],
-                     "test_against_full": test})
+        test = (
+            None
+            if label == "MDSRec"
+            else paired_comparison(full, per_user_ndcg([folders[label, s] for s in args.seeds], K))
+        )
+        rows.append(
+            {
+                "variant": label,
+                "test": {m: [r["test"][m] for r in runs] for m in METRICS},
+                "best_epochs": [r["best_epoch"] for r in runs],
+                "runs": [folders[label, s].name for s in args.seeds],
+                "test_against_full": test,
+            }
+        )
     config = jobs[-1][0]
-    summary = {"kind": "ablation", "dataset": dataset_name(args.dataset), "seeds": args.seeds, "metrics": METRICS,
-               "run_entries": f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
-               "k": K, "users": len(full), "rows": rows,
-               "note": f"lr {config.training.lr:g}, dropout {config.options.dropout:g}, H {config.graphs.H}, k {config.graphs.k}."}
+    summary = {
+        "kind": "ablation",
+        "dataset": dataset_name(args.dataset),
+        "seeds": args.seeds,
+        "metrics": METRICS,
+        "run_entries": f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
+        "k": K,
+        "users": len(full),
+        "rows": rows,
+        "note": f"lr {config.training.lr:g}, dropout {config.options.dropout:g}, "
+        f"H {config.graphs.H}, k {config.graphs.k}.",
+    }
     write_table(args.registry, summary["dataset"], "ablation", summary)
     table = render_ablation(summary)
     io.write_text(out / "ablation.md", table)

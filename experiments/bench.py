@@ -20,6 +20,7 @@ features have a low intrinsic dimension (a 64-d latent per item, its topic's cen
 the output width), as encoder outputs have; they are random, so the accuracy figures of a bench run mean
 nothing, only its times and memory do. Peak resident memory is that of the whole process so far, read after each stage.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,9 +63,9 @@ def stand_in_features(topics: np.ndarray, width: int, rng: np.random.Generator, 
     mapping = rng.standard_normal((LATENT, width)).astype(np.float32) / np.sqrt(LATENT)
     out = np.empty((len(topics), width), dtype=np.float32)
     for start in range(0, len(topics), chunk):
-        part = topics[start:start + chunk]
+        part = topics[start : start + chunk]
         latent = centres[part] + 0.7 * rng.standard_normal((len(part), LATENT)).astype(np.float32)
-        out[start:start + chunk] = latent @ mapping
+        out[start : start + chunk] = latent @ mapping
     out[0] = 0.0
     return torch.from_numpy(out)
 
@@ -83,8 +84,9 @@ def generated_catalog(items: int, sequences: int, seed: int = 0, topic_size: int
     item_ids = ["[PAD]"] + [f"item{i}" for i in range(1, items)]
     topics = np.concatenate([[0], (np.arange(1, items) - 1) % num_topics])
     features = {"text": stand_in_features(topics, 384, rng).numpy()}
-    dataset = build_dataset(f"generated-{items}", rows, item_ids,
-                            [f"u{u}" for u in range(sequences)], features, source="generated")
+    dataset = build_dataset(
+        f"generated-{items}", rows, item_ids, [f"u{u}" for u in range(sequences)], features, source="generated"
+    )
     return dataset
 
 
@@ -95,8 +97,9 @@ def with_stand_in_features(dataset: SequentialDataset, seed: int = 0) -> Sequent
     return dataset
 
 
-def propagation_layouts(stages: "Stages", graph: tuple[torch.Tensor, torch.Tensor], n: int, width: int = 64,
-                        repeats: int = 10) -> dict:
+def propagation_layouts(
+    stages: "Stages", graph: tuple[torch.Tensor, torch.Tensor], n: int, width: int = 64, repeats: int = 10
+) -> dict:
     """Forward and backward of Eq. 3's ``O x`` in every adjacency layout installed, its matrices built before
     the timing, and their largest difference (the SparseTensor layout needs torch-sparse)."""
     x = torch.randn(n, width, generator=torch.Generator().manual_seed(0), requires_grad=True)
@@ -131,11 +134,15 @@ def profile_training(trainer: Trainer, optimizer: torch.optim.Optimizer, batches
     events = prof.key_averages()
     stages = [e for e in events if e.key.startswith(type(trainer.model).__name__.lower() + ":")]
     total = sum(e.self_cpu_time_total for e in events)
-    lines = [f"{rows} rows in batches of {trainer.config.training.batch_size}; {total / 1e6:.1f} s of operator time",
-             events.table(sort_by="self_cpu_time_total", row_limit=15),
-             "labelled stages (forward only, including their operators):"]
-    lines += [f"  {e.key:<45} {e.cpu_time_total / 1e6:8.2f} s  {100 * e.cpu_time_total / total:5.1f}%"
-              for e in sorted(stages, key=lambda e: -e.cpu_time_total)]
+    lines = [
+        f"{rows} rows in batches of {trainer.config.training.batch_size}; {total / 1e6:.1f} s of operator time",
+        events.table(sort_by="self_cpu_time_total", row_limit=15),
+        "labelled stages (forward only, including their operators):",
+    ]
+    lines += [
+        f"  {e.key:<45} {e.cpu_time_total / 1e6:8.2f} s  {100 * e.cpu_time_total / total:5.1f}%"
+        for e in sorted(stages, key=lambda e: -e.cpu_time_total)
+    ]
     print("\n".join(lines))
     io.write_text(out, "\n".join(lines) + "\n")
 
@@ -162,13 +169,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--items", type=int, help="generate a catalog of this many items instead")
     parser.add_argument("--sequences", type=int, default=100_000, help="users of a generated catalog")
     parser.add_argument("--knn-sample", type=int, default=2000, help="query items for exact search and recall")
-    parser.add_argument("--train-rows", type=int, default=0,
-                        help="time the epoch on about this many rows (whole batches of a length-bucketed epoch), "
-                             "scaled to all rows (0: all)")
+    parser.add_argument(
+        "--train-rows",
+        type=int,
+        default=0,
+        help="time the epoch on about this many rows (whole batches of a length-bucketed epoch), "
+        "scaled to all rows (0: all)",
+    )
     parser.add_argument("--eval-users", type=int, default=0, help="evaluate this many users (0: all)")
-    parser.add_argument("--profile", type=int, default=0, metavar="BATCHES",
-                        help="also profile this many training batches of each model (torch.profiler): top operators "
-                             "and the model's labelled stages, printed and written beside --out")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="BATCHES",
+        help="also profile this many training batches of each model (torch.profiler): top operators "
+        "and the model's labelled stages, printed and written beside --out",
+    )
     parser.add_argument("--out", default="bench.json")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
@@ -178,20 +194,28 @@ def main(argv: list[str] | None = None) -> dict:
     if args.items:
         dataset, _ = stages.run("generate catalog", lambda: generated_catalog(args.items, args.sequences))
     else:
-        dataset, _ = stages.run("load dataset", lambda: with_stand_in_features(
-            load_dataset(args.dataset, args.data_dir, feature_dir=None)))
+        dataset, _ = stages.run(
+            "load dataset", lambda: with_stand_in_features(load_dataset(args.dataset, args.data_dir, feature_dir=None))
+        )
     name = args.dataset or "synthetic"
     n = dataset.num_items
     split = dataset.split()
-    figures: dict = {"kind": "bench", "command": "python experiments/bench.py " + shlex.join(
-                         sys.argv[1:] if argv is None else argv), "commit": source_commit(),
-                     "dataset": dataset.name, "items": n - 1, "users": dataset.num_users,
-                     "features": {m: list(f.shape) for m, f in dataset.features.items()},
-                     "stand_in_features": True, "device": f"{platform.processor() or platform.machine()}, "
-                     f"{torch.get_num_threads()} threads", "torch": torch.__version__}
+    figures: dict = {
+        "kind": "bench",
+        "command": "python experiments/bench.py " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "commit": source_commit(),
+        "dataset": dataset.name,
+        "items": n - 1,
+        "users": dataset.num_users,
+        "features": {m: list(f.shape) for m, f in dataset.features.items()},
+        "stand_in_features": True,
+        "device": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "torch": torch.__version__,
+    }
 
-    cooccurrence, figures["cooc_seconds"] = stages.run("co-occurrence graph",
-                                                       lambda: cooccurrence_graph(split.train, n))
+    cooccurrence, figures["cooc_seconds"] = stages.run(
+        "co-occurrence graph", lambda: cooccurrence_graph(split.train, n)
+    )
     figures["cooc_edges"] = int(cooccurrence[0].size(1))
     figures.update(propagation_layouts(stages, cooccurrence, n))
     out_dir = Path(args.out).resolve().parent
@@ -204,50 +228,77 @@ def main(argv: list[str] | None = None) -> dict:
     injection = injection_graph(config, cooccurrence, n)
     injected = inject_behaviour(config, injection, dataset.features["text"])
     warm = torch.from_numpy(np.random.default_rng(0).standard_normal((3000, injected.size(1))).astype(np.float32))
-    _, figures["knn_compile_seconds"] = stages.run("pynndescent start-up (numba compile)",
-                                                   lambda: approximate_topk(warm, config.graphs.H), "once per process")
+    _, figures["knn_compile_seconds"] = stages.run(
+        "pynndescent start-up (numba compile)", lambda: approximate_topk(warm, config.graphs.H), "once per process"
+    )
     store = GraphStore(config.data.graph_dir, dataset.name)
-    graph, figures["knn_seconds"] = stages.run(f"knn H={config.graphs.H} pynndescent (all items)",
-                                               lambda: modal_graph(store, config, "text", injected))
+    graph, figures["knn_seconds"] = stages.run(
+        f"knn H={config.graphs.H} pynndescent (all items)", lambda: modal_graph(store, config, "text", injected)
+    )
     approximate = neighbour_lists(graph[0], n, config.graphs.H) - 1
     real = injected[1:]
-    sample = torch.from_numpy(np.random.default_rng(0).choice(len(real), min(args.knn_sample, len(real)),
-                                                                replace=False))
-    exact, sample_seconds = stages.run(f"knn H={config.graphs.H} exact ({len(sample)} queries)",
-                                       lambda: exact_topk(real, config.graphs.H, rows=sample))
+    sample = torch.from_numpy(
+        np.random.default_rng(0).choice(len(real), min(args.knn_sample, len(real)), replace=False)
+    )
+    exact, sample_seconds = stages.run(
+        f"knn H={config.graphs.H} exact ({len(sample)} queries)", lambda: exact_topk(real, config.graphs.H, rows=sample)
+    )
     figures["knn_exact_seconds"] = sample_seconds * len(real) / len(sample)
     figures["knn_exact_extrapolated"] = len(sample) < len(real)
     figures["knn_recall"] = knn_recall(approximate[sample], exact)
     figures["knn_speedup"] = figures["knn_exact_seconds"] / figures["knn_seconds"]
-    print(f"recall@{config.graphs.H} of pynndescent on {len(sample)} items: {figures['knn_recall']:.4f}; exact/approx time "
-          f"{figures['knn_speedup']:.1f}x{' (exact extrapolated)' if figures['knn_exact_extrapolated'] else ''}")
+    print(
+        f"recall@{config.graphs.H} of pynndescent on {len(sample)} items: {figures['knn_recall']:.4f}; "
+        "exact/approx time "
+        f"{figures['knn_speedup']:.1f}x{' (exact extrapolated)' if figures['knn_exact_extrapolated'] else ''}"
+    )
 
     eval_inputs, eval_targets = split.eval_inputs("test", config.data.max_len)
     if args.eval_users:
-        eval_inputs, eval_targets = eval_inputs[:args.eval_users], eval_targets[:args.eval_users]
+        eval_inputs, eval_targets = eval_inputs[: args.eval_users], eval_targets[: args.eval_users]
     for model_name in ("sasrec", "mdsrec"):
-        model_config = build_config(name if args.dataset else "synthetic", {**base, "model": model_name}, args.sets,
-                                    where_held=True)  # MDSRec's graph settings pass over SASRec
+        model_config = build_config(
+            name if args.dataset else "synthetic", {**base, "model": model_name}, args.sets, where_held=True
+        )  # MDSRec's graph settings pass over SASRec
         model, _ = stages.run(f"{model_name}: build", lambda: build_model(model_config, dataset, split))
         trainer = Trainer(model, split, model_config, n)
         all_rows = len(trainer.windows)
         if args.train_rows and args.train_rows < all_rows:  # time whole batches of an epoch, then scale
-            batches = bucketed_batches(trainer.window_lengths, model_config.training.batch_size, np.random.default_rng(0))
-            keep = np.concatenate(batches[:-(-args.train_rows // model_config.training.batch_size)])
+            batches = bucketed_batches(
+                trainer.window_lengths, model_config.training.batch_size, np.random.default_rng(0)
+            )
+            keep = np.concatenate(batches[: -(-args.train_rows // model_config.training.batch_size)])
             trainer.windows, trainer.window_lengths = trainer.windows[keep], trainer.window_lengths[keep]
         optimizer = torch.optim.Adam(model.parameters(), lr=model_config.training.lr)
         rng = np.random.default_rng(0)
-        _, seconds = stages.run(f"{model_name}: one epoch", lambda: trainer.train_epoch(optimizer, rng, 1),
-                                f"{len(trainer.windows):,} rows, softmax {model_config.training.softmax}")
+        _, seconds = stages.run(
+            f"{model_name}: one epoch",
+            lambda: trainer.train_epoch(optimizer, rng, 1),
+            f"{len(trainer.windows):,} rows, softmax {model_config.training.softmax}",
+        )
         figures[f"sequences_per_second_{model_name}"] = len(trainer.windows) / seconds
         figures[f"epoch_seconds_{model_name}"] = all_rows / figures[f"sequences_per_second_{model_name}"]
         figures["epoch_extrapolated"] = len(trainer.windows) < all_rows
         if args.profile:
-            profile_training(trainer, optimizer, args.profile, Path(args.out).with_name(
-                f"{Path(args.out).stem}-profile-{model_name}.txt"))
-        _, seconds = stages.run(f"{model_name}: evaluate {len(eval_targets):,} users", lambda: evaluate(
-            model, eval_inputs, eval_targets, model_config.evaluation.topk, n, batch_size=model_config.evaluation.eval_batch_size,
-            item_chunk=model_config.evaluation.item_chunk, device=model_config.training.device))
+            profile_training(
+                trainer,
+                optimizer,
+                args.profile,
+                Path(args.out).with_name(f"{Path(args.out).stem}-profile-{model_name}.txt"),
+            )
+        _, seconds = stages.run(
+            f"{model_name}: evaluate {len(eval_targets):,} users",
+            lambda: evaluate(
+                model,
+                eval_inputs,
+                eval_targets,
+                model_config.evaluation.topk,
+                n,
+                batch_size=model_config.evaluation.eval_batch_size,
+                item_chunk=model_config.evaluation.item_chunk,
+                device=model_config.training.device,
+            ),
+        )
         figures[f"eval_users_per_second_{model_name}"] = len(eval_targets) / seconds
     figures["eval_users_per_second"] = figures["eval_users_per_second_mdsrec"]
     figures["epoch_ratio_mdsrec_sasrec"] = figures["epoch_seconds_mdsrec"] / figures["epoch_seconds_sasrec"]
@@ -255,8 +306,10 @@ def main(argv: list[str] | None = None) -> dict:
     shutil.rmtree(graph_dir, ignore_errors=True)
     figures["stages"] = [{"stage": s, "seconds": t, "peak_rss_mb": m, "note": note} for s, t, m, note in stages.rows]
     io.write_text(args.out, json.dumps(figures, indent=2) + "\n")
-    print(f"MDSRec/SASRec epoch time: {figures['epoch_ratio_mdsrec_sasrec']:.2f}x; peak RSS "
-          f"{figures['peak_rss_mb']:.0f} MB; written {args.out}")
+    print(
+        f"MDSRec/SASRec epoch time: {figures['epoch_ratio_mdsrec_sasrec']:.2f}x; peak RSS "
+        f"{figures['peak_rss_mb']:.0f} MB; written {args.out}"
+    )
     return figures
 
 

@@ -13,6 +13,7 @@ for vectors of this shape only. ``--run RUN`` takes a trained run's own item vec
 speed and recall@K against the exact top-K of the same users; the index build (k-means training of the cells
 and adding every item) is timed once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -89,29 +90,52 @@ def main(argv: list[str] | None = None) -> dict:
     def search(index, n: int | None = None):
         if n is not None:
             index.index.nprobe = n
-        found = [index.search(users[b:b + args.batch], args.k) for b in range(0, users.size(0), args.batch)]
+        found = [index.search(users[b : b + args.batch], args.k) for b in range(0, users.size(0), args.batch)]
         return np.concatenate([f[1] for f in found])
 
     exact_index = ExactIndex(items)
     exact, exact_seconds = timed(lambda: search(exact_index))
     rows = [["exact (chunked matmul)", "-", f"{users.size(0) / exact_seconds:,.0f}", "1.000", "1.0x"]]
-    report = {"source": source_name, "items": items.size(0) - 1, "dim": items.size(1), "users": users.size(0),
-              "k": args.k, "exact_seconds": exact_seconds, "exact_users_per_second": users.size(0) / exact_seconds,
-              "torch_threads": torch.get_num_threads(),
-              "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"}
+    report = {
+        "source": source_name,
+        "items": items.size(0) - 1,
+        "dim": items.size(1),
+        "users": users.size(0),
+        "k": args.k,
+        "exact_seconds": exact_seconds,
+        "exact_users_per_second": users.size(0) / exact_seconds,
+        "torch_threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
+    }
     index, build_seconds = timed(lambda: FaissIndex(items, nlist=args.nlist))
-    report.update({"index": "faiss IndexIVFFlat, inner product", "nlist": index.nlist,
-                   "index_build_seconds": build_seconds, "by_nprobe": []})
+    report.update(
+        {
+            "index": "faiss IndexIVFFlat, inner product",
+            "nlist": index.nlist,
+            "index_build_seconds": build_seconds,
+            "by_nprobe": [],
+        }
+    )
     for n in args.nprobe:
         found, seconds = timed(lambda: search(index, n))
         recall = recall_at_k(found, exact)
-        report["by_nprobe"].append({"nprobe": n, "seconds": seconds, "users_per_second": users.size(0) / seconds,
-                                    f"recall@{args.k}": recall})
-        rows.append([f"faiss IVF (nlist {index.nlist})", n, f"{users.size(0) / seconds:,.0f}", f"{recall:.3f}",
-                     f"{exact_seconds / seconds:.1f}x"])
+        report["by_nprobe"].append(
+            {"nprobe": n, "seconds": seconds, "users_per_second": users.size(0) / seconds, f"recall@{args.k}": recall}
+        )
+        rows.append(
+            [
+                f"faiss IVF (nlist {index.nlist})",
+                n,
+                f"{users.size(0) / seconds:,.0f}",
+                f"{recall:.3f}",
+                f"{exact_seconds / seconds:.1f}x",
+            ]
+        )
     report["peak_rss_mb"] = peak_rss_mb()
-    print(f"index build (train {index.nlist} cells + add {items.size(0) - 1:,} items): {build_seconds:.1f}s; "
-          f"peak memory {report['peak_rss_mb']:,.0f} MB")
+    print(
+        f"index build (train {index.nlist} cells + add {items.size(0) - 1:,} items): {build_seconds:.1f}s; "
+        f"peak memory {report['peak_rss_mb']:,.0f} MB"
+    )
     print(to_markdown(["search", "nprobe", "users/s", f"recall@{args.k} vs exact", "speed-up"], rows))
     io.write_json(Path(args.out), report)
     print(f"written {args.out}")

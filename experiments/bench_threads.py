@@ -8,6 +8,7 @@ MDSRec on synthetic for ``--epochs`` epochs; the figure is its mean training sec
 results.json, evaluation excluded), with the thread count the run chose and its validation NDCG@20 (equal
 values mean the thread count did not change the numbers). Writes a table and ``--out`` (JSON).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,17 @@ def busy() -> None:
 
 def one_run(threads: int, epochs: int, sets: list[str], folder: Path) -> dict:
     out = folder / f"run-{threads}-{time.monotonic_ns()}"
-    args = [sys.executable, str(ROOT / "experiments" / "run.py"), "--epochs", str(epochs), "--out", str(out),
-            "--set", "patience=100", *[a for s in sets for a in ("--set", s)]]
+    args = [
+        sys.executable,
+        str(ROOT / "experiments" / "run.py"),
+        "--epochs",
+        str(epochs),
+        "--out",
+        str(out),
+        "--set",
+        "patience=100",
+        *[a for s in sets for a in ("--set", s)],
+    ]
     if threads:
         args += ["--threads", str(threads)]
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -46,8 +56,12 @@ def one_run(threads: int, epochs: int, sets: list[str], folder: Path) -> dict:
         raise InputError("run.py", done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
     results = json.loads((out / "results.json").read_text())
     per_epoch = [h["train_seconds"] for h in results["history"]]
-    return {"asked": threads, "threads": results["threads"], "train_seconds_per_epoch": sum(per_epoch) / len(per_epoch),
-            "valid_ndcg@20": results["valid"]["ndcg@20"]}
+    return {
+        "asked": threads,
+        "threads": results["threads"],
+        "train_seconds_per_epoch": sum(per_epoch) / len(per_epoch),
+        "valid_ndcg@20": results["valid"]["ndcg@20"],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -55,8 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2, 0], help="0: the default (free cores)")
     parser.add_argument("--load", type=int, nargs="+", default=[0, 2], help="busy processes beside the runs")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--settle", type=float, default=3.0,
-                        help="seconds to wait after starting or stopping the load")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait after starting or stopping the load")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default="bench_threads.json")
     args = parser.parse_args(argv)
@@ -72,11 +85,21 @@ def main(argv: list[str] | None = None) -> dict:
             time.sleep(args.settle if load else 0)
             try:
                 for threads in args.threads:
-                    row = {"load": load, "load_average": os.getloadavg()[0], **one_run(threads, args.epochs,
-                                                                                        args.sets, Path(tmp))}
+                    row = {
+                        "load": load,
+                        "load_average": os.getloadavg()[0],
+                        **one_run(threads, args.epochs, args.sets, Path(tmp)),
+                    }
                     report["rows"].append(row)
-                    rows.append([load, "default" if threads == 0 else threads, row["threads"],
-                                 f"{row['train_seconds_per_epoch']:.1f}", f"{row['valid_ndcg@20']:.4f}"])
+                    rows.append(
+                        [
+                            load,
+                            "default" if threads == 0 else threads,
+                            row["threads"],
+                            f"{row['train_seconds_per_epoch']:.1f}",
+                            f"{row['valid_ndcg@20']:.4f}",
+                        ]
+                    )
                     print(rows[-1], flush=True)
             finally:
                 for worker in workers:

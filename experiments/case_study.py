@@ -10,6 +10,7 @@ the same for each ``--compare`` run. ``--auto`` picks the user whose modal top-5
 among those whose target some channel ranks in its top 20. Items are shown with their index, original id
 and, where the dataset has it, text. Written to ``case_study.md`` in the run folder too.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ from mdsrec_pyg.tables import to_markdown
 
 def rank_of(scores: torch.Tensor, target: int) -> int:
     """Pessimistic rank of ``target`` among real items (padding excluded), as the evaluator computes it."""
-    others = torch.cat([scores[1:target], scores[target + 1:]])
+    others = torch.cat([scores[1:target], scores[target + 1 :]])
     return 1 + int((others >= scores[target]).sum())
 
 
@@ -73,8 +74,9 @@ def describe_item(dataset: SequentialDataset, item: int, target: int) -> str:
     return f"{item} `{dataset.item_ids[item]}`{mark} {text}".strip()
 
 
-def case_study(run_dir: str | Path, user: str | None = None, auto: bool = False, compare: list[str] = (),
-               top: int = 5) -> dict:
+def case_study(
+    run_dir: str | Path, user: str | None = None, auto: bool = False, compare: list[str] = (), top: int = 5
+) -> dict:
     config, dataset, model = load_trained(run_dir)
     split = dataset.split()
     inputs, targets = split.eval_inputs("test", config.data.max_len)
@@ -90,12 +92,12 @@ def case_study(run_dir: str | Path, user: str | None = None, auto: bool = False,
     else:
         raise InputError("--user", "give --user ID or --auto")
     target = int(targets[index])
-    report: dict = {"user": dataset.user_ids[index], "index": index, "target": target, "channels": {},
-                    "neighbours": {}}
-    sections = [f"# Case study: user `{dataset.user_ids[index]}` (index {index}) on {dataset.name}\n",
-                f"Test item: {describe_item(dataset, target, -1)}\n",
-                "History (oldest first): "
-                + ", ".join(str(i) for i in split.test_inputs[index][-config.data.max_len:]) + "\n"]
+    report: dict = {"user": dataset.user_ids[index], "index": index, "target": target, "channels": {}, "neighbours": {}}
+    sections = [
+        f"# Case study: user `{dataset.user_ids[index]}` (index {index}) on {dataset.name}\n",
+        f"Test item: {describe_item(dataset, target, -1)}\n",
+        "History (oldest first): " + ", ".join(str(i) for i in split.test_inputs[index][-config.data.max_len :]) + "\n",
+    ]
     if isinstance(model, MDSRec) and model.use_graphs:
         rows = []
         for m, graph in model.modal_graphs.items():
@@ -103,20 +105,30 @@ def case_study(run_dir: str | Path, user: str | None = None, auto: bool = False,
             report["neighbours"][m] = sources[:top].tolist()
         shared = set.intersection(*(set(v) for v in report["neighbours"].values()))
         for m, items in report["neighbours"].items():
-            rows.append([m, "<br>".join(describe_item(dataset, i, target) + (" (shared)" if i in shared else "")
-                                        for i in items)])
-        sections.append(f"## The target's top-{top} neighbours in each modal relation graph\n\n"
-                        + to_markdown(["modality", "neighbours"], rows))
+            rows.append(
+                [
+                    m,
+                    "<br>".join(
+                        describe_item(dataset, i, target) + (" (shared)" if i in shared else "") for i in items
+                    ),
+                ]
+            )
+        sections.append(
+            f"## The target's top-{top} neighbours in each modal relation graph\n\n"
+            + to_markdown(["modality", "neighbours"], rows)
+        )
     rows = []
     for label, run in [(f"MDSRec ({Path(run_dir).name})", None)] + [(Path(c).name, c) for c in compare]:
         trained = model if run is None else load_trained(run, dataset=dataset)[2]
-        for name, scores in channels(trained, inputs[index:index + 1], dataset.num_items).items():
+        for name, scores in channels(trained, inputs[index : index + 1], dataset.num_items).items():
             ranked = scores[0].topk(top).indices.tolist()
             rank = rank_of(scores[0], target)
             report["channels"][f"{label} {name}"] = {"top": ranked, "rank": rank}
             rows.append([label, name, rank, "<br>".join(describe_item(dataset, i, target) for i in ranked)])
-    sections.append(f"## Top-{top} of each channel and the target's rank\n\n"
-                    + to_markdown(["model", "channel", "target rank", f"top-{top}"], rows))
+    sections.append(
+        f"## Top-{top} of each channel and the target's rank\n\n"
+        + to_markdown(["model", "channel", "target rank", f"top-{top}"], rows)
+    )
     text = "\n".join(sections)
     io.write_text(Path(run_dir) / "case_study.md", text)
     report["markdown"] = text

@@ -10,6 +10,7 @@ original item id from that dataset's ``image`` features, the items without one f
 ``text`` and ``image`` (for a one-user-a-line dataset, through ``items.txt``). Coverage is printed and stored
 in ``features.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,10 @@ def main(argv: list[str] | None = None) -> dict:
     text = fill_missing_with_mean(encode_texts([t if t.strip() else "" for t in texts]), has_text)
     io.save_npy(out / "text_feat.npy", text)
     io.write_text(out / "items.txt", "\n".join(items) + "\n")  # row order, for readers that match by id
-    meta = {"items": len(items), "text": {"encoder": "all-MiniLM-L6-v2", "dim": int(text.shape[1]),
-                                         "coverage": float(has_text.mean())}}
+    meta = {
+        "items": len(items),
+        "text": {"encoder": "all-MiniLM-L6-v2", "dim": int(text.shape[1]), "coverage": float(has_text.mean())},
+    }
     print(f"text: {text.shape}, {has_text.sum()}/{len(items)} items have text ({has_text.mean():.1%})")
     if args.image_from:
         source = load_dataset(args.image_from, args.data_dir, feature_dir=None)
@@ -52,10 +55,17 @@ def main(argv: list[str] | None = None) -> dict:
         matrix, present = match_by_id(items, source.item_ids[1:], source.features["image"][1:].numpy())
         image = fill_missing_with_mean(matrix, present)
         io.save_npy(out / "image_feat.npy", image)
-        meta["image"] = {"source": args.image_from, "dim": int(image.shape[1]), "coverage": float(present.mean()),
-                         "matched": int(present.sum()), "filled_with_mean": int((~present).sum())}
-        print(f"image: {image.shape}, {present.sum()}/{len(items)} items matched by id in {args.image_from} "
-              f"({present.mean():.1%}), the rest filled with the mean vector")
+        meta["image"] = {
+            "source": args.image_from,
+            "dim": int(image.shape[1]),
+            "coverage": float(present.mean()),
+            "matched": int(present.sum()),
+            "filled_with_mean": int((~present).sum()),
+        }
+        print(
+            f"image: {image.shape}, {present.sum()}/{len(items)} items matched by id in {args.image_from} "
+            f"({present.mean():.1%}), the rest filled with the mean vector"
+        )
     io.write_json(out / "features.json", meta)
     print(f"written {out}")
     return meta

@@ -7,6 +7,7 @@ A table sits in the README between ``<!-- registry: <dataset>/<table> -->`` and 
 content is whatever ``mdsrec_pyg.results_registry.render`` makes of ``results/<dataset>/<table>.json``, which
 ``table2.py``, ``ablation.py`` and ``sweep.py`` write. Never edit inside the markers by hand.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,11 @@ def main(argv: list[str] | None = None) -> list[str]:
     text, changed = regenerate(readme.read_text(encoding="utf-8"), args.registry)
     if args.check:
         if changed:
-            print(f"{readme}: tables differ from the registry: {', '.join(changed)}; "
-                  "run python experiments/readme_tables.py", file=sys.stderr)
+            print(
+                f"{readme}: tables differ from the registry: {', '.join(changed)}; "
+                "run python experiments/readme_tables.py",
+                file=sys.stderr,
+            )
             sys.exit(1)
         print(f"{readme}: every registry table matches")
     elif changed:

@@ -15,6 +15,7 @@ a progress bar, and prints users per second and peak memory (also written to ``<
 products are the scores. ``--index faiss`` searches an approximate inverted-file index (faiss-cpu) instead
 of the exact chunked product. Items of the history are left out unless ``--include-seen``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,15 +35,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--run", required=True, help="a finished run folder (config.json, results.json, best.pt)")
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", nargs="+", metavar="ID", help="original user ids of the dataset")
-    who.add_argument("--history", action="append", metavar='"ID ID ..."',
-                     help="original item ids, oldest first, space-separated (repeat for several histories)")
+    who.add_argument(
+        "--history",
+        action="append",
+        metavar='"ID ID ..."',
+        help="original item ids, oldest first, space-separated (repeat for several histories)",
+    )
     who.add_argument("--all-users", action="store_true", help="every user, to the --out file")
     parser.add_argument("--k", type=int, default=10, help="recommendations per user (default 10)")
     parser.add_argument("--out", help="--all-users: the file (.csv, or .parquet with pyarrow); else the tables")
     parser.add_argument("--include-seen", action="store_true", help="do not leave out the history's items")
     parser.add_argument("--explain", action="store_true", help="MDSRec: each item's rank in every channel")
-    parser.add_argument("--drop-unknown", action="store_true",
-                        help="drop item ids of --history that the dataset lacks (with a warning) instead of failing")
+    parser.add_argument(
+        "--drop-unknown",
+        action="store_true",
+        help="drop item ids of --history that the dataset lacks (with a warning) instead of failing",
+    )
     parser.add_argument("--index", default="exact", choices=INDEXES, help="exact (default) or faiss (approximate)")
     parser.add_argument("--nprobe", type=int, help="faiss: cells scanned per query (default nlist / 16)")
     parser.add_argument("--export-vectors", metavar="DIR", help="write item (and with --all-users user) vectors")
@@ -78,8 +86,9 @@ def describe(recommender: Recommender, title: str, history: list[str], recommend
     header = ["#", "item", "score"] + [f"rank {c}" for c in channels] + (["text"] if text else [])
     rows = []
     for position, (item, score) in enumerate(zip(recommendation.items, recommendation.scores)):
-        row = [position + 1, f"`{item}`", f"{score:.4f}"] + [recommendation.channel_ranks[c][position]
-                                                            for c in channels]
+        row = [position + 1, f"`{item}`", f"{score:.4f}"] + [
+            recommendation.channel_ranks[c][position] for c in channels
+        ]
         if text:
             row.append(text[recommender.item_of[item]][:70].replace("|", "/"))
         rows.append(row)
@@ -90,8 +99,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     check_args(args)
     options = {"nprobe": args.nprobe} if args.nprobe else {}
-    recommender = Recommender.load(args.run, device=args.device, index=args.index, data_dir=args.data_dir,
-                                   allow_changed_data=args.force, **options)
+    recommender = Recommender.load(
+        args.run, device=args.device, index=args.index, data_dir=args.data_dir, allow_changed_data=args.force, **options
+    )
     exclude_seen = not args.include_seen
     report: dict = {"run": args.run, "k": args.k, "index": args.index, "exclude_seen": exclude_seen}
     if args.all_users:
@@ -99,20 +109,25 @@ def main(argv: list[str] | None = None) -> dict:
         report.update(write_recommendations(recommender, out, args.k, exclude_seen))
         report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         io.write_json(out.with_name(out.name + ".json"), report)
-        print(f"wrote {out} ({report['format']}): {report['users']:,} users x top-{args.k} of "
-              f"{report['items']:,} items in {report['seconds']:.1f}s ({report['users_per_second']:.0f} users/s), "
-              f"peak memory {report['peak_rss_mb']:.0f} MB")
+        print(
+            f"wrote {out} ({report['format']}): {report['users']:,} users x top-{args.k} of "
+            f"{report['items']:,} items in {report['seconds']:.1f}s ({report['users_per_second']:.0f} users/s), "
+            f"peak memory {report['peak_rss_mb']:.0f} MB"
+        )
     else:
         if args.user:
             titles = [f"user `{u}`" for u in args.user]
-            histories = [[recommender.dataset.item_ids[i] for i in recommender.dataset.sequences[u]]
-                         for u in recommender.user_indices(args.user)]
+            histories = [
+                [recommender.dataset.item_ids[i] for i in recommender.dataset.sequences[u]]
+                for u in recommender.user_indices(args.user)
+            ]
             found = recommender.recommend_users(args.user, args.k, exclude_seen, args.explain)
         else:
             histories = [h.split() for h in args.history]
             titles = [f"history {n + 1} ({len(h)} items)" for n, h in enumerate(histories)]
-            found = recommender.recommend(histories, args.k, exclude_seen, args.explain,
-                                          unknown="drop" if args.drop_unknown else "error")
+            found = recommender.recommend(
+                histories, args.k, exclude_seen, args.explain, unknown="drop" if args.drop_unknown else "error"
+            )
             histories = [[i for i in h if i in recommender.item_of] for h in histories]
         text = "\n".join(describe(recommender, t, h, r) for t, h, r in zip(titles, histories, found))
         print(text)

@@ -8,6 +8,7 @@ Writes ``<feature-dir>/<dataset>/{image,text}_feat.npy`` (4,096-d and 384-d, MMR
 vectors are random with a low intrinsic dimension (``bench.py``'s stand-in features: a 64-d latent per
 item, its random topic's centre plus noise, mapped to the width); every figure made with them must say so.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -11,6 +11,7 @@ Writes ``sweep-<param>.png`` and ``sweep-<param>.csv`` in ``--out`` (default ``r
 records the sweep in the results registry (``<registry>/<dataset>/sweep-<param>.json`` and ``.png``, one file
 per run).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,21 +66,30 @@ def main(argv: list[str] | None = None) -> dict:
     out = output_folder(args, "sweeps")
     base = experiment_settings(args, args.model)
     chosen = build_config(args.dataset, base, args.sets).get(args.param)
-    configs = {(raw, seed): build_config(args.dataset, {**base, "seed": seed}, [*args.sets, f"{args.param}={raw}"])
-               for raw in args.values for seed in args.seeds}  # every config checked before any run
+    configs = {
+        (raw, seed): build_config(args.dataset, {**base, "seed": seed}, [*args.sets, f"{args.param}={raw}"])
+        for raw in args.values
+        for seed in args.seeds
+    }  # every config checked before any run
     folders = {key: out / run_folder(config).name for key, config in configs.items()}  # one run per config
     results = dict(zip(configs, run_all([(configs[key], folders[key]) for key in configs], args.jobs)))
     for key, folder in folders.items():
         record_run(args.registry, out.name, folder, results[key])
     unknown = [m for m in args.metrics if m not in next(iter(results.values()))["test"]]
     if unknown:
-        raise InputError("--metrics", f"unknown metric {unknown[0]!r}; have "
-                                      f"{', '.join(next(iter(results.values()))['test'])}")
-    points = [{"value": configs[raw, args.seeds[0]].get(args.param),
-               "test": {m: [results[raw, seed]["test"][m] for seed in args.seeds] for m in args.metrics},
-               "valid": {m: [results[raw, seed]["valid"][m] for seed in args.seeds] for m in args.metrics},
-               "best_epochs": [results[raw, seed]["best_epoch"] for seed in args.seeds],
-               "runs": [folders[raw, seed].name for seed in args.seeds]} for raw in args.values]
+        raise InputError(
+            "--metrics", f"unknown metric {unknown[0]!r}; have {', '.join(next(iter(results.values()))['test'])}"
+        )
+    points = [
+        {
+            "value": configs[raw, args.seeds[0]].get(args.param),
+            "test": {m: [results[raw, seed]["test"][m] for seed in args.seeds] for m in args.metrics},
+            "valid": {m: [results[raw, seed]["valid"][m] for seed in args.seeds] for m in args.metrics},
+            "best_epochs": [results[raw, seed]["best_epoch"] for seed in args.seeds],
+            "runs": [folders[raw, seed].name for seed in args.seeds],
+        }
+        for raw in args.values
+    ]
     values = [p["value"] for p in points]
     curves = {m: [mean_std(p["test"][m])[0] for p in points] for m in args.metrics}
     rows = [[p["value"]] + [x for m in args.metrics for x in mean_std(p["test"][m])] for p in points]
@@ -90,10 +100,18 @@ def main(argv: list[str] | None = None) -> dict:
     plot(figure, args.param, values, curves, chosen, dataset)
     shutil.copyfile(figure, out / f"sweep-{args.param}.png")  # beside the runs too
     config = next(iter(configs.values()))
-    summary = {"kind": "sweep", "dataset": dataset, "param": args.param, "default": chosen, "seeds": args.seeds,
-               "metrics": args.metrics, "points": points, "figure": str(figure),
-               "run_entries": f"{dataset}/{out.name}",
-               "note": f"epochs at most {config.training.epochs}, patience {config.training.patience}."}
+    summary = {
+        "kind": "sweep",
+        "dataset": dataset,
+        "param": args.param,
+        "default": chosen,
+        "seeds": args.seeds,
+        "metrics": args.metrics,
+        "points": points,
+        "figure": str(figure),
+        "run_entries": f"{dataset}/{out.name}",
+        "note": f"epochs at most {config.training.epochs}, patience {config.training.patience}.",
+    }
     write_table(args.registry, dataset, f"sweep-{args.param}", summary)
     print(render_sweep(summary))
     print(f"written {out / f'sweep-{args.param}.png'}, .csv and {figure}")

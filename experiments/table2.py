@@ -16,6 +16,7 @@ finished and resumed when interrupted; ``--jobs N`` trains N at once. The table 
 registry (``--registry``, default ``results``: ``<dataset>/<table>.json`` and one file per run under
 ``<dataset>/<runs folder name>/``), written as ``<table>.md`` beside the runs, and printed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,19 @@ from mdsrec_pyg.significance import paired_comparison, per_user_ndcg
 from mdsrec_pyg.tables import mean_std
 
 METRICS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
-DEFAULT_MODELS = ["pop", "gru4rec", "sasrec", "bert4rec", "gru4recf", "sasrecf", "fdsa", "unisrec", "mmmlp",
-                  "missrec", "mdsrec"]
+DEFAULT_MODELS = [
+    "pop",
+    "gru4rec",
+    "sasrec",
+    "bert4rec",
+    "gru4recf",
+    "sasrecf",
+    "fdsa",
+    "unisrec",
+    "mmmlp",
+    "missrec",
+    "mdsrec",
+]
 LR_GRID = [3e-4, 1e-3, 3e-3]
 DROPOUT_GRID = [0.2, 0.5]
 PROPOSED = "mdsrec"
@@ -43,18 +55,27 @@ K = 20  # the paired tests are on NDCG@K
 
 def run_name(config: Config) -> str:
     dropout = config.flat().get("dropout")  # most popular has none
-    return (f"{config.model}-lr{config.training.lr:g}" + (f"-do{dropout:g}" if dropout is not None else "")
-            + f"-s{config.training.seed}")
+    return (
+        f"{config.model}-lr{config.training.lr:g}"
+        + (f"-do{dropout:g}" if dropout is not None else "")
+        + f"-s{config.training.seed}"
+    )
 
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_experiment_arguments(parser)
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=sorted(MODELS))
-    parser.add_argument("--tune", action="store_true",
-                        help="pick each trainable model's lr and dropout from the grid on validation NDCG@20")
-    parser.add_argument("--table", default="table2",
-                        help="the table's name in the registry (<registry>/<dataset>/<table>.json); default table2")
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="pick each trainable model's lr and dropout from the grid on validation NDCG@20",
+    )
+    parser.add_argument(
+        "--table",
+        default="table2",
+        help="the table's name in the registry (<registry>/<dataset>/<table>.json); default table2",
+    )
     args = parser.parse_args(argv)
     check_registry(args)
     out = output_folder(args, "table2")
@@ -62,16 +83,19 @@ def main(argv: list[str] | None = None) -> str:
 
     def config(model: str, seed: int, lr: float | None = None, dropout: float | None = None) -> Config:
         grid = {**({"lr": lr} if lr is not None else {}), **({"dropout": dropout} if dropout is not None else {})}
-        return build_config(args.dataset, {**experiment_settings(args, model), "seed": seed, **grid}, args.sets,
-                            where_held=True)  # --set hidden_size=64 sets every model that has a width
+        return build_config(
+            args.dataset, {**experiment_settings(args, model), "seed": seed, **grid}, args.sets, where_held=True
+        )  # --set hidden_size=64 sets every model that has a width
 
     def tuned(model: str) -> bool:
         return args.tune and MODELS[model].trainable
 
     first = args.seeds[0]
     defaults = {m: config(m, first) for m in args.models}  # every model's settings checked before any run
-    grids = {m: [config(m, first, lr, do) for lr in LR_GRID for do in DROPOUT_GRID] if tuned(m) else [defaults[m]]
-             for m in args.models}
+    grids = {
+        m: [config(m, first, lr, do) for lr in LR_GRID for do in DROPOUT_GRID] if tuned(m) else [defaults[m]]
+        for m in args.models
+    }
     searched = [(c, out / run_name(c)) for m in args.models for c in grids[m]]
     outcomes = dict(zip([folder for _, folder in searched], run_all(searched, args.jobs, keep_failures=True)))
     finished = {folder: r for folder, r in outcomes.items() if isinstance(r, dict)}
@@ -85,11 +109,19 @@ def main(argv: list[str] | None = None) -> str:
     rows = []
     for m in args.models:
         settings = [("tuned" if tuned(m) else "default", chosen[m])]
-        if tuned(m) and (chosen[m].training.lr, chosen[m].options.dropout) != (defaults[m].training.lr, defaults[m].options.dropout):
+        if tuned(m) and (chosen[m].training.lr, chosen[m].options.dropout) != (
+            defaults[m].training.lr,
+            defaults[m].options.dropout,
+        ):
             settings.append(("default", defaults[m]))
         for label, setting in settings:
-            rows.append({"model": m, "setting": label, "configs": [config(m, s, setting.training.lr, setting.flat().get("dropout"))
-                                                                    for s in args.seeds]})
+            rows.append(
+                {
+                    "model": m,
+                    "setting": label,
+                    "configs": [config(m, s, setting.training.lr, setting.flat().get("dropout")) for s in args.seeds],
+                }
+            )
     jobs = [(c, out / run_name(c)) for row in rows for c in row["configs"]]
     results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs)))
     for folder, result in {**finished, **results}.items():
@@ -99,24 +131,50 @@ def main(argv: list[str] | None = None) -> str:
     for row in rows:
         runs = [results[out / run_name(c)] for c in row["configs"]]
         trainable = MODELS[row["model"]].trainable
-        summary_rows.append({
-            "model": row["model"], "setting": row["setting"], "seeds": args.seeds,
-            "lr": row["configs"][0].training.lr if trainable else None,
-            "dropout": row["configs"][0].options.dropout if trainable else None,
-            "test": {m: [r["test"][m] for r in runs] for m in METRICS},
-            "valid_ndcg@20": [r["valid"]["ndcg@20"] for r in runs],
-            "best_epochs": [r["best_epoch"] for r in runs], "seconds": [r["seconds"] for r in runs],
-            "ran_on": sorted({ran_on(r) for r in runs}),
-            "runs": [run_name(c) for c in row["configs"]]})
-    grid_valid = {m: {f"lr={c.training.lr:g} dropout={c.options.dropout:g}": searched_score(c) if out / run_name(c) in finished
-                      else f"failed: {outcomes[out / run_name(c)]}" for c in grids[m]} for m in args.models if tuned(m)}
-    loaded = load_dataset(args.dataset, defaults[args.models[0]].data.data_dir, defaults[args.models[0]].data.feature_dir)
-    summary = {"kind": "table2", "dataset": dataset, "seeds": args.seeds, "models": args.models,
-               "features": {m: int(t.shape[1]) for m, t in loaded.features.items()},
-               "run_entries": f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
-               "tuned": bool(args.tune), "grid": {"lr": LR_GRID, "dropout": DROPOUT_GRID} if args.tune else None,
-               "grid_valid_ndcg@20": grid_valid, "proposed": PROPOSED, "k": K,
-               "note": note(args.tune), "tests": paired_tests(summary_rows, out), "rows": summary_rows}
+        summary_rows.append(
+            {
+                "model": row["model"],
+                "setting": row["setting"],
+                "seeds": args.seeds,
+                "lr": row["configs"][0].training.lr if trainable else None,
+                "dropout": row["configs"][0].options.dropout if trainable else None,
+                "test": {m: [r["test"][m] for r in runs] for m in METRICS},
+                "valid_ndcg@20": [r["valid"]["ndcg@20"] for r in runs],
+                "best_epochs": [r["best_epoch"] for r in runs],
+                "seconds": [r["seconds"] for r in runs],
+                "ran_on": sorted({ran_on(r) for r in runs}),
+                "runs": [run_name(c) for c in row["configs"]],
+            }
+        )
+    grid_valid = {
+        m: {
+            f"lr={c.training.lr:g} dropout={c.options.dropout:g}": searched_score(c)
+            if out / run_name(c) in finished
+            else f"failed: {outcomes[out / run_name(c)]}"
+            for c in grids[m]
+        }
+        for m in args.models
+        if tuned(m)
+    }
+    loaded = load_dataset(
+        args.dataset, defaults[args.models[0]].data.data_dir, defaults[args.models[0]].data.feature_dir
+    )
+    summary = {
+        "kind": "table2",
+        "dataset": dataset,
+        "seeds": args.seeds,
+        "models": args.models,
+        "features": {m: int(t.shape[1]) for m, t in loaded.features.items()},
+        "run_entries": f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
+        "tuned": bool(args.tune),
+        "grid": {"lr": LR_GRID, "dropout": DROPOUT_GRID} if args.tune else None,
+        "grid_valid_ndcg@20": grid_valid,
+        "proposed": PROPOSED,
+        "k": K,
+        "note": note(args.tune),
+        "tests": paired_tests(summary_rows, out),
+        "rows": summary_rows,
+    }
     write_table(args.registry, dataset, args.table, summary)
     table = render_comparison(summary)
     io.write_text(out / f"{args.table}.md", table)
@@ -127,8 +185,10 @@ def main(argv: list[str] | None = None) -> str:
 def note(tune: bool) -> str:
     if not tune:
         return "every model at its default setting."
-    return ("tuned: lr and dropout picked per model from {3e-4, 1e-3, 3e-3} x {0.2, 0.5} on validation NDCG@20 of "
-            "the first seed; default: the default setting, shown where the tuned one differs.")
+    return (
+        "tuned: lr and dropout picked per model from {3e-4, 1e-3, 3e-3} x {0.2, 0.5} on validation NDCG@20 of "
+        "the first seed; default: the default setting, shown where the tuned one differs."
+    )
 
 
 def paired_tests(rows: list[dict], out: Path) -> list[dict]:

@@ -1,5 +1,6 @@
 """MDSRec and its baselines on PyTorch Geometric. ``from mdsrec_pyg import Recommender`` gives the
 recommendations of a trained run (imported on first use, so that ``import mdsrec_pyg`` stays light)."""
+
 from __future__ import annotations
 
 from typing import Any

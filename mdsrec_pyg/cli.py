@@ -1,5 +1,6 @@
 """How a command of ``experiments/`` ends: bad input or a failed training is one line on stderr and exit
 status 2, never a traceback. Light to import, so that ``--help`` and argument checks come at once."""
+
 from __future__ import annotations
 
 import argparse
@@ -35,13 +36,25 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--out", help="folder of the runs and tables (default runs/<dataset>/<script>)")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field for every run")
-    parser.add_argument("--jobs", type=positive_int, default=1,
-                        help="runs at once, each in a process of its own (a GPU, or many cores; give each "
-                             "--set threads=N)")
-    parser.add_argument("--registry", default="results",
-                        help="folder of the committed results registry the runs and tables are recorded in")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field for every run",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="runs at once, each in a process of its own (a GPU, or many cores; give each --set threads=N)",
+    )
+    parser.add_argument(
+        "--registry",
+        default="results",
+        help="folder of the committed results registry the runs and tables are recorded in",
+    )
 
 
 def positive_int(text: str) -> int:

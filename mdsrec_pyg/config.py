@@ -12,6 +12,7 @@ or by its bare key where that names one place (``lr``, ``H``). Precedence: the d
 ``configs/<name>.json`` < explicit overrides (flags, a config file) < ``--set key=value``. The whole
 configuration is checked by :func:`validate` before any data is read.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,8 +39,7 @@ def _number(value: Any) -> bool:
 def integer(low: int, high: int | None = None) -> Rule:
     """An int in [low, high]."""
     text = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low and (high is None or v <= high),
-            text)
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low and (high is None or v <= high), text)
 
 
 def real(low: float, high: float | None = None, low_open: bool = False, high_open: bool = False) -> Rule:
@@ -49,8 +49,11 @@ def real(low: float, high: float | None = None, low_open: bool = False, high_ope
     text = f"a number in {left}{low}, {high}{right}" if high is not None else f"a number {bound}"
 
     def check(v: Any) -> bool:
-        return (_number(v) and (v > low if low_open else v >= low)
-                and (high is None or (v < high if high_open else v <= high)))
+        return (
+            _number(v)
+            and (v > low if low_open else v >= low)
+            and (high is None or (v < high if high_open else v <= high))
+        )
 
     return check, text
 
@@ -63,7 +66,8 @@ def registered(registry: str) -> Rule:
     """One of the names of a registry that lives with its code, looked up when checked (graph operators can be
     registered at run time, and the registries import torch)."""
     return (lambda v: v in registry_names(registry)), (
-        lambda: "one of " + ", ".join(repr(c) for c in registry_names(registry)))
+        lambda: "one of " + ", ".join(repr(c) for c in registry_names(registry))
+    )
 
 
 def registry_names(registry: str) -> tuple[str, ...]:
@@ -84,8 +88,10 @@ def folder_path(description: str) -> Rule:
 
 
 def distinct_names(description: str) -> Rule:
-    return (lambda v: isinstance(v, list) and all(isinstance(m, str) and m for m in v) and len(set(v)) == len(v),
-            description)
+    return (
+        lambda v: isinstance(v, list) and all(isinstance(m, str) and m for m in v) and len(set(v)) == len(v),
+        description,
+    )
 
 
 def setting(default: Any, rule: Rule) -> Any:
@@ -117,8 +123,13 @@ class TrainingConfig:
     """The seed, where a run executes and the optimisation."""
 
     seed: int = setting(42, integer(0, 2**32 - 1))
-    device: str = setting("cpu", ((lambda v: isinstance(v, str) and re.fullmatch(r"cpu|mps|cuda(:\d+)?", v)
-                                   is not None), "cpu, cuda, cuda:N or mps"))
+    device: str = setting(
+        "cpu",
+        (
+            (lambda v: isinstance(v, str) and re.fullmatch(r"cpu|mps|cuda(:\d+)?", v) is not None),
+            "cpu, cuda, cuda:N or mps",
+        ),
+    )
     threads: int = setting(0, integer(0))  # CPU threads (0: the cores no other process keeps busy, threads.py)
     lr: float = setting(1e-3, real(0.0, 1.0, low_open=True))
     weight_decay: float = setting(0.0, real(0.0))
@@ -134,12 +145,27 @@ class TrainingConfig:
 class EvaluationConfig:
     """Full ranking of the catalog: the metrics, the one that picks the best epoch, and the batch sizes."""
 
-    topk: list[int] = setting([10, 20], ((lambda v: isinstance(v, list) and len(v) > 0 and all(
-        isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in v) and len(set(v)) == len(v)),
-        "a non-empty list of distinct integers >= 1"))
-    valid_metric: str = setting("ndcg@20", ((lambda v: isinstance(v, str) and re.match(
-        r"^(recall|ndcg|hit|mrr|precision)@\d+$", v) is not None),
-        "a metric@K of recall, ndcg, hit, mrr, precision with K in topk"))
+    topk: list[int] = setting(
+        [10, 20],
+        (
+            (
+                lambda v: (
+                    isinstance(v, list)
+                    and len(v) > 0
+                    and all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in v)
+                    and len(set(v)) == len(v)
+                )
+            ),
+            "a non-empty list of distinct integers >= 1",
+        ),
+    )
+    valid_metric: str = setting(
+        "ndcg@20",
+        (
+            (lambda v: isinstance(v, str) and re.match(r"^(recall|ndcg|hit|mrr|precision)@\d+$", v) is not None),
+            "a metric@K of recall, ndcg, hit, mrr, precision with K in topk",
+        ),
+    )
     mask_history: bool = setting(False, boolean())
     eval_batch_size: int = setting(1024, integer(1))
     item_chunk: int = setting(65536, integer(1))
@@ -183,20 +209,31 @@ class EncoderOptions(Options):
 
     def check(self, config: "Config") -> None:
         if self.hidden_size % self.num_heads:
-            raise InputError(f"setting {config.model}.num_heads", f"got {self.num_heads}; expected a divisor of "
-                                                                  f"hidden_size {self.hidden_size}")
+            raise InputError(
+                f"setting {config.model}.num_heads",
+                f"got {self.num_heads}; expected a divisor of hidden_size {self.hidden_size}",
+            )
 
 
-SECTIONS: dict[str, type] = {"data": DataConfig, "training": TrainingConfig, "evaluation": EvaluationConfig,
-                             "graphs": GraphConfig}
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "training": TrainingConfig,
+    "evaluation": EvaluationConfig,
+    "graphs": GraphConfig,
+}
 
 # How a run is executed, not what it computes: a finished run is reused whatever its device and threads (a GPU
 # run differs from a CPU one only by floating-point rounding; results.json records where it ran)
 RUNTIME_KEYS = ("threads", "device")
 
 # The ablation setting of before the four switches (Table 3's names), as saved in older run folders
-LEGACY_ABLATIONS = {"": {}, "no_dis": {"dis": False}, "no_cre": {"cre": False}, "no_mrgc": {"mrgc": False},
-                    "no_ica": {"ica": False}}
+LEGACY_ABLATIONS = {
+    "": {},
+    "no_dis": {"dis": False},
+    "no_cre": {"cre": False},
+    "no_mrgc": {"mrgc": False},
+    "no_ica": {"ica": False},
+}
 LEGACY_NAMES = {"unisrec_inductive": "inductive"}  # keys renamed with the sections
 
 
@@ -229,8 +266,9 @@ class Config:
             raise InputError("--model", f"unknown model {model!r}; expected one of {', '.join(MODEL_NAMES)}")
         from .models import MODELS
 
-        return cls(dataset, model, graphs=GraphConfig() if MODELS[model].needs_graphs else None,
-                   options=model_options(model)())
+        return cls(
+            dataset, model, graphs=GraphConfig() if MODELS[model].needs_graphs else None, options=model_options(model)()
+        )
 
     def sections(self) -> dict[str, Any]:
         """The sections this config has, by the name they are saved and addressed under."""
@@ -241,8 +279,11 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """The saved form: ``{"dataset", "model", "data": {...}, ..., "<model>": {options}}``."""
-        return {"dataset": self.dataset, "model": self.model,
-                **{name: dataclasses.asdict(section) for name, section in self.sections().items()}}
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            **{name: dataclasses.asdict(section) for name, section in self.sections().items()},
+        }
 
     def flat(self) -> dict[str, Any]:
         """Every setting by its bare key (the keys are distinct across the sections)."""
@@ -269,12 +310,15 @@ class Config:
         if held:
             return held[0], key
         if key in GraphConfig.__dataclass_fields__:
-            raise NotHeld(source, f"{key}: a setting of the relation graphs (graphs.{key}), which model "
-                                     f"{self.model} does not build")
+            raise NotHeld(
+                source,
+                f"{key}: a setting of the relation graphs (graphs.{key}), which model {self.model} does not build",
+            )
         owners = [m for m in MODEL_NAMES if key in model_options(m).__dataclass_fields__]
         if owners:
-            raise NotHeld(source, f"{key}: an option of model {', '.join(owners)}, not of this run's model "
-                                     f"{self.model}")
+            raise NotHeld(
+                source, f"{key}: an option of model {', '.join(owners)}, not of this run's model {self.model}"
+            )
         raise InputError(source, f"unknown config key {key!r}; known keys: {', '.join(self.known_keys())}")
 
     def known_keys(self) -> list[str]:
@@ -338,8 +382,9 @@ def _coerce(current: Any, value: Any, where: str) -> Any:
 
 def field_rules(config: Config) -> dict[str, Rule]:
     """Every setting of ``config`` as ``section.key`` with its rule, in one place."""
-    return {f"{name}.{f.name}": f.metadata["rule"] for name, section in config.sections().items()
-            for f in fields(section)}
+    return {
+        f"{name}.{f.name}": f.metadata["rule"] for name, section in config.sections().items() for f in fields(section)
+    }
 
 
 def validate(config: Config) -> Config:
@@ -356,8 +401,9 @@ def validate(config: Config) -> Config:
             raise InputError(f"setting {key}", f"got {value!r}; expected {expected}")
     metric = config.evaluation.valid_metric
     if int(metric.split("@")[1]) not in config.evaluation.topk:
-        raise InputError("setting evaluation.valid_metric", f"got {metric!r}; its K is not in topk "
-                                                            f"{config.evaluation.topk}")
+        raise InputError(
+            "setting evaluation.valid_metric", f"got {metric!r}; its K is not in topk {config.evaluation.topk}"
+        )
     config.options.check(config)
     return config
 
@@ -406,8 +452,9 @@ def dataset_defaults(dataset: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def build_config(dataset: str, overrides: dict[str, Any] | None = None, sets: list[str] | None = None,
-                 where_held: bool = False) -> Config:
+def build_config(
+    dataset: str, overrides: dict[str, Any] | None = None, sets: list[str] | None = None, where_held: bool = False
+) -> Config:
     """Defaults for the model (``overrides["model"]``, else mdsrec), then the dataset's file (the settings this
     model has), then ``overrides`` (typed, any key form), then ``sets`` (``key=value`` strings); validated.
     A known setting the model does not have is one line, or, with ``where_held`` (scripts that give the same
@@ -415,6 +462,7 @@ def build_config(dataset: str, overrides: dict[str, Any] | None = None, sets: li
     overrides = dict(overrides or {})
     config = Config.for_model(dataset, overrides.pop("model", "mdsrec"))
     overrides.pop("dataset", None)
+
     def apply(key: str, value: Any, source: str, skip: bool) -> None:
         try:
             config.override(key, value, source)

@@ -5,6 +5,7 @@ so that the global batch is that of one process; evaluation is split by users an
 so that the metrics are exactly those one process computes for the same weights. Rank 0 alone writes
 files and builds the relation graphs; the other ranks read them from the ``graphs/`` store.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,5 +65,5 @@ def gather_shards(local: np.ndarray, total: int) -> np.ndarray:
     dist.all_gather_object(shards, local)
     out = np.empty(total, dtype=local.dtype)
     for r, shard in enumerate(shards):
-        out[r::world_size()] = shard
+        out[r :: world_size()] = shard
     return out

@@ -1,4 +1,5 @@
 """The one error type for bad input: a single line naming the file, the line or field, and what was expected."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -8,6 +8,7 @@ gives the exact rank whenever it is at most ``max(K)`` (all the metrics need) an
 grow with users x items. Items of the user's history are ranked too unless ``mask_history`` is set
 (RecBole's sequential full-sort protocol, which the paper's numbers come from, ranks them).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,10 +42,18 @@ def metrics_from_ranks(ranks: np.ndarray, topk: list[int]) -> dict[str, float]:
 
 
 @torch.no_grad()
-def target_ranks(model: SequentialRecommender, inputs: np.ndarray, targets: np.ndarray, max_k: int,
-                 batch_size: int = 1024, item_chunk: int = 65536, mask_history: bool = False,
-                 num_items: int | None = None, device: str | torch.device = "cpu", desc: str | None = None
-                 ) -> np.ndarray:
+def target_ranks(
+    model: SequentialRecommender,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    max_k: int,
+    batch_size: int = 1024,
+    item_chunk: int = 65536,
+    mask_history: bool = False,
+    num_items: int | None = None,
+    device: str | torch.device = "cpu",
+    desc: str | None = None,
+) -> np.ndarray:
     """Pessimistic rank of each target among all items, exact up to ``max_k``; ``max_k + 1`` means beyond.
     With ``desc``, progress is shown under that name."""
     model.eval()
@@ -53,9 +62,9 @@ def target_ranks(model: SequentialRecommender, inputs: np.ndarray, targets: np.n
     tables = model.item_tables()  # computed once for all user batches
     starts = range(0, len(targets), batch_size)
     for begin in progress(starts, desc or "", unit="batch", enabled=desc is not None):
-        rows = trim_left_padding(inputs[begin:begin + batch_size])
+        rows = trim_left_padding(inputs[begin : begin + batch_size])
         x = torch.as_tensor(rows, device=device)
-        y = torch.as_tensor(targets[begin:begin + batch_size], device=device)
+        y = torch.as_tensor(targets[begin : begin + batch_size], device=device)
         state = model.user_state(x, tables)
         target_score = torch.full((len(y),), float("nan"), device=device)
         best = torch.full((len(y), 0), float("-inf"), device=device)
@@ -76,12 +85,13 @@ def target_ranks(model: SequentialRecommender, inputs: np.ndarray, targets: np.n
             best = best.topk(min(max_k, best.size(1)), dim=1).values
         if not torch.isfinite(target_score).all():
             raise FloatingPointError("the model gave a non-finite score to an evaluation target")
-        ranks[begin:begin + len(y)] = (1 + (best >= target_score[:, None]).sum(1)).cpu().numpy()
+        ranks[begin : begin + len(y)] = (1 + (best >= target_score[:, None]).sum(1)).cpu().numpy()
     return ranks
 
 
-def evaluate(model: SequentialRecommender, inputs: np.ndarray, targets: np.ndarray, topk: list[int],
-             num_items: int, **kwargs) -> dict[str, float]:
+def evaluate(
+    model: SequentialRecommender, inputs: np.ndarray, targets: np.ndarray, topk: list[int], num_items: int, **kwargs
+) -> dict[str, float]:
     """The metrics of :func:`metrics_from_ranks` of ``model`` over all items for each ``(inputs[u], targets[u])``."""
     ranks = target_ranks(model, inputs, targets, max(topk), num_items=num_items, **kwargs)
     return metrics_from_ranks(ranks, topk)

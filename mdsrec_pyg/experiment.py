@@ -1,5 +1,6 @@
 """One experiment, end to end: dataset -> split -> model -> trainer -> results.json. Shared by the commands
 under ``experiments/`` so that every table is made of runs done the same way."""
+
 from __future__ import annotations
 
 import json
@@ -58,6 +59,7 @@ def finished_results(out_dir: str | Path, config: Config) -> dict[str, Any] | No
 def same_config(saved: dict[str, Any], config: Config) -> bool:
     """Whether a saved config dictionary is ``config``: a setting it lacks counts as its default, the runtime
     keys (threads, device) do not count, and a config saved before the sections is read as it was meant."""
+
     def identity(values: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in values.items() if k not in RUNTIME_KEYS}
 
@@ -88,8 +90,9 @@ def run_or_reuse(config: Config, out_dir: str | Path, datasets: dict[str, Sequen
     if results is None:
         if config.dataset not in datasets:
             datasets[config.dataset] = load_dataset(config.dataset, config.data.data_dir, config.data.feature_dir)
-        results = run_experiment(config, out_dir, resume=interrupted_run(out_dir, config),
-                                 dataset=datasets[config.dataset])
+        results = run_experiment(
+            config, out_dir, resume=interrupted_run(out_dir, config), dataset=datasets[config.dataset]
+        )
     return results
 
 
@@ -103,12 +106,14 @@ def wait_for_other_run(out_dir: Path, poll_seconds: float = 10.0) -> None:
         time.sleep(poll_seconds)
 
 
-def run_all(jobs: list[tuple[Config, Path]], workers: int = 1, keep_failures: bool = False
-            ) -> list[dict[str, Any] | TrainingError]:
+def run_all(
+    jobs: list[tuple[Config, Path]], workers: int = 1, keep_failures: bool = False
+) -> list[dict[str, Any] | TrainingError]:
     """:func:`run_or_reuse` for each ``(config, folder)``, results in the same order. With ``workers`` > 1 that
     many runs go at once, each in a process of its own (each loads its dataset); a run that fails does not stop
     the others. A failed training (:class:`TrainingError`, e.g. a diverged loss) is returned in its place with
     ``keep_failures``; any other failure is raised once every run has ended."""
+
     def outcome(call: Callable[[], dict[str, Any]]) -> dict[str, Any] | TrainingError:
         try:
             return call()
@@ -132,8 +137,10 @@ def describe(dataset: SequentialDataset) -> str:
     paper = dataset.statistics()["paper"]
     numbers = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in paper.items())
     features = ", ".join(f"{m} {tuple(t.shape)}" for m, t in dataset.features.items()) or "none"
-    return (f"{dataset.name}: {numbers} (Table 1 conventions: padding counted, inters = training targets)\n"
-            f"features: {features}")
+    return (
+        f"{dataset.name}: {numbers} (Table 1 conventions: padding counted, inters = training targets)\n"
+        f"features: {features}"
+    )
 
 
 def format_metrics(results: dict[str, Any]) -> str:
@@ -141,11 +148,12 @@ def format_metrics(results: dict[str, Any]) -> str:
     names = list(dict.fromkeys(key.split("@")[0] for key in results["test"]))
     cutoffs = list(dict.fromkeys(key.split("@")[1] for key in results["test"]))
     columns = [(split, k) for split in ("valid", "test") for k in cutoffs]
-    lines = ["| metric | " + " | ".join(f"{split} @{k}" for split, k in columns) + " |",
-             "|---" * (len(columns) + 1) + "|"]
+    lines = [
+        "| metric | " + " | ".join(f"{split} @{k}" for split, k in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
     for name in names:
-        lines.append(f"| {name} | " + " | ".join(f"{results[split][f'{name}@{k}']:.4f}" for split, k in columns)
-                     + " |")
+        lines.append(f"| {name} | " + " | ".join(f"{results[split][f'{name}@{k}']:.4f}" for split, k in columns) + " |")
     return "\n".join(lines)
 
 
@@ -175,8 +183,7 @@ def check_out_folder(out_dir: str | Path) -> Path:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise InputError("--out", f"cannot create {out_dir} ({err.strerror}); give a folder you can write to") \
-            from None
+        raise InputError("--out", f"cannot create {out_dir} ({err.strerror}); give a folder you can write to") from None
     return out_dir
 
 
@@ -195,8 +202,9 @@ def run_lock(out_dir: Path, enabled: bool = True) -> Iterator[None]:
         except FileExistsError:
             owner = other_live_owner(lock)
             if owner:
-                raise InputError(out_dir, f"in use by another run (process {owner}, {lock.name}); wait for it "
-                                          "or give another --out") from None
+                raise InputError(
+                    out_dir, f"in use by another run (process {owner}, {lock.name}); wait for it or give another --out"
+                ) from None
             lock.unlink(missing_ok=True)  # left by a run that has ended
     else:
         raise InputError(out_dir, f"cannot take {lock.name}")
@@ -237,8 +245,11 @@ def check_same_data(out_dir: Path, name: str, fingerprint_now: str, force: bool)
     except json.JSONDecodeError:
         raise InputError(saved, "not valid JSON; cannot check the run's data (--force resumes anyway)") from None
     if recorded is not None and recorded != fingerprint_now:
-        raise InputError(out_dir, f"dataset {name!r} has changed since this run started (its fingerprint "
-                                  "differs); start a new run, or --force to resume on the new data")
+        raise InputError(
+            out_dir,
+            f"dataset {name!r} has changed since this run started (its fingerprint "
+            "differs); start a new run, or --force to resume on the new data",
+        )
 
 
 @contextmanager
@@ -273,9 +284,14 @@ def run_log(path: Path, enabled: bool = True) -> Iterator[Callable[[str], None]]
         handler.close()
 
 
-def run_experiment(config: Config, out_dir: str | Path, resume: bool = False,
-                   dataset: SequentialDataset | None = None, keep_checkpoint: bool = False,
-                   force: bool = False) -> dict[str, Any]:
+def run_experiment(
+    config: Config,
+    out_dir: str | Path,
+    resume: bool = False,
+    dataset: SequentialDataset | None = None,
+    keep_checkpoint: bool = False,
+    force: bool = False,
+) -> dict[str, Any]:
     """Train and evaluate ``config``; writes config.json, data.json, run.log, checkpoints, best.pt and
     results.json to ``out_dir`` (locked meanwhile); ``checkpoint.pt`` is removed at the end unless
     ``keep_checkpoint``. Resuming a finished run returns its results as they are; resuming on changed data is
@@ -297,30 +313,50 @@ def run_experiment(config: Config, out_dir: str | Path, resume: bool = False,
             return _run(config, out_dir, checkpoint, dataset, keep_checkpoint, force, main)
     except KeyboardInterrupt:
         if (out_dir / "checkpoint.pt").is_file():
-            message = (f"{out_dir}: the last finished epoch is checkpointed; resume with "
-                       f"python experiments/run.py --resume {out_dir}")
+            message = (
+                f"{out_dir}: the last finished epoch is checkpointed; resume with "
+                f"python experiments/run.py --resume {out_dir}"
+            )
         else:
-            message = (f"{out_dir}: before the first epoch finished, so there is nothing to resume; "
-                       "run the same command again to start over")
+            message = (
+                f"{out_dir}: before the first epoch finished, so there is nothing to resume; "
+                "run the same command again to start over"
+            )
         if main:
             with open(out_dir / "run.log", "a", encoding="utf-8") as handle:
                 handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} interrupted: {message}\n")
         raise RunInterrupted(message) from None
 
 
-def _run(config: Config, out_dir: Path, checkpoint: dict[str, Any] | None, dataset: SequentialDataset | None,
-         keep_checkpoint: bool, force: bool, main: bool) -> dict[str, Any]:
+def _run(
+    config: Config,
+    out_dir: Path,
+    checkpoint: dict[str, Any] | None,
+    dataset: SequentialDataset | None,
+    keep_checkpoint: bool,
+    force: bool,
+    main: bool,
+) -> dict[str, Any]:
     with run_log(out_dir / "run.log", enabled=main) as say:
         threads = set_threads(config.training.threads, distributed.world_size())
-        log.info("%s on %s: %d CPU thread(s)%s", config.model, config.dataset, threads,
-                 "" if config.training.threads else " (the free cores; --threads to choose)")
+        log.info(
+            "%s on %s: %d CPU thread(s)%s",
+            config.model,
+            config.dataset,
+            threads,
+            "" if config.training.threads else " (the free cores; --threads to choose)",
+        )
         if dataset is None:
             with phase(f"loading {config.dataset}", enabled=main):
                 dataset = load_dataset(config.dataset, config.data.data_dir, config.data.feature_dir)
         if main:
             say(describe(dataset))
-        data = {"dataset": dataset.name, "fingerprint": dataset.fingerprint(), "users": dataset.num_users,
-                "items": dataset.num_items - 1}
+        data = {
+            "dataset": dataset.name,
+            "fingerprint": dataset.fingerprint(),
+            "users": dataset.num_users,
+            "items": dataset.num_items - 1,
+        }
         if checkpoint is not None:
             check_same_data(out_dir, dataset.name, data["fingerprint"], force)
         split = dataset.split()
@@ -346,6 +382,8 @@ def _run(config: Config, out_dir: Path, checkpoint: dict[str, Any] | None, datas
             io.write_json(out_dir / "results.json", results)
             if not keep_checkpoint:
                 (out_dir / "checkpoint.pt").unlink(missing_ok=True)
-            say(f"\n{config.model} on {dataset.name}: best epoch {results['best_epoch']}, "
-                f"{results['seconds']:.1f}s\n{format_metrics(results)}\nwritten {out_dir / 'results.json'}")
+            say(
+                f"\n{config.model} on {dataset.name}: best epoch {results['best_epoch']}, "
+                f"{results['seconds']:.1f}s\n{format_metrics(results)}\nwritten {out_dir / 'results.json'}"
+            )
     return results

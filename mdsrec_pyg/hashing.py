@@ -1,4 +1,5 @@
 """Content hashes: the graph store's cache keys and checksums, and the fingerprint of a run's training data."""
+
 from __future__ import annotations
 
 import hashlib

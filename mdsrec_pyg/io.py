@@ -1,4 +1,5 @@
 """Atomic writes: a file is either absent, the old version, or the complete new version, never half-written."""
+
 from __future__ import annotations
 
 import json
@@ -74,7 +75,8 @@ def save_ranks(path: str | Path, **ranks: Any) -> Path:
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **{k: np.asarray(v).astype(np.min_scalar_type(np.max(v)))
-                                           for k, v in ranks.items()})
+            np.savez_compressed(
+                handle, **{k: np.asarray(v).astype(np.min_scalar_type(np.max(v))) for k, v in ranks.items()}
+            )
 
     return atomic_file(path, write)

@@ -8,6 +8,7 @@ against the target item, the padding item (row 0) taking no probability mass. Th
   with the log-Q correction (every logit minus the log of its item's sampling probability), for catalogs where
   even the streamed full softmax is too slow; an approximation whose cost is measured in the README.
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,7 +36,7 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
     def forward(ctx, hidden: Tensor, weights: Tensor, bias: Tensor, targets: Tensor, chunk: int) -> Tensor:
         lse = torch.full((hidden.size(0),), float("-inf"), dtype=hidden.dtype, device=hidden.device)
         for start in range(0, weights.size(0), chunk):
-            logits = hidden @ weights[start:start + chunk].T + bias[start:start + chunk]
+            logits = hidden @ weights[start : start + chunk].T + bias[start : start + chunk]
             if start == 0:
                 logits[:, 0] = float("-inf")
             lse = torch.logaddexp(lse, logits.logsumexp(1))
@@ -52,27 +53,29 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         grad_weights = torch.zeros_like(weights)
         grad_bias = torch.zeros_like(bias)
         for start in range(0, weights.size(0), ctx.chunk):
-            block = weights[start:start + ctx.chunk]
-            probs = (hidden @ block.T + bias[start:start + ctx.chunk] - lse[:, None]).exp() * scale
+            block = weights[start : start + ctx.chunk]
+            probs = (hidden @ block.T + bias[start : start + ctx.chunk] - lse[:, None]).exp() * scale
             if start == 0:
                 probs[:, 0] = 0.0
             grad_hidden += probs @ block
-            grad_weights[start:start + ctx.chunk] = probs.T @ hidden
-            grad_bias[start:start + ctx.chunk] = probs.sum(0)
+            grad_weights[start : start + ctx.chunk] = probs.T @ hidden
+            grad_bias[start : start + ctx.chunk] = probs.sum(0)
         grad_hidden -= weights[targets] * scale
         grad_weights.index_add_(0, targets, -hidden * scale)
         grad_bias.index_add_(0, targets, torch.full_like(targets, 1, dtype=bias.dtype) * -scale)
         return grad_hidden, grad_weights, grad_bias, None, None
 
 
-def chunked_softmax_loss(hidden: Tensor, weights: Tensor, targets: Tensor, bias: Tensor | None = None,
-                         chunk: int = 8192) -> Tensor:
+def chunked_softmax_loss(
+    hidden: Tensor, weights: Tensor, targets: Tensor, bias: Tensor | None = None, chunk: int = 8192
+) -> Tensor:
     bias = torch.zeros(weights.size(0), dtype=weights.dtype, device=weights.device) if bias is None else bias
     return _ChunkedSoftmaxCE.apply(hidden, weights, bias, targets, chunk)
 
 
-def sampled_softmax_loss(hidden: Tensor, weights: Tensor, targets: Tensor, log_q: Tensor, negatives: int,
-                         bias: Tensor | None = None) -> Tensor:
+def sampled_softmax_loss(
+    hidden: Tensor, weights: Tensor, targets: Tensor, log_q: Tensor, negatives: int, bias: Tensor | None = None
+) -> Tensor:
     """Cross-entropy over [target, negatives shared by the batch], logits corrected by - log q(item); a
     negative equal to the row's target is masked out (an accidental hit)."""
     sampled = torch.multinomial(log_q.exp(), negatives, replacement=True)  # (S,), shared by all rows
@@ -88,8 +91,9 @@ def sampled_softmax_loss(hidden: Tensor, weights: Tensor, targets: Tensor, log_q
 class ItemSoftmax(nn.Module):
     """The configured objective, the same for every model: ``ItemSoftmax(kind, chunk, negatives, counts)``."""
 
-    def __init__(self, kind: str = "full", chunk: int = 8192, negatives: int = 1000,
-                 counts: Tensor | None = None) -> None:
+    def __init__(
+        self, kind: str = "full", chunk: int = 8192, negatives: int = 1000, counts: Tensor | None = None
+    ) -> None:
         super().__init__()
         if kind not in KINDS:
             raise InputError("--set softmax", f"expected one of {', '.join(KINDS)}, got {kind!r}")

@@ -1,5 +1,6 @@
 """The names a command line accepts, importable without torch: models and datasets (the registries in
 ``models/`` and ``data/registry.py`` hold the classes and readers; a test checks that the names agree)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -49,12 +50,16 @@ def check_dataset(name: str, data_dir: str | Path) -> Path:
     if name == "synthetic":
         return Path(name)
     if name not in KNOWN_DATASETS and not Path(name).is_dir():
-        raise InputError("--dataset", f"unknown dataset {name!r}; expected one of {', '.join(KNOWN_DATASETS)} "
-                                      "or a dataset folder")
+        raise InputError(
+            "--dataset", f"unknown dataset {name!r}; expected one of {', '.join(KNOWN_DATASETS)} or a dataset folder"
+        )
     folder = dataset_folder(name, data_dir)
     if not folder.is_dir():
-        raise InputError("--dataset", f"{name}: no folder {folder}; put {DATASET_NOTES[name]} there (README, "
-                                      f"'Datasets'), or give --data-dir the folder that holds {name}/")
+        raise InputError(
+            "--dataset",
+            f"{name}: no folder {folder}; put {DATASET_NOTES[name]} there (README, "
+            f"'Datasets'), or give --data-dir the folder that holds {name}/",
+        )
     return folder
 
 
@@ -68,7 +73,10 @@ def list_datasets(data_dir: str | Path) -> str:
     lines = []
     for name in KNOWN_DATASETS:
         folder = Path(data_dir) / name
-        where = "built in" if name == "synthetic" else (f"found at {folder}" if folder.is_dir()
-                                                       else f"not found at {folder}")
+        where = (
+            "built in"
+            if name == "synthetic"
+            else (f"found at {folder}" if folder.is_dir() else f"not found at {folder}")
+        )
         lines.append(f"{name:<{width}}  {where:<40}  {DATASET_NOTES[name]}")
     return "\n".join(lines)

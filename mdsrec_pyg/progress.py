@@ -1,5 +1,6 @@
 """Progress of long phases: a bar on a terminal, a timestamped log line every ``every`` seconds in a pipe or
 a log file (so that ``run.log`` and CI logs show that a run is alive and how fast it goes)."""
+
 from __future__ import annotations
 
 import logging
@@ -16,8 +17,14 @@ T = TypeVar("T")
 EVERY_SECONDS = 30.0
 
 
-def progress(items: Iterable[T], desc: str, total: int | None = None, unit: str = "it", enabled: bool = True,
-             every: float = EVERY_SECONDS) -> Iterator[T]:
+def progress(
+    items: Iterable[T],
+    desc: str,
+    total: int | None = None,
+    unit: str = "it",
+    enabled: bool = True,
+    every: float = EVERY_SECONDS,
+) -> Iterator[T]:
     """Yield ``items``; on a terminal with a tqdm bar, otherwise with an INFO line ``desc: n/total unit
     (rate/s)`` every ``every`` seconds. ``enabled=False`` (other ranks than 0) is silent."""
     if not enabled:

@@ -18,6 +18,7 @@ item of the whole history. For MDSRec, ``explain=True`` adds the rank each recom
 channel (``id``: y^s of Eq. 20, each modality: y^m of Eq. 21, ``final``: Eq. 22), ranked as the evaluator
 ranks (1 + the other candidates scoring at least as high).
 """
+
 from __future__ import annotations
 
 import csv
@@ -58,9 +59,13 @@ class Recommendation:
     channel_ranks: dict[str, list[int]] = field(default_factory=dict)
 
 
-def load_trained(run_dir: str | Path, device: str = "cpu", dataset: SequentialDataset | None = None,
-                 data_dir: str | None = None, allow_changed_data: bool = False
-                 ) -> tuple[Config, SequentialDataset, SequentialRecommender]:
+def load_trained(
+    run_dir: str | Path,
+    device: str = "cpu",
+    dataset: SequentialDataset | None = None,
+    data_dir: str | None = None,
+    allow_changed_data: bool = False,
+) -> tuple[Config, SequentialDataset, SequentialRecommender]:
     """The finished run in ``run_dir``: its config, its dataset (loaded unless given) and its model with the
     best weights, in evaluation mode on ``device``. One-line errors for an unfinished run, a missing or
     corrupt ``best.pt`` and (unless ``allow_changed_data``) a dataset that changed since training."""
@@ -73,8 +78,10 @@ def load_trained(run_dir: str | Path, device: str = "cpu", dataset: SequentialDa
         config.data.data_dir = data_dir
     results_path = run_dir / "results.json"
     if not results_path.is_file():
-        raise InputError(run_dir, "the run has not finished (no results.json); finish it with "
-                                  f"python experiments/run.py --resume {run_dir}")
+        raise InputError(
+            run_dir,
+            f"the run has not finished (no results.json); finish it with python experiments/run.py --resume {run_dir}",
+        )
     try:
         results = json.loads(results_path.read_text())
     except json.JSONDecodeError as err:
@@ -89,18 +96,26 @@ def load_trained(run_dir: str | Path, device: str = "cpu", dataset: SequentialDa
     dataset = dataset or load_dataset(config.dataset, config.data.data_dir, config.data.feature_dir)
     recorded = results.get("data", {}).get("fingerprint")
     if recorded is None:
-        log.warning("%s: the run predates data fingerprints; cannot check that %s is the data it was trained on",
-                    run_dir, dataset.name)
+        log.warning(
+            "%s: the run predates data fingerprints; cannot check that %s is the data it was trained on",
+            run_dir,
+            dataset.name,
+        )
     elif recorded != dataset.fingerprint() and not allow_changed_data:
-        raise InputError(run_dir, f"dataset {dataset.name!r} has changed since this run was trained (its "
-                                  "fingerprint differs); retrain, or load with allow_changed_data / --force")
+        raise InputError(
+            run_dir,
+            f"dataset {dataset.name!r} has changed since this run was trained (its "
+            "fingerprint differs); retrain, or load with allow_changed_data / --force",
+        )
     model = build_model(config, dataset, dataset.split())
     if model.trainable:
         try:
             model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         except Exception as err:  # a truncated or foreign file: one line, never a traceback
-            raise InputError(weights, f"cannot be loaded as this run's weights ({type(err).__name__}: "
-                                      f"{' '.join(str(err).split())[:300]})") from None
+            raise InputError(
+                weights,
+                f"cannot be loaded as this run's weights ({type(err).__name__}: {' '.join(str(err).split())[:300]})",
+            ) from None
     model.to(device).eval()
     return config, dataset, model
 
@@ -108,8 +123,15 @@ def load_trained(run_dir: str | Path, device: str = "cpu", dataset: SequentialDa
 class Recommender:
     """Top-K recommendations of a trained model, by original ids (see the module docstring)."""
 
-    def __init__(self, config: Config, dataset: SequentialDataset, model: SequentialRecommender,
-                 index: str = "exact", batch_size: int | None = None, **index_options) -> None:
+    def __init__(
+        self,
+        config: Config,
+        dataset: SequentialDataset,
+        model: SequentialRecommender,
+        index: str = "exact",
+        batch_size: int | None = None,
+        **index_options,
+    ) -> None:
         self.config, self.dataset, self.model = config, dataset, model.eval()
         self.device = torch.device(config.training.device)
         self.batch_size = batch_size or config.evaluation.eval_batch_size
@@ -123,9 +145,16 @@ class Recommender:
         self.index: InnerProductIndex = build_index(index, self.item_vectors, **index_options)
 
     @classmethod
-    def load(cls, run_dir: str | Path, device: str = "cpu", index: str = "exact", data_dir: str | None = None,
-             allow_changed_data: bool = False, dataset: SequentialDataset | None = None,
-             **index_options) -> "Recommender":
+    def load(
+        cls,
+        run_dir: str | Path,
+        device: str = "cpu",
+        index: str = "exact",
+        data_dir: str | None = None,
+        allow_changed_data: bool = False,
+        dataset: SequentialDataset | None = None,
+        **index_options,
+    ) -> "Recommender":
         """The recommender of the finished run in ``run_dir`` (see :func:`load_trained`)."""
         config, dataset, model = load_trained(run_dir, device, dataset, data_dir, allow_changed_data)
         return cls(config, dataset, model, index=index, **index_options)
@@ -154,8 +183,11 @@ class Recommender:
 
     def _not_found(self, source: str, kind: str, missing: list[str]) -> InputError:
         """The one line naming ids the dataset lacks (the first five)."""
-        return InputError(source, f"{len(missing)} {kind} id(s) not in {self.dataset.name}: "
-                                  f"{', '.join(map(repr, missing[:5]))}{' ...' if len(missing) > 5 else ''}")
+        return InputError(
+            source,
+            f"{len(missing)} {kind} id(s) not in {self.dataset.name}: "
+            f"{', '.join(map(repr, missing[:5]))}{' ...' if len(missing) > 5 else ''}",
+        )
 
     # ----- vectors -----
     @torch.no_grad()
@@ -176,16 +208,18 @@ class Recommender:
         return self.model.user_vectors(self._user_state(sequences)).float()
 
     @torch.no_grad()
-    def user_vector_batches(self, sequences: Sequence[np.ndarray]
-                            ) -> Iterator[tuple[Sequence[np.ndarray], torch.Tensor]]:
+    def user_vector_batches(
+        self, sequences: Sequence[np.ndarray]
+    ) -> Iterator[tuple[Sequence[np.ndarray], torch.Tensor]]:
         """(histories, their user vectors) per batch of ``batch_size``."""
         for begin in range(0, len(sequences), self.batch_size):
-            batch = sequences[begin:begin + self.batch_size]
+            batch = sequences[begin : begin + self.batch_size]
             yield batch, self.user_vectors(batch)
 
     # ----- recommendations -----
-    def top_k(self, sequences: Sequence[np.ndarray], k: int = 10, exclude_seen: bool = True
-              ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def top_k(
+        self, sequences: Sequence[np.ndarray], k: int = 10, exclude_seen: bool = True
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Per batch of ``batch_size`` histories (internal indices): (scores (B, k), item indices (B, k)),
         best first; -1 / -inf where fewer than ``k`` items are left."""
         if k < 1:
@@ -193,21 +227,30 @@ class Recommender:
         for batch, users in self.user_vector_batches(sequences):
             yield self.index.search(users, k, batch if exclude_seen else None)
 
-    def recommend(self, histories: Sequence[Sequence[str]], k: int = 10, exclude_seen: bool = True,
-                  explain: bool = False, unknown: str = "error") -> list[Recommendation]:
+    def recommend(
+        self,
+        histories: Sequence[Sequence[str]],
+        k: int = 10,
+        exclude_seen: bool = True,
+        explain: bool = False,
+        unknown: str = "error",
+    ) -> list[Recommendation]:
         """The top-``k`` original item ids (and scores) after each history of original ids, oldest first."""
         if isinstance(histories, str) or any(isinstance(h, str) for h in histories):
             raise InputError("histories", "expected a list of histories, each a list of item ids")
         return self._recommend([self.item_indices(h, unknown) for h in histories], k, exclude_seen, explain)
 
-    def recommend_users(self, user_ids: Sequence[str], k: int = 10, exclude_seen: bool = True,
-                        explain: bool = False) -> list[Recommendation]:
+    def recommend_users(
+        self, user_ids: Sequence[str], k: int = 10, exclude_seen: bool = True, explain: bool = False
+    ) -> list[Recommendation]:
         """What comes next for known users, from their whole history (training, validation and test items)."""
-        return self._recommend([self.dataset.sequences[u] for u in self.user_indices(user_ids)], k,
-                               exclude_seen, explain)
+        return self._recommend(
+            [self.dataset.sequences[u] for u in self.user_indices(user_ids)], k, exclude_seen, explain
+        )
 
-    def _recommend(self, sequences: list[np.ndarray], k: int, exclude_seen: bool, explain: bool
-                   ) -> list[Recommendation]:
+    def _recommend(
+        self, sequences: list[np.ndarray], k: int, exclude_seen: bool, explain: bool
+    ) -> list[Recommendation]:
         out = []
         for scores, items in self.top_k(sequences, k, exclude_seen):
             out += [self._named(s, i) for s, i in zip(scores, items)]
@@ -222,8 +265,9 @@ class Recommender:
         return Recommendation([self.dataset.item_ids[i] for i in items[keep]], [float(s) for s in scores[keep]])
 
     @torch.no_grad()
-    def channel_ranks(self, sequences: list[np.ndarray], chosen: list[list[int]], exclude_seen: bool = True,
-                      batch_size: int = 32) -> list[dict[str, list[int]]]:
+    def channel_ranks(
+        self, sequences: list[np.ndarray], chosen: list[list[int]], exclude_seen: bool = True, batch_size: int = 32
+    ) -> list[dict[str, list[int]]]:
         """For each history and each of its ``chosen`` items, the item's rank in every channel of the model
         (``final`` too), among the same candidates as the recommendation (padding and, with
         ``exclude_seen``, the history left out): 1 + the other candidates scoring at least as high."""
@@ -231,7 +275,7 @@ class Recommender:
         num_items = self.dataset.num_items
         out: list[dict[str, list[int]]] = []
         for begin in range(0, len(sequences), batch_size):
-            batch = sequences[begin:begin + batch_size]
+            batch = sequences[begin : begin + batch_size]
             state = self._user_state(batch)
             scores = {**channels(state, 0, num_items), "final": self.model.score(state, 0, num_items)}
             ranks: dict[str, list[list[int]]] = {name: [] for name in scores}
@@ -259,8 +303,9 @@ def export_format(path: str | Path) -> str:
     return "parquet"
 
 
-def write_recommendations(recommender: Recommender, path: str | Path, k: int = 10, exclude_seen: bool = True,
-                          progress_shown: bool = True) -> dict[str, float | int | str]:
+def write_recommendations(
+    recommender: Recommender, path: str | Path, k: int = 10, exclude_seen: bool = True, progress_shown: bool = True
+) -> dict[str, float | int | str]:
     """Every user's top-``k`` (from the whole history) to ``path``, one row per user in dataset order:
     ``user_id``, ``items`` and ``scores`` (space-separated in CSV, lists in Parquet). Written batch by batch
     (memory bounded by the batch, not users x items) into a temporary file moved into place at the end.
@@ -275,7 +320,7 @@ def write_recommendations(recommender: Recommender, path: str | Path, k: int = 1
         found = recommender.top_k(sequences, k, exclude_seen)
         total = -(-len(sequences) // recommender.batch_size)
         for scores, items in progress(found, f"top-{k} of {len(sequences):,} users", total, "batch", progress_shown):
-            users = dataset.user_ids[begin:begin + len(items)]
+            users = dataset.user_ids[begin : begin + len(items)]
             begin += len(items)
             keep = items >= 0
             names = [" ".join(dataset.item_ids[i] for i in row[ok]) for row, ok in zip(items, keep)]
@@ -293,18 +338,32 @@ def write_recommendations(recommender: Recommender, path: str | Path, k: int = 1
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = pa.schema([("user_id", pa.string()), ("items", pa.list_(pa.string())),
-                            ("scores", pa.list_(pa.float32()))])
+        schema = pa.schema(
+            [("user_id", pa.string()), ("items", pa.list_(pa.string())), ("scores", pa.list_(pa.float32()))]
+        )
         with pq.ParquetWriter(tmp, schema) as writer:
             for users, names, values in batches():
-                writer.write_table(pa.table({"user_id": users, "items": [n.split() for n in names],
-                                             "scores": [[float(v) for v in x.split()] for x in values]},
-                                            schema=schema))
+                writer.write_table(
+                    pa.table(
+                        {
+                            "user_id": users,
+                            "items": [n.split() for n in names],
+                            "scores": [[float(v) for v in x.split()] for x in values],
+                        },
+                        schema=schema,
+                    )
+                )
 
     io.atomic_file(path, write_parquet if fmt == "parquet" else write_csv)
     seconds = time.time() - started
-    return {"users": len(sequences), "items": dataset.num_items - 1, "k": k, "format": fmt,
-            "seconds": seconds, "users_per_second": len(sequences) / max(seconds, 1e-9)}
+    return {
+        "users": len(sequences),
+        "items": dataset.num_items - 1,
+        "k": k,
+        "format": fmt,
+        "seconds": seconds,
+        "users_per_second": len(sequences) / max(seconds, 1e-9),
+    }
 
 
 def export_vectors(recommender: Recommender, folder: str | Path, users: bool = False) -> list[Path]:
@@ -314,8 +373,10 @@ def export_vectors(recommender: Recommender, folder: str | Path, users: bool = F
     ``user_vectors @ item_vectors.T``."""
     folder = Path(folder)
     dataset = recommender.dataset
-    written = [io.save_npy(folder / "item_vectors.npy", recommender.item_vectors[1:].cpu().numpy()),
-               io.write_text(folder / "item_ids.txt", "\n".join(dataset.item_ids[1:]) + "\n")]
+    written = [
+        io.save_npy(folder / "item_vectors.npy", recommender.item_vectors[1:].cpu().numpy()),
+        io.write_text(folder / "item_ids.txt", "\n".join(dataset.item_ids[1:]) + "\n"),
+    ]
     if users:
         sequences, dim = dataset.sequences, recommender.item_vectors.size(1)
 
@@ -323,15 +384,16 @@ def export_vectors(recommender: Recommender, folder: str | Path, users: bool = F
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(sequences), dim))
             begin = 0
             for batch, users in recommender.user_vector_batches(sequences):
-                out[begin:begin + len(batch)] = users.cpu().numpy()
+                out[begin : begin + len(batch)] = users.cpu().numpy()
                 begin += len(batch)
             out.flush()
             del out
 
-        written += [io.atomic_file(folder / "user_vectors.npy", fill),
-                    io.write_text(folder / "user_ids.txt", "\n".join(dataset.user_ids) + "\n")]
+        written += [
+            io.atomic_file(folder / "user_vectors.npy", fill),
+            io.write_text(folder / "user_ids.txt", "\n".join(dataset.user_ids) + "\n"),
+        ]
     return written
 
 
-__all__ = ["Recommendation", "Recommender", "export_format", "export_vectors", "load_trained",
-           "write_recommendations"]
+__all__ = ["Recommendation", "Recommender", "export_format", "export_vectors", "load_trained", "write_recommendations"]

@@ -6,6 +6,7 @@ of them (per-row values over seeds, the tuning choice, the paired tests). The ex
 ``experiments/readme_tables.py`` renders the tables into the README between markers, and a test fails when
 the README differs from what the registry renders.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,22 @@ from . import io
 from .errors import InputError
 from .tables import cell, mean_std, to_markdown
 
-RUN_KEYS = ("dataset", "model", "config", "best_epoch", "valid", "test", "seconds", "seconds_to_best_epoch",
-            "train_rows", "train_targets", "mask_history", "versions", "machine", "data")
+RUN_KEYS = (
+    "dataset",
+    "model",
+    "config",
+    "best_epoch",
+    "valid",
+    "test",
+    "seconds",
+    "seconds_to_best_epoch",
+    "train_rows",
+    "train_targets",
+    "mask_history",
+    "versions",
+    "machine",
+    "data",
+)
 SHOWN = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
 LABELS = {"recall": "R", "ndcg": "N"}
 
@@ -72,13 +87,23 @@ def render_comparison(summary: dict[str, Any]) -> str:
             text = cell(r["test"][m])
             cells.append(f"**{text}**" if mean_std(r["test"][m])[0] == best[m] else text)
         trainable = r["lr"] is not None
-        lines.append([r["model"], r["setting"], f"{r['lr']:g}" if trainable else "-",
-                      f"{r['dropout']:g}" if trainable else "-", *cells,
-                      ",".join(str(e) for e in r["best_epochs"]) if trainable else "-",
-                      f"{mean_std(r['seconds'])[0]:.0f}", ", ".join(r["ran_on"])])
+        lines.append(
+            [
+                r["model"],
+                r["setting"],
+                f"{r['lr']:g}" if trainable else "-",
+                f"{r['dropout']:g}" if trainable else "-",
+                *cells,
+                ",".join(str(e) for e in r["best_epochs"]) if trainable else "-",
+                f"{mean_std(r['seconds'])[0]:.0f}",
+                ", ".join(r["ran_on"]),
+            ]
+        )
     seeds = ", ".join(map(str, summary["seeds"]))
-    text = (f"{summary['dataset']}: test split, full ranking; seeds {seeds} (mean ± std over the seeds a row ran); "
-            f"features: {features(summary)}; {summary['note']}\n\n" + to_markdown(header, lines))
+    text = (
+        f"{summary['dataset']}: test split, full ranking; seeds {seeds} (mean ± std over the seeds a row ran); "
+        f"features: {features(summary)}; {summary['note']}\n\n" + to_markdown(header, lines)
+    )
     if summary.get("grid_valid_ndcg@20"):
         text += "\n" + render_search(summary["grid_valid_ndcg@20"], summary["seeds"][0])
     if summary.get("tests"):
@@ -93,10 +118,16 @@ def render_search(grid: dict[str, dict[str, float | str]], seed: int) -> str:
     for model, scores in grid.items():
         numbers = {k: v for k, v in scores.items() if isinstance(v, float)}
         best = max(numbers, key=numbers.get) if numbers else None
-        lines.append([model] + [("**{:.4f}**" if k == best else "{:.4f}").format(v) if isinstance(v, float)
-                                else "failed" for k, v in scores.items()])
-    return (f"The search: validation NDCG@20 of each setting, seed {seed} (the chosen in bold):\n\n"
-            + to_markdown(["model", *settings], lines))
+        lines.append(
+            [model]
+            + [
+                ("**{:.4f}**" if k == best else "{:.4f}").format(v) if isinstance(v, float) else "failed"
+                for k, v in scores.items()
+            ]
+        )
+    return f"The search: validation NDCG@20 of each setting, seed {seed} (the chosen in bold):\n\n" + to_markdown(
+        ["model", *settings], lines
+    )
 
 
 def features(summary: dict[str, Any]) -> str:
@@ -105,17 +136,41 @@ def features(summary: dict[str, Any]) -> str:
 
 
 def render_tests(tests: list[dict[str, Any]], proposed: str, k: int) -> str:
-    header = ["against", "setting", f"{proposed} N@{k}", f"other N@{k}", "difference", "improv.",
-              "95% CI (bootstrap)", "Wilcoxon p", "p < 0.05"]
-    lines = [[t["other"], t["setting"], f"{t['mean_a']:.4f}", f"{t['mean_b']:.4f}", f"{t['difference']:+.4f}",
-              f"{improvement(t):+.1f}%", f"[{t['ci_low']:+.4f}, {t['ci_high']:+.4f}]", f"{t['p_wilcoxon']:.2g}",
-              "yes" if t["significant"] else "no"] for t in tests]
+    header = [
+        "against",
+        "setting",
+        f"{proposed} N@{k}",
+        f"other N@{k}",
+        "difference",
+        "improv.",
+        "95% CI (bootstrap)",
+        "Wilcoxon p",
+        "p < 0.05",
+    ]
+    lines = [
+        [
+            t["other"],
+            t["setting"],
+            f"{t['mean_a']:.4f}",
+            f"{t['mean_b']:.4f}",
+            f"{t['difference']:+.4f}",
+            f"{improvement(t):+.1f}%",
+            f"[{t['ci_low']:+.4f}, {t['ci_high']:+.4f}]",
+            f"{t['p_wilcoxon']:.2g}",
+            "yes" if t["significant"] else "no",
+        ]
+        for t in tests
+    ]
     best = tests[0]  # tests come ordered by setting, then by the other model's NDCG, best first
-    verdict = (f"**{proposed} against the best other model ({best['other']}, {best['setting']} setting): "
-               f"{improvement(best):+.1f}% NDCG@{k}, p = {best['p_wilcoxon']:.2g}: "
-               + ("significant at 0.05.**" if best["significant"] else "not significant at 0.05: noise.**"))
-    return (f"Paired over {best['users']:,} test users, per-user NDCG@{k} ({proposed} minus the other; a "
-            "user's value is its mean over the seeds):\n\n" + to_markdown(header, lines) + "\n" + verdict + "\n")
+    verdict = (
+        f"**{proposed} against the best other model ({best['other']}, {best['setting']} setting): "
+        f"{improvement(best):+.1f}% NDCG@{k}, p = {best['p_wilcoxon']:.2g}: "
+        + ("significant at 0.05.**" if best["significant"] else "not significant at 0.05: noise.**")
+    )
+    return (
+        f"Paired over {best['users']:,} test users, per-user NDCG@{k} ({proposed} minus the other; a "
+        "user's value is its mean over the seeds):\n\n" + to_markdown(header, lines) + "\n" + verdict + "\n"
+    )
 
 
 def improvement(test: dict[str, Any]) -> float:
@@ -126,32 +181,56 @@ def improvement(test: dict[str, Any]) -> float:
 def render_ablation(summary: dict[str, Any]) -> str:
     """Table 3: a row per variant, its drop against the full model and the paired test of that difference."""
     metrics = summary["metrics"]
-    header = ["variant", *map(short, metrics), *(f"drop {short(m)}" for m in metrics),
-              f"N@{summary['k']} full - variant (95% CI)", "Wilcoxon p", "p < 0.05"]
+    header = [
+        "variant",
+        *map(short, metrics),
+        *(f"drop {short(m)}" for m in metrics),
+        f"N@{summary['k']} full - variant (95% CI)",
+        "Wilcoxon p",
+        "p < 0.05",
+    ]
     full = summary["rows"][-1]
     lines = []
     for r in summary["rows"]:
-        drops = [100 * (mean_std(full["test"][m])[0] - mean_std(r["test"][m])[0]) / mean_std(full["test"][m])[0]
-                 for m in metrics]
+        drops = [
+            100 * (mean_std(full["test"][m])[0] - mean_std(r["test"][m])[0]) / mean_std(full["test"][m])[0]
+            for m in metrics
+        ]
         t = r.get("test_against_full")
-        lines.append([r["variant"], *(cell(r["test"][m]) for m in metrics),
-                      *(("-",) * len(metrics) if t is None else (f"{d:.2f}%" for d in drops)),
-                      "-" if t is None else f"{t['difference']:+.4f} [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}]",
-                      "-" if t is None else f"{t['p_wilcoxon']:.2g}",
-                      "-" if t is None else ("yes" if t["significant"] else "no")])
+        lines.append(
+            [
+                r["variant"],
+                *(cell(r["test"][m]) for m in metrics),
+                *(("-",) * len(metrics) if t is None else (f"{d:.2f}%" for d in drops)),
+                "-" if t is None else f"{t['difference']:+.4f} [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}]",
+                "-" if t is None else f"{t['p_wilcoxon']:.2g}",
+                "-" if t is None else ("yes" if t["significant"] else "no"),
+            ]
+        )
     seeds = ", ".join(map(str, summary["seeds"]))
     tested = [r for r in summary["rows"] if r.get("test_against_full")]
-    matter = [r["variant"] for r in tested if r["test_against_full"]["significant"]
-              and r["test_against_full"]["difference"] > 0]
-    helps = [r["variant"] for r in tested if r["test_against_full"]["significant"]
-             and r["test_against_full"]["difference"] < 0]
+    matter = [
+        r["variant"]
+        for r in tested
+        if r["test_against_full"]["significant"] and r["test_against_full"]["difference"] > 0
+    ]
+    helps = [
+        r["variant"]
+        for r in tested
+        if r["test_against_full"]["significant"] and r["test_against_full"]["difference"] < 0
+    ]
     noise = [r["variant"] for r in tested if not r["test_against_full"]["significant"]]
-    verdict = (f"**Removing a component lowers NDCG@{summary['k']} beyond noise (p < 0.05) for: "
-               f"{', '.join(matter) or 'none'}; within noise: {', '.join(noise) or 'none'}"
-               + (f"; raises it beyond noise: {', '.join(helps)}" if helps else "") + ".**")
-    return (f"Ablations of MDSRec on {summary['dataset']}, test split, seeds {seeds} (mean ± std); drop: how much "
-            f"lower than MDSRec; the test is paired over {summary['users']:,} users (full minus variant); "
-            f"{summary['note']}\n\n" + to_markdown(header, lines) + "\n" + verdict + "\n")
+    verdict = (
+        f"**Removing a component lowers NDCG@{summary['k']} beyond noise (p < 0.05) for: "
+        f"{', '.join(matter) or 'none'}; within noise: {', '.join(noise) or 'none'}"
+        + (f"; raises it beyond noise: {', '.join(helps)}" if helps else "")
+        + ".**"
+    )
+    return (
+        f"Ablations of MDSRec on {summary['dataset']}, test split, seeds {seeds} (mean ± std); drop: how much "
+        f"lower than MDSRec; the test is paired over {summary['users']:,} users (full minus variant); "
+        f"{summary['note']}\n\n" + to_markdown(header, lines) + "\n" + verdict + "\n"
+    )
 
 
 def render_sweep(summary: dict[str, Any]) -> str:
@@ -162,27 +241,37 @@ def render_sweep(summary: dict[str, Any]) -> str:
     lines += [[f"valid {short(m)}"] + [cell(p["valid"][m]) for p in points] for m in summary["metrics"]]
     lines.append(["best epoch"] + [",".join(map(str, p["best_epochs"])) for p in points])
     seeds = ", ".join(map(str, summary["seeds"]))
-    return (f"MDSRec on {summary['dataset']} against {param}, test split, seeds {seeds}; {summary['note']}\n\n"
-            + to_markdown(header, lines) + f"\n![MDSRec on {summary['dataset']}: impact of {param}]"
-            f"({summary['figure']})\n")
+    return (
+        f"MDSRec on {summary['dataset']} against {param}, test split, seeds {seeds}; {summary['note']}\n\n"
+        + to_markdown(header, lines)
+        + f"\n![MDSRec on {summary['dataset']}: impact of {param}]"
+        f"({summary['figure']})\n"
+    )
 
 
 def render_bench(figures: dict[str, Any]) -> str:
     """A ``bench.json`` of ``experiments/bench.py``: its stages side by side, then the ratios it measured."""
     header = ["stage", "seconds", "peak RSS (MB)", "note"]
-    lines = [[r["stage"], f"{r['seconds']:.2f}", f"{r['peak_rss_mb']:,.0f}", r["note"] or ""]
-             for r in figures["stages"]]
-    ratios = [f"MDSRec / SASRec epoch time: **{figures['epoch_ratio_mdsrec_sasrec']:.2f}x**",
-              f"full ranking: {figures['eval_users_per_second_sasrec']:,.0f} users/s (SASRec), "
-              f"{figures['eval_users_per_second_mdsrec']:,.0f} (MDSRec)"]
+    lines = [
+        [r["stage"], f"{r['seconds']:.2f}", f"{r['peak_rss_mb']:,.0f}", r["note"] or ""] for r in figures["stages"]
+    ]
+    ratios = [
+        f"MDSRec / SASRec epoch time: **{figures['epoch_ratio_mdsrec_sasrec']:.2f}x**",
+        f"full ranking: {figures['eval_users_per_second_sasrec']:,.0f} users/s (SASRec), "
+        f"{figures['eval_users_per_second_mdsrec']:,.0f} (MDSRec)",
+    ]
     if "knn_recall" in figures:
         scaled = " (the exact time scaled from a sample)" if figures.get("knn_exact_extrapolated") else ""
-        ratios.append(f"pynndescent recall against exact search: {figures['knn_recall']:.3f}, "
-                      f"{figures['knn_speedup']:.0f}x faster{scaled}")
+        ratios.append(
+            f"pynndescent recall against exact search: {figures['knn_recall']:.3f}, "
+            f"{figures['knn_speedup']:.0f}x faster{scaled}"
+        )
     features = ", ".join(f"{m} {shape[1]}-d" for m, shape in figures["features"].items())
-    return (f"`{figures['command']}` ({figures['dataset']}: {figures['items']:,} items, {figures['users']:,} users; "
-            f"stand-in random features: {features}; {figures['device']}, torch {figures['torch']}, commit "
-            f"{figures.get('commit') or '?'}):\n\n" + to_markdown(header, lines) + "\n" + "; ".join(ratios) + ".\n")
+    return (
+        f"`{figures['command']}` ({figures['dataset']}: {figures['items']:,} items, {figures['users']:,} users; "
+        f"stand-in random features: {features}; {figures['device']}, torch {figures['torch']}, commit "
+        f"{figures.get('commit') or '?'}):\n\n" + to_markdown(header, lines) + "\n" + "; ".join(ratios) + ".\n"
+    )
 
 
 RENDERERS = {"table2": render_comparison, "ablation": render_ablation, "sweep": render_sweep, "bench": render_bench}
@@ -195,44 +284,97 @@ def render_paper_rows(summary: dict[str, Any], paper: dict[str, Any]) -> str:
     for r in summary["rows"]:
         ours.setdefault(r["model"], r)
     header = ["model (paper)", *map(short, SHOWN), "ours / paper, N@20"]
-    lines = [[m, *(f"{reported[m][x]:.4f}" for x in SHOWN),
-              f"{mean_std(ours[m]['test']['ndcg@20'])[0] / reported[m]['ndcg@20']:.2f}"]
-             for m in ours if m in reported]
-    return (f"The paper's Table 2 for {summary['dataset']} ({paper['source']}; the paper's features: "
-            f"{paper['features']}; here: {features(summary)}):\n\n" + to_markdown(header, lines))
+    lines = [
+        [
+            m,
+            *(f"{reported[m][x]:.4f}" for x in SHOWN),
+            f"{mean_std(ours[m]['test']['ndcg@20'])[0] / reported[m]['ndcg@20']:.2f}",
+        ]
+        for m in ours
+        if m in reported
+    ]
+    return (
+        f"The paper's Table 2 for {summary['dataset']} ({paper['source']}; the paper's features: "
+        f"{paper['features']}; here: {features(summary)}):\n\n" + to_markdown(header, lines)
+    )
 
 
 def render_exports(files: list[dict[str, Any]]) -> str:
     """``recommend.py --all-users`` measurements (``<out>.json``), a row each."""
     header = ["run", "users", "items", "top", "search", "users / s", "seconds", "peak memory (process)"]
-    lines = [[f"`{f['run']}`", f"{f['users']:,}", f"{f['items']:,}", f["k"], f["index"],
-              f"{f['users_per_second']:,.0f}", f"{f['seconds']:.1f}", f"{f['peak_rss_mb'] / 1024:.1f} GB"]
-             for f in files]
+    lines = [
+        [
+            f"`{f['run']}`",
+            f"{f['users']:,}",
+            f"{f['items']:,}",
+            f["k"],
+            f["index"],
+            f"{f['users_per_second']:,.0f}",
+            f"{f['seconds']:.1f}",
+            f"{f['peak_rss_mb'] / 1024:.1f} GB",
+        ]
+        for f in files
+    ]
     return to_markdown(header, lines)
 
 
 def render_retrieval(files: list[dict[str, Any]]) -> str:
     """``bench_retrieval.py`` measurements: exact search against the FAISS index at each nprobe."""
-    header = ["vectors", "search", "nprobe", "users / s", f"recall@{files[0]['k']}", "speed-up", "index build",
-              "peak memory"]
+    header = [
+        "vectors",
+        "search",
+        "nprobe",
+        "users / s",
+        f"recall@{files[0]['k']}",
+        "speed-up",
+        "index build",
+        "peak memory",
+    ]
     lines = []
     for f in files:
         exact = f["exact_users_per_second"]
-        lines.append([f"{f['source']}; {f['users']:,} users", "exact", "-", f"{exact:,.0f}", "1.000", "1.0x", "-",
-                      f"{f['peak_rss_mb'] / 1024:.1f} GB"])
+        lines.append(
+            [
+                f"{f['source']}; {f['users']:,} users",
+                "exact",
+                "-",
+                f"{exact:,.0f}",
+                "1.000",
+                "1.0x",
+                "-",
+                f"{f['peak_rss_mb'] / 1024:.1f} GB",
+            ]
+        )
         for i, r in enumerate(f["by_nprobe"]):
-            lines.append(["", f"IVF, {f['nlist']:,} cells" if i == 0 else "", r["nprobe"],
-                          f"{r['users_per_second']:,.0f}", f"{r['recall@' + str(f['k'])]:.3f}",
-                          f"{r['users_per_second'] / exact:.1f}x", f"{f['index_build_seconds']:.1f} s" if i == 0
-                          else "", ""])
+            lines.append(
+                [
+                    "",
+                    f"IVF, {f['nlist']:,} cells" if i == 0 else "",
+                    r["nprobe"],
+                    f"{r['users_per_second']:,.0f}",
+                    f"{r['recall@' + str(f['k'])]:.3f}",
+                    f"{r['users_per_second'] / exact:.1f}x",
+                    f"{f['index_build_seconds']:.1f} s" if i == 0 else "",
+                    "",
+                ]
+            )
     return f"({files[0]['machine']}; {files[0]['index']})\n\n" + to_markdown(header, lines)
 
 
 def render_threads(files: list[dict[str, Any]]) -> str:
     """``bench_threads.py`` measurements: seconds per epoch by busy processes and ``--threads``."""
     header = ["busy processes", "`--threads`", "threads used", "train s / epoch", "valid N@20"]
-    lines = [[r["load"], r["asked"] or "default", r["threads"], f"{r['train_seconds_per_epoch']:.1f}",
-              f"{r['valid_ndcg@20']:.4f}"] for f in files for r in f["rows"]]
+    lines = [
+        [
+            r["load"],
+            r["asked"] or "default",
+            r["threads"],
+            f"{r['train_seconds_per_epoch']:.1f}",
+            f"{r['valid_ndcg@20']:.4f}",
+        ]
+        for f in files
+        for r in f["rows"]
+    ]
     return to_markdown(header, lines)
 
 
@@ -253,8 +395,7 @@ def render_files(registry: str | Path, pattern: str) -> str:
         return render_retrieval(files)
     if all("users_per_second" in f and "run" in f for f in files):
         return render_exports(files)
-    raise InputError(Path(registry) / pattern, "files of no known kind (retrieval, export or threads "
-                                               "measurements)")
+    raise InputError(Path(registry) / pattern, "files of no known kind (retrieval, export or threads measurements)")
 
 
 def render(registry: str | Path, key: str) -> str:
@@ -266,8 +407,9 @@ def render(registry: str | Path, key: str) -> str:
     summary = read_table(registry, key)
     kind = summary.get("kind")
     if kind not in RENDERERS:
-        raise InputError(Path(registry) / f"{key}.json", f"unknown table kind {kind!r}; expected one of "
-                                                          f"{', '.join(RENDERERS)}")
+        raise InputError(
+            Path(registry) / f"{key}.json", f"unknown table kind {kind!r}; expected one of {', '.join(RENDERERS)}"
+        )
     text = RENDERERS[kind](summary)
     paper = Path(registry) / "paper" / "table2.json"
     if kind == "table2" and paper.is_file():

@@ -15,6 +15,7 @@ Row 0 of the item matrix is padding and is never returned. Both return, per user
 best ``k`` items not in that user's ``exclude`` list, best first, ties in ascending item id; a user with
 fewer than ``k`` candidates gets id -1 and score -inf in the empty places.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,9 @@ INDEXES = ("exact", "faiss")
 
 
 class InnerProductIndex(Protocol):
-    def search(self, users: Tensor, k: int, exclude: Sequence[np.ndarray] | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, users: Tensor, k: int, exclude: Sequence[np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(scores (B, k) float32, ids (B, k) int64) of the best ``k`` items per user."""
         ...
 
@@ -42,7 +44,7 @@ def _exclusion_matrix(exclude: Sequence[np.ndarray], device: torch.device) -> Te
     width = max((len(e) for e in exclude), default=0)
     out = np.zeros((len(exclude), max(width, 1)), dtype=np.int64)
     for row, items in enumerate(exclude):
-        out[row, :len(items)] = items
+        out[row, : len(items)] = items
     return torch.as_tensor(out, device=device)
 
 
@@ -91,8 +93,9 @@ class ExactIndex:
         self.items = items.detach().float()
         self.chunk = chunk
 
-    def search(self, users: Tensor, k: int, exclude: Sequence[np.ndarray] | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, users: Tensor, k: int, exclude: Sequence[np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         users = users.detach().float().to(self.items.device)
         num_items = self.items.size(0)
         excluded = _exclusion_matrix(exclude, users.device) if exclude is not None else None
@@ -122,14 +125,21 @@ class FaissIndex:
     ``train_size`` items; ``nprobe`` cells scanned per query (default nlist / 16, at least 1). Excluded
     items are filtered out of an enlarged result (k + the longest exclusion list)."""
 
-    def __init__(self, items: Tensor, nlist: int | None = None, nprobe: int | None = None,
-                 train_size: int = 200_000, seed: int = 0) -> None:
+    def __init__(
+        self,
+        items: Tensor,
+        nlist: int | None = None,
+        nprobe: int | None = None,
+        train_size: int = 200_000,
+        seed: int = 0,
+    ) -> None:
         logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its INFO lines on which build it loads
         try:
             import faiss
         except ImportError:
-            raise InputError("--index faiss", "needs faiss-cpu: pip install faiss-cpu (or the project's "
-                                              "'[faiss]' extra)") from None
+            raise InputError(
+                "--index faiss", "needs faiss-cpu: pip install faiss-cpu (or the project's '[faiss]' extra)"
+            ) from None
         vectors = np.ascontiguousarray(items.detach().float().cpu().numpy()[1:])  # row 0: padding
         n, dim = vectors.shape
         self.nlist = nlist or max(1, min(int(4 * math.sqrt(n)), n // 39))  # FAISS wants >= 39 points a cell
@@ -142,8 +152,9 @@ class FaissIndex:
         self.index.add_with_ids(vectors, np.arange(1, n + 1, dtype=np.int64))
         self.index.nprobe = self.nprobe
 
-    def search(self, users: Tensor, k: int, exclude: Sequence[np.ndarray] | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, users: Tensor, k: int, exclude: Sequence[np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(users.detach().float().cpu().numpy())
         extra = max((len(e) for e in exclude), default=0) if exclude is not None else 0
         scores, ids = self.index.search(queries, k + extra)

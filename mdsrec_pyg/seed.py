@@ -1,4 +1,5 @@
 """One place to seed every random source, so that a CPU run repeats exactly."""
+
 from __future__ import annotations
 
 import random

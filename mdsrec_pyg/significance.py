@@ -6,6 +6,7 @@ no sign and are left out, Wilcoxon's own treatment) and a paired bootstrap of th
 resampled with replacement; the 2.5th and 97.5th percentiles). With several seeds a user's value is the mean
 over that model's seeds, so the test is over users and the seeds only steady each user's value.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,15 +34,16 @@ def ndcg_per_user(ranks: np.ndarray, k: int) -> np.ndarray:
     return np.where(ranks <= k, 1.0 / np.log2(ranks + 1.0), 0.0)
 
 
-def bootstrap_interval(differences: np.ndarray, resamples: int = 10_000, seed: int = 0, level: float = 0.95,
-                       chunk: int = 500) -> tuple[float, float]:
+def bootstrap_interval(
+    differences: np.ndarray, resamples: int = 10_000, seed: int = 0, level: float = 0.95, chunk: int = 500
+) -> tuple[float, float]:
     """Percentile interval of the mean of ``differences`` over users resampled with replacement."""
     rng = np.random.default_rng(seed)
     n = len(differences)
     means = np.empty(resamples)
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
-        means[start:start + size] = differences[rng.integers(0, n, size=(size, n))].mean(axis=1)
+        means[start : start + size] = differences[rng.integers(0, n, size=(size, n))].mean(axis=1)
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(low), float(high)
@@ -59,9 +61,17 @@ def paired_comparison(a: np.ndarray, b: np.ndarray, resamples: int = 10_000, see
     nonzero = int(np.count_nonzero(differences))
     p = 1.0 if nonzero == 0 else float(wilcoxon(differences, zero_method="wilcox").pvalue)
     low, high = bootstrap_interval(differences, resamples, seed)
-    return {"users": len(a), "users_differing": nonzero, "mean_a": float(a.mean()), "mean_b": float(b.mean()),
-            "difference": float(differences.mean()), "ci_low": low, "ci_high": high, "p_wilcoxon": p,
-            "significant": p < ALPHA}
+    return {
+        "users": len(a),
+        "users_differing": nonzero,
+        "mean_a": float(a.mean()),
+        "mean_b": float(b.mean()),
+        "difference": float(differences.mean()),
+        "ci_low": low,
+        "ci_high": high,
+        "p_wilcoxon": p,
+        "significant": p < ALPHA,
+    }
 
 
 def per_user_ndcg(run_dirs: list[str | Path], k: int = 20, stage: str = "test") -> np.ndarray:

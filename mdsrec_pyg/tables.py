@@ -1,4 +1,5 @@
 """Tables of metrics over seeds: mean and standard deviation, in Markdown and CSV."""
+
 from __future__ import annotations
 
 import csv

@@ -2,6 +2,7 @@
 wrong on a busy one: its worker threads wait for cores that other processes hold (see the README's thread
 measurement). The default here takes the cores that are idle when the run starts, measured over a quarter
 of a second from /proc/stat (the 1-minute load average where there is none); a number given is used as is."""
+
 from __future__ import annotations
 
 import os

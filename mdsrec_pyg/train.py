@@ -1,5 +1,6 @@
 """The training loop: Adam, full-softmax cross-entropy, early stopping on a validation metric, best weights
 restored for the test, results and the best checkpoint written atomically."""
+
 from __future__ import annotations
 
 import copy
@@ -30,17 +31,18 @@ from .seed import seed_everything
 log = logging.getLogger(__name__)
 
 
-def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 50
-                     ) -> list[np.ndarray]:
+def bucketed_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 50
+) -> list[np.ndarray]:
     """Shuffled batches of row indices in which rows have similar lengths, so that per-batch trimming of
     padding pays: rows are shuffled, sorted by length within pools of ``pool`` batches, cut into batches,
     and the batches shuffled."""
     order = rng.permutation(len(lengths))
     batches = []
     for begin in range(0, len(order), batch_size * pool):
-        chunk = order[begin:begin + batch_size * pool]
+        chunk = order[begin : begin + batch_size * pool]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
@@ -48,8 +50,13 @@ def versions() -> dict[str, str | None]:
     """Library versions and the project's commit (see :func:`source_commit`)."""
     import torch_geometric
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "torch_geometric": torch_geometric.__version__, "commit": source_commit()}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "torch_geometric": torch_geometric.__version__,
+        "commit": source_commit(),
+    }
 
 
 def source_commit() -> str | None:
@@ -58,11 +65,16 @@ def source_commit() -> str | None:
     variable; else None."""
     root = Path(__file__).resolve().parent.parent
     try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                              text=True, timeout=10)
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         if head.returncode == 0:
-            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True, timeout=10).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
             return head.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
@@ -71,8 +83,12 @@ def source_commit() -> str | None:
 
 def machine(device: str) -> dict[str, Any]:
     """Where a run executed: host processor, core count and, on a GPU, its name."""
-    info: dict[str, Any] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                            "cpu_count": os.cpu_count(), "device": device}
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "device": device,
+    }
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
@@ -109,16 +125,23 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         checksum = state.pop("checksum", None)
         epoch, model_state = state["epoch"], state["model"]
     except Exception as err:  # truncated, not a torch file, or not a checkpoint
-        raise InputError(path, f"cannot be read as a checkpoint ({type(err).__name__}); it is corrupt: "
-                               "start the run again") from None
+        raise InputError(
+            path, f"cannot be read as a checkpoint ({type(err).__name__}); it is corrupt: start the run again"
+        ) from None
     if checksum is not None and checksum != state_checksum(model_state, epoch):
         raise InputError(path, "corrupt: its weights do not match their checksum; start the run again")
     return state
 
 
 class Trainer:
-    def __init__(self, model: SequentialRecommender, split: LeaveOneOutSplit, config: Config, num_items: int,
-                 out_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        model: SequentialRecommender,
+        split: LeaveOneOutSplit,
+        config: Config,
+        num_items: int,
+        out_dir: str | Path | None = None,
+    ) -> None:
         self.model = model.to(config.training.device)
         self.engine = self.model  # what a training step calls: the model, or its DDP wrapper
         if distributed.is_distributed() and model.trainable:
@@ -136,10 +159,18 @@ class Trainer:
         ranks ``users[rank::world]`` and the ranks are gathered, so they are exactly those of one process."""
         inputs, targets = self.split.eval_inputs(stage, self.config.data.max_len)
         share = slice(distributed.rank(), None, distributed.world_size())
-        ranks = target_ranks(self.model, inputs[share], targets[share], max(self.config.evaluation.topk),
-                             batch_size=self.config.evaluation.eval_batch_size, item_chunk=self.config.evaluation.item_chunk,
-                             mask_history=self.config.evaluation.mask_history, num_items=self.num_items,
-                             device=self.config.training.device, desc=f"ranking {stage} users" if self.writes else None)
+        ranks = target_ranks(
+            self.model,
+            inputs[share],
+            targets[share],
+            max(self.config.evaluation.topk),
+            batch_size=self.config.evaluation.eval_batch_size,
+            item_chunk=self.config.evaluation.item_chunk,
+            mask_history=self.config.evaluation.mask_history,
+            num_items=self.num_items,
+            device=self.config.training.device,
+            desc=f"ranking {stage} users" if self.writes else None,
+        )
         return distributed.gather_shards(ranks, len(targets))
 
     def evaluate(self, stage: str) -> dict[str, float]:
@@ -159,8 +190,9 @@ class Trainer:
             window = torch.as_tensor(trim_left_padding(self.windows[rows]), device=self.config.training.device)
             loss = self.engine(window[:, :-1], window[:, 1:])
             if not torch.isfinite(loss):
-                raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, step {step}; "
-                                    "try a lower learning rate")
+                raise TrainingError(
+                    f"loss became {loss.item()} at epoch {epoch}, step {step}; try a lower learning rate"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -184,7 +216,9 @@ class Trainer:
         first_epoch, elapsed, stopped = 1, 0.0, not self.model.trainable
         optimizer = None
         if self.model.trainable:
-            optimizer = torch.optim.Adam(self.model.parameters(), lr=config.training.lr, weight_decay=config.training.weight_decay)
+            optimizer = torch.optim.Adam(
+                self.model.parameters(), lr=config.training.lr, weight_decay=config.training.weight_decay
+            )
         checkpoint = self.out_dir / "checkpoint.pt" if self.out_dir else None
         if resume is not None:
             state = resume
@@ -204,23 +238,43 @@ class Trainer:
             loss = self.train_epoch(optimizer, rng, epoch)
             train_seconds = time.time() - tick
             valid = self.evaluate("valid")
-            record = {"epoch": epoch, "loss": loss, "train_seconds": train_seconds,
-                      "seconds": time.time() - tick, "valid": valid}
+            record = {
+                "epoch": epoch,
+                "loss": loss,
+                "train_seconds": train_seconds,
+                "seconds": time.time() - tick,
+                "valid": valid,
+            }
             history.append(record)
-            log.info("epoch %3d  loss %.4f  %s  %.1fs", epoch, loss,
-                     "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if k.startswith(("recall", "ndcg"))),
-                     record["seconds"])
+            log.info(
+                "epoch %3d  loss %.4f  %s  %.1fs",
+                epoch,
+                loss,
+                "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if k.startswith(("recall", "ndcg"))),
+                record["seconds"],
+            )
             stopped = stopper.update(valid[config.evaluation.valid_metric], epoch, self.model)
             if stopped:
-                log.info("early stop: no better %s for %d epochs", config.evaluation.valid_metric, config.training.patience)
+                log.info(
+                    "early stop: no better %s for %d epochs", config.evaluation.valid_metric, config.training.patience
+                )
             if checkpoint and self.writes:
                 model_state = self.model.state_dict()
-                io.torch_save(checkpoint, {
-                    "epoch": epoch, "model": model_state, "optimizer": optimizer.state_dict(),
-                    "torch_rng": torch.get_rng_state(), "numpy_rng": rng.bit_generator.state,
-                    "early_stopping": dataclasses.asdict(stopper), "history": history,
-                    "seconds": time.time() - started, "stopped": stopped,
-                    "checksum": state_checksum(model_state, epoch)})
+                io.torch_save(
+                    checkpoint,
+                    {
+                        "epoch": epoch,
+                        "model": model_state,
+                        "optimizer": optimizer.state_dict(),
+                        "torch_rng": torch.get_rng_state(),
+                        "numpy_rng": rng.bit_generator.state,
+                        "early_stopping": dataclasses.asdict(stopper),
+                        "history": history,
+                        "seconds": time.time() - started,
+                        "stopped": stopped,
+                        "checksum": state_checksum(model_state, epoch),
+                    },
+                )
         best_sha256 = None
         if self.model.trainable:
             self.model.load_state_dict(stopper.best_state)
@@ -239,7 +293,7 @@ class Trainer:
             "test": test,
             "history": history,
             "seconds": time.time() - started,
-            "seconds_to_best_epoch": sum(h["seconds"] for h in history[:stopper.best_epoch]),
+            "seconds_to_best_epoch": sum(h["seconds"] for h in history[: stopper.best_epoch]),
             "train_rows": int(len(self.windows)),
             "train_targets": int((self.windows[:, :-1] != 0).sum()),
             "mask_history": config.evaluation.mask_history,

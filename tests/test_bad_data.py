@@ -1,4 +1,5 @@
 """Bad data files: each is one line naming the file (and line or field) and what was expected."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,31 +26,53 @@ def good_rows(users: int = 2, items: int = 3) -> list[str]:
 
 
 CASES = {
-    "timestamp NaN": (lambda d: mmrec(d, good_rows()[:-1] + ["1\t2\t5\tnan\t0"]),
-                      "mm.inter:7: field 'timestamp': expected a finite number, got 'nan'"),
-    "timestamp infinite": (lambda d: mmrec(d, ["0\t0\t5\tinf\t0"] + good_rows()[1:]),
-                           "mm.inter:2: field 'timestamp': expected a finite number, got 'inf'"),
-    "item id far beyond the catalog": (lambda d: mmrec(d, good_rows(2, 30)[:-1] + ["1\t3000000\t5\t1\t0"]),
-                                       "MMRec ids are 0..n-1 without gaps, but 31 distinct ids go up to 3,000,000"),
-    "user ids with a gap": (lambda d: mmrec(d, good_rows()[:3] + [r.replace("1\t", "5\t", 1) for r in good_rows()[3:]]),
-                            "field 'userID': MMRec ids are 0..n-1 without gaps; 2 users have ids from 0 to 5"),
-    "user ids that are not integers": (lambda d: mmrec(d, ["u" + r for r in good_rows()]),
-                                       "field 'userID': MMRec user ids are integers 0..n-1, got 'u0'"),
+    "timestamp NaN": (
+        lambda d: mmrec(d, good_rows()[:-1] + ["1\t2\t5\tnan\t0"]),
+        "mm.inter:7: field 'timestamp': expected a finite number, got 'nan'",
+    ),
+    "timestamp infinite": (
+        lambda d: mmrec(d, ["0\t0\t5\tinf\t0"] + good_rows()[1:]),
+        "mm.inter:2: field 'timestamp': expected a finite number, got 'inf'",
+    ),
+    "item id far beyond the catalog": (
+        lambda d: mmrec(d, good_rows(2, 30)[:-1] + ["1\t3000000\t5\t1\t0"]),
+        "MMRec ids are 0..n-1 without gaps, but 31 distinct ids go up to 3,000,000",
+    ),
+    "user ids with a gap": (
+        lambda d: mmrec(d, good_rows()[:3] + [r.replace("1\t", "5\t", 1) for r in good_rows()[3:]]),
+        "field 'userID': MMRec ids are 0..n-1 without gaps; 2 users have ids from 0 to 5",
+    ),
+    "user ids that are not integers": (
+        lambda d: mmrec(d, ["u" + r for r in good_rows()]),
+        "field 'userID': MMRec user ids are integers 0..n-1, got 'u0'",
+    ),
     "no interactions": (lambda d: mmrec(d, []), "mm.inter: no interactions"),
-    "complex features": (lambda d: mmrec(d, good_rows(), text=np.ones((3, 2), dtype=np.complex64)),
-                         "text_feat.npy: expected a real-valued (floating point) matrix, got dtype complex64"),
-    "string features": (lambda d: mmrec(d, good_rows(), text=np.array([["a"], ["b"], ["c"]])),
-                        "text_feat.npy: expected a real-valued (floating point) matrix, got dtype <U1"),
-    "boolean features": (lambda d: mmrec(d, good_rows(), image=np.ones((3, 2), dtype=bool)),
-                         "image_feat.npy: expected a real-valued (floating point) matrix, got dtype bool"),
-    "NaN features": (lambda d: mmrec(d, good_rows(), image=np.full((3, 2), np.nan, dtype=np.float32)),
-                     "image_feat.npy: row 0 has NaN or infinite values"),
-    "every user too short": (lambda d: mmrec(d, [f"{u}\t{u}\t5\t1\t0" for u in range(3)]),
-                             "no user has the 3 items a leave-one-out split needs"),
+    "complex features": (
+        lambda d: mmrec(d, good_rows(), text=np.ones((3, 2), dtype=np.complex64)),
+        "text_feat.npy: expected a real-valued (floating point) matrix, got dtype complex64",
+    ),
+    "string features": (
+        lambda d: mmrec(d, good_rows(), text=np.array([["a"], ["b"], ["c"]])),
+        "text_feat.npy: expected a real-valued (floating point) matrix, got dtype <U1",
+    ),
+    "boolean features": (
+        lambda d: mmrec(d, good_rows(), image=np.ones((3, 2), dtype=bool)),
+        "image_feat.npy: expected a real-valued (floating point) matrix, got dtype bool",
+    ),
+    "NaN features": (
+        lambda d: mmrec(d, good_rows(), image=np.full((3, 2), np.nan, dtype=np.float32)),
+        "image_feat.npy: row 0 has NaN or infinite values",
+    ),
+    "every user too short": (
+        lambda d: mmrec(d, [f"{u}\t{u}\t5\t1\t0" for u in range(3)]),
+        "no user has the 3 items a leave-one-out split needs",
+    ),
     "sequence file with only short users": (
-        lambda d: (d.mkdir(), (d / "user_sequence.txt").write_text("u0 a b\nu1 c\n"),
-                   lambda: read_sequence_file(d))[-1],
-        "no user has the 3 items a leave-one-out split needs"),
+        lambda d: (d.mkdir(), (d / "user_sequence.txt").write_text("u0 a b\nu1 c\n"), lambda: read_sequence_file(d))[
+            -1
+        ],
+        "no user has the 3 items a leave-one-out split needs",
+    ),
 }
 
 

@@ -1,5 +1,6 @@
 """The baselines of Table 2: each one learns, keeps causality, takes 1 or 2 modalities, and BERT4Rec's
 cloze task never shows the model the item it must predict."""
+
 from __future__ import annotations
 
 import pytest
@@ -136,7 +137,6 @@ def test_bert4rec_scores_a_mask_after_the_history_and_never_sees_the_target(synt
     assert model.score(model.user_state(history), 0, dataset.num_items).shape == (2, dataset.num_items)
 
 
-
 @pytest.mark.parametrize("name", ["mdsrec", "unisrec", "missrec", "sasrec"])
 def test_evaluation_computes_item_tables_once_with_the_same_ranks(name, synthetic, tmp_path):
     dataset, split = synthetic
@@ -154,11 +154,11 @@ def test_evaluation_computes_item_tables_once_with_the_same_ranks(name, syntheti
     model.eval()
     fresh = []  # user_state without tables: every batch computes its own
     for begin in range(0, len(inputs), 64):
-        x = torch.as_tensor(trim_left_padding(inputs[begin:begin + 64]))
+        x = torch.as_tensor(trim_left_padding(inputs[begin : begin + 64]))
         with torch.no_grad():
             scores = model.score(model.user_state(x), 0, dataset.num_items)
         scores[:, 0] = float("-inf")
-        own = scores.gather(1, torch.as_tensor(targets[begin:begin + 64])[:, None])
+        own = scores.gather(1, torch.as_tensor(targets[begin : begin + 64])[:, None])
         fresh.append((scores > own).sum(1) + 1)
     assert len(computed) > 4
     fresh = torch.cat(fresh).clamp(max=21).numpy()

@@ -1,5 +1,6 @@
 """The everyday command line of run.py: names listed and checked before data loads, config files, run.log,
 the paper's datasets from an MMRec-format folder, threads recorded, finished runs left alone."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,13 @@ TINY = ["--epochs", "1", "--set", "hidden_size=16", "--set", "inner_size=16", "-
 
 
 def run_cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "experiments" / "run.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "run.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_the_light_name_list_is_the_model_registry():
@@ -61,12 +67,22 @@ def write_mmrec_clothing(folder, users: int = 40, items: int = 30, seed: int = 0
 
 def test_run_clothing_reads_an_mmrec_folder_under_data(tmp_path):
     write_mmrec_clothing(tmp_path / "data" / "clothing")
-    done = run_cli("--dataset", "clothing", *TINY, "--set", f"graph_dir={tmp_path / 'graphs'}",
-                   "--set", f"feature_dir={tmp_path / 'none'}", cwd=tmp_path)
+    done = run_cli(
+        "--dataset",
+        "clothing",
+        *TINY,
+        "--set",
+        f"graph_dir={tmp_path / 'graphs'}",
+        "--set",
+        f"feature_dir={tmp_path / 'none'}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     [folder] = (tmp_path / "runs" / "clothing").glob("mdsrec-42-*")  # the tiny settings name the folder
     results = json.loads((folder / "results.json").read_text())
-    assert results["config"]["graphs"]["H"] == 15 and results["config"]["graphs"]["k"] == 64  # the paper's clothing settings
+    assert (
+        results["config"]["graphs"]["H"] == 15 and results["config"]["graphs"]["k"] == 64
+    )  # the paper's clothing settings
     assert results["data"]["users"] == 40 and results["data"]["items"] == 30
 
 
@@ -84,13 +100,16 @@ def test_a_config_file_is_read_and_set_overrides_it(tmp_path):
     assert run_cli("--config", str(as_json), "--out", str(tmp_path / "pop")).returncode == 0
 
 
-@pytest.mark.parametrize("text, name, message", [
-    ("model: [sasrec\n", "bad.yaml", "not valid YAML"),
-    ("- 1\n- 2\n", "list.yaml", "expected a mapping of settings"),
-    ('{"lr": }', "bad.json", "not valid JSON"),
-    ("nosuchkey: 1\n", "unknown.yaml", "unknown config key 'nosuchkey'"),
-    ("lr: fast\n", "type.yaml", "expected a value of type float"),
-])
+@pytest.mark.parametrize(
+    "text, name, message",
+    [
+        ("model: [sasrec\n", "bad.yaml", "not valid YAML"),
+        ("- 1\n- 2\n", "list.yaml", "expected a mapping of settings"),
+        ('{"lr": }', "bad.json", "not valid JSON"),
+        ("nosuchkey: 1\n", "unknown.yaml", "unknown config key 'nosuchkey'"),
+        ("lr: fast\n", "type.yaml", "expected a value of type float"),
+    ],
+)
 def test_a_bad_config_file_is_one_line(text, name, message, tmp_path):
     path = tmp_path / name
     path.write_text(text)

@@ -1,6 +1,7 @@
 """The configuration is checked whole before any data is read: every field has a rule, each bad value is one
 line naming the key, the value and what is allowed (exit 2, nothing written), per-dataset defaults come by
 the dataset's resolved name from the package alone, and wasteful H / k are clamped with a warning."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -114,10 +115,18 @@ def test_every_setting_has_a_rule_and_one_bare_key():
 
 
 def test_a_setting_is_named_by_section_model_or_bare_key():
-    config = build_config("synthetic", {"model": "mdsrec"}, ["training.lr=0.003", "mdsrec.tau=0.5", "model.ica=false",
-                                                             "H=7", "graphs.dis=false"])
-    assert (config.training.lr, config.options.tau, config.options.ica, config.graphs.H, config.graphs.dis) == \
-        (0.003, 0.5, False, 7, False)
+    config = build_config(
+        "synthetic",
+        {"model": "mdsrec"},
+        ["training.lr=0.003", "mdsrec.tau=0.5", "model.ica=false", "H=7", "graphs.dis=false"],
+    )
+    assert (config.training.lr, config.options.tau, config.options.ica, config.graphs.H, config.graphs.dis) == (
+        0.003,
+        0.5,
+        False,
+        7,
+        False,
+    )
     assert config.get("graphs.H") == config.get("H") == 7
     saved = config.to_dict()
     assert set(saved) == {"dataset", "model", "data", "training", "evaluation", "graphs", "mdsrec"}
@@ -130,15 +139,55 @@ def test_two_ablation_switches_combine():
 
 
 LEGACY = {  # a config.json as written before the sections (flat, every model's knobs, one ablation name)
-    "dataset": "synthetic", "model": "mdsrec", "data_dir": "data", "feature_dir": "data/features", "seed": 1,
-    "device": "cuda", "threads": 1, "max_len": 20, "hidden_size": 64, "num_layers": 2, "num_heads": 4,
-    "inner_size": 128, "dropout": 0.2, "lr": 0.0003, "weight_decay": 0.0, "batch_size": 512, "epochs": 50,
-    "patience": 5, "valid_metric": "ndcg@20", "softmax": "full", "softmax_chunk": 8192, "negatives": 1000,
-    "topk": [10, 20], "mask_history": False, "eval_batch_size": 1024, "item_chunk": 65536, "modalities": [],
-    "ablation": "no_cre", "mu_id": 16.0, "mu_m": 0.2, "cooc_norm": "lightgcn", "cooc_window": 0, "H": 10,
-    "graph_operator": "mean", "knn_method": "auto", "adjacency_layout": "auto", "graph_dir": "graphs", "k": 16,
-    "centre_norm": "mean", "tau": 1.0, "rho": [], "share_modal_encoder": False, "modal_positions": 1.0,
-    "gru_layers": 1, "mask_prob": 0.2, "experts": 8, "unisrec_inductive": False, "interests": 4}
+    "dataset": "synthetic",
+    "model": "mdsrec",
+    "data_dir": "data",
+    "feature_dir": "data/features",
+    "seed": 1,
+    "device": "cuda",
+    "threads": 1,
+    "max_len": 20,
+    "hidden_size": 64,
+    "num_layers": 2,
+    "num_heads": 4,
+    "inner_size": 128,
+    "dropout": 0.2,
+    "lr": 0.0003,
+    "weight_decay": 0.0,
+    "batch_size": 512,
+    "epochs": 50,
+    "patience": 5,
+    "valid_metric": "ndcg@20",
+    "softmax": "full",
+    "softmax_chunk": 8192,
+    "negatives": 1000,
+    "topk": [10, 20],
+    "mask_history": False,
+    "eval_batch_size": 1024,
+    "item_chunk": 65536,
+    "modalities": [],
+    "ablation": "no_cre",
+    "mu_id": 16.0,
+    "mu_m": 0.2,
+    "cooc_norm": "lightgcn",
+    "cooc_window": 0,
+    "H": 10,
+    "graph_operator": "mean",
+    "knn_method": "auto",
+    "adjacency_layout": "auto",
+    "graph_dir": "graphs",
+    "k": 16,
+    "centre_norm": "mean",
+    "tau": 1.0,
+    "rho": [],
+    "share_modal_encoder": False,
+    "modal_positions": 1.0,
+    "gru_layers": 1,
+    "mask_prob": 0.2,
+    "experts": 8,
+    "unisrec_inductive": False,
+    "interests": 4,
+}
 
 
 def test_a_config_saved_before_the_sections_is_the_same_run():
@@ -154,10 +203,12 @@ def test_a_config_saved_before_the_sections_is_the_same_run():
     assert same_config(config.to_dict(), config) and not same_config(sasrec.to_dict(), config)
 
 
-@pytest.mark.parametrize("model, setting, message", [("mdsrec", *bad) for bad in BAD_SETTINGS] + BAD_MODEL_SETTINGS,
-                         ids=[s for s, _ in BAD_SETTINGS] + [f"{m}:{s}" for m, s, _ in BAD_MODEL_SETTINGS])
-def test_a_bad_setting_is_one_line_exit_2_and_writes_nothing(model, setting, message, tmp_path, capsys,
-                                                             monkeypatch):
+@pytest.mark.parametrize(
+    "model, setting, message",
+    [("mdsrec", *bad) for bad in BAD_SETTINGS] + BAD_MODEL_SETTINGS,
+    ids=[s for s, _ in BAD_SETTINGS] + [f"{m}:{s}" for m, s, _ in BAD_MODEL_SETTINGS],
+)
+def test_a_bad_setting_is_one_line_exit_2_and_writes_nothing(model, setting, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as ended:
         command_line(lambda: RUN.main(["--model", model, "--set", setting, "--out", str(tmp_path / "run")]))
@@ -185,8 +236,18 @@ def test_dataset_defaults_come_by_the_resolved_name_from_the_package_only(tmp_pa
 
 def test_h_and_k_larger_than_the_catalog_are_clamped_with_a_warning(tmp_path, caplog):
     dataset = make_synthetic(seed=1, num_users=60, num_items=20, clusters=4, dim=8)
-    config = build_config("synthetic", {"model": "mdsrec", "graph_dir": str(tmp_path), "hidden_size": 16,
-                                        "inner_size": 16, "max_len": 8, "H": 500, "k": 500})
+    config = build_config(
+        "synthetic",
+        {
+            "model": "mdsrec",
+            "graph_dir": str(tmp_path),
+            "hidden_size": 16,
+            "inner_size": 16,
+            "max_len": 8,
+            "H": 500,
+            "k": 500,
+        },
+    )
     with caplog.at_level(logging.WARNING):
         model = build_model(config, dataset, dataset.split())
     assert "H=500 is more than this catalog of 20 items allows; using 19" in caplog.text

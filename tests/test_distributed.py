@@ -1,5 +1,6 @@
 """Two CPU processes under torchrun (gloo): the gathered evaluation is exactly that of one process for the
 same weights, and training on two ranks lands where one process does."""
+
 from __future__ import annotations
 
 import json
@@ -20,11 +21,20 @@ ARGS = ["--model", "sasrec", "--epochs", "3", "--set", "hidden_size=32"]
 
 
 def run(*args: str, processes: int = 1) -> None:
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
-                "--master_port", "29517"] if processes > 1 else [sys.executable]
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port", "29517"]
+        if processes > 1
+        else [sys.executable]
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([*launcher, str(ROOT / "experiments" / "run.py"), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [*launcher, str(ROOT / "experiments" / "run.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
 

@@ -1,4 +1,5 @@
 """Full-ranking metrics on hand-checked cases."""
+
 from __future__ import annotations
 
 import math
@@ -31,9 +32,11 @@ def ranks(table, targets, max_k=20, **kw):
 
 def test_rank_counts_other_items_scoring_higher_or_equal():
     # items 0..4, item 0 is padding and must be ignored even with the highest score
-    table = [[9.0, 0.5, 0.9, 0.1, 0.7],   # target 4 (0.7): only item 2 (0.9) above -> rank 2
-             [9.0, 0.5, 0.5, 0.5, 0.1],   # target 2 ties with items 1 and 3 -> pessimistic rank 3
-             [9.0, 0.3, 0.2, 0.1, 0.0]]   # target 1 is the best real item -> rank 1
+    table = [
+        [9.0, 0.5, 0.9, 0.1, 0.7],  # target 4 (0.7): only item 2 (0.9) above -> rank 2
+        [9.0, 0.5, 0.5, 0.5, 0.1],  # target 2 ties with items 1 and 3 -> pessimistic rank 3
+        [9.0, 0.3, 0.2, 0.1, 0.0],
+    ]  # target 1 is the best real item -> rank 1
     assert ranks(table, [4, 2, 1]).tolist() == [2, 3, 1]
 
 
@@ -47,8 +50,9 @@ def test_ranks_beyond_max_k_are_capped_and_chunking_changes_nothing():
     table = rng.normal(size=(30, 200)).tolist()
     targets = rng.integers(1, 200, size=30).tolist()
     full = np.array(table)
-    exact = np.array([1 + sum(full[u, j] >= full[u, t] for j in range(1, 200) if j != t)
-                      for u, t in enumerate(targets)])
+    exact = np.array(
+        [1 + sum(full[u, j] >= full[u, t] for j in range(1, 200) if j != t) for u, t in enumerate(targets)]
+    )
     got = ranks(table, targets, max_k=20)
     assert np.array_equal(got, np.minimum(exact, 21))
     assert np.array_equal(ranks(table, targets, max_k=20, item_chunk=7, batch_size=4), got)

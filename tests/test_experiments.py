@@ -1,4 +1,5 @@
 """The analysis commands run on the synthetic set with tiny budgets, exit 0 and write their files."""
+
 from __future__ import annotations
 
 import csv
@@ -13,16 +14,30 @@ TINY = ["--epochs", "1", "--set", "hidden_size=16", "--set", "inner_size=16", "-
 
 
 def command(script: str, *args: str, cwd=ROOT) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, str(ROOT / "experiments" / script), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done
 
 
 def test_ablation_writes_table_3_with_paired_tests_and_reuses_finished_runs(tmp_path):
     registry = tmp_path / "registry"
-    args = [*TINY, "--set", f"graph_dir={tmp_path / 'graphs'}", "--out", str(tmp_path / "runs"),
-            "--registry", str(registry), "--jobs", "2"]
+    args = [
+        *TINY,
+        "--set",
+        f"graph_dir={tmp_path / 'graphs'}",
+        "--out",
+        str(tmp_path / "runs"),
+        "--registry",
+        str(registry),
+        "--jobs",
+        "2",
+    ]
     command("ablation.py", *args)
     table = (tmp_path / "runs" / "ablation.md").read_text()
     for variant in ("w/o DIS", "w/o CRE", "w/o MRGC", "w/o ICA", "MDSRec"):
@@ -40,8 +55,21 @@ def test_ablation_writes_table_3_with_paired_tests_and_reuses_finished_runs(tmp_
 
 def test_sweep_writes_a_png_a_csv_and_its_registry_table_and_h_zero_runs(tmp_path):
     registry = tmp_path / "registry"
-    command("sweep.py", "--param", "H", "--values", "0", "3", *TINY, "--set", f"graph_dir={tmp_path / 'graphs'}",
-            "--out", str(tmp_path), "--registry", str(registry))
+    command(
+        "sweep.py",
+        "--param",
+        "H",
+        "--values",
+        "0",
+        "3",
+        *TINY,
+        "--set",
+        f"graph_dir={tmp_path / 'graphs'}",
+        "--out",
+        str(tmp_path),
+        "--registry",
+        str(registry),
+    )
     for png in (tmp_path / "sweep-H.png", registry / "synthetic" / "sweep-H.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     rows = list(csv.DictReader((tmp_path / "sweep-H.csv").open()))
@@ -75,8 +103,9 @@ def test_case_study_ranks_agree_with_the_evaluator(tmp_path):
     split = dataset.split()
     inputs, targets = split.eval_inputs("test", 8)
     u = report["index"]
-    evaluator = target_ranks(model, inputs[u:u + 1], targets[u:u + 1], max_k=dataset.num_items,
-                             num_items=dataset.num_items)
+    evaluator = target_ranks(
+        model, inputs[u : u + 1], targets[u : u + 1], max_k=dataset.num_items, num_items=dataset.num_items
+    )
     assert report["channels"][f"MDSRec ({run.name}) fused"]["rank"] == int(evaluator[0])
     assert set(report["neighbours"]) == {"image", "text"}
     assert all(len(v) == 5 for v in report["neighbours"].values())
@@ -86,20 +115,38 @@ def test_case_study_ranks_agree_with_the_evaluator(tmp_path):
 
 def test_table2_tunes_every_model_alike_tests_pairs_and_reuses_runs(tmp_path):
     registry = tmp_path / "registry"
-    args = ["--models", "pop", "sasrec", "mdsrec", "--tune", *TINY, "--set", f"graph_dir={tmp_path / 'graphs'}",
-            "--out", str(tmp_path / "runs"), "--registry", str(registry), "--jobs", "2"]
+    args = [
+        "--models",
+        "pop",
+        "sasrec",
+        "mdsrec",
+        "--tune",
+        *TINY,
+        "--set",
+        f"graph_dir={tmp_path / 'graphs'}",
+        "--out",
+        str(tmp_path / "runs"),
+        "--registry",
+        str(registry),
+        "--jobs",
+        "2",
+    ]
     done = command("table2.py", *args)
     summary = json.loads((registry / "synthetic" / "table2.json").read_text())
     entries = {p.stem: json.loads(p.read_text()) for p in (registry / "synthetic" / "runs").glob("*.json")}
     assert len(entries) == 13  # pop once; sasrec and mdsrec over the same 3 x 2 grid
     for model in ("sasrec", "mdsrec"):
         grid = {name: e for name, e in entries.items() if e["model"] == model}
-        assert {(e["config"]["training"]["lr"], e["config"][model]["dropout"]) for e in grid.values()} == \
-            {(lr, do) for lr in (3e-4, 1e-3, 3e-3) for do in (0.2, 0.5)}
+        assert {(e["config"]["training"]["lr"], e["config"][model]["dropout"]) for e in grid.values()} == {
+            (lr, do) for lr in (3e-4, 1e-3, 3e-3) for do in (0.2, 0.5)
+        }
         best = max(grid.values(), key=lambda e: e["valid"]["ndcg@20"])
         rows = [r for r in summary["rows"] if r["model"] == model]
         assert rows[0]["setting"] == "tuned"
-        assert (rows[0]["lr"], rows[0]["dropout"]) == (best["config"]["training"]["lr"], best["config"][model]["dropout"])
+        assert (rows[0]["lr"], rows[0]["dropout"]) == (
+            best["config"]["training"]["lr"],
+            best["config"][model]["dropout"],
+        )
         default = (1e-3, 0.2)  # the synthetic config's dropout is 0.2
         assert len(rows) == (1 if (rows[0]["lr"], rows[0]["dropout"]) == default else 2)
     assert {(t["other"], t["setting"]) for t in summary["tests"]} >= {("pop", "tuned"), ("sasrec", "tuned")}
@@ -131,12 +178,14 @@ def test_an_interrupted_run_is_resumed_not_retrained(tmp_path, caplog):
     from mdsrec_pyg.config import build_config
     from mdsrec_pyg.experiment import interrupted_run, run_experiment, run_or_reuse
 
-    config = build_config("synthetic", {"model": "sasrec", "epochs": 2, "hidden_size": 16, "inner_size": 16,
-                                        "max_len": 8})
+    config = build_config(
+        "synthetic", {"model": "sasrec", "epochs": 2, "hidden_size": 16, "inner_size": 16, "max_len": 8}
+    )
     expected = run_experiment(config, tmp_path, keep_checkpoint=True)
     (tmp_path / "results.json").unlink()  # killed after its last checkpoint, before the results were written
-    other = build_config("synthetic", {"model": "sasrec", "epochs": 3, "hidden_size": 16, "inner_size": 16,
-                                       "max_len": 8})
+    other = build_config(
+        "synthetic", {"model": "sasrec", "epochs": 3, "hidden_size": 16, "inner_size": 16, "max_len": 8}
+    )
     assert interrupted_run(tmp_path, config) and not interrupted_run(tmp_path, other)
     with caplog.at_level(logging.INFO):
         got = run_or_reuse(config, tmp_path, {})
@@ -150,11 +199,38 @@ def test_bench_writes_the_figures_the_issue_asks_for(tmp_path):
     import json
 
     out = tmp_path / "runs" / "bench.json"  # a folder that does not exist yet
-    command("bench.py", "--items", "3000", "--sequences", "600", "--knn-sample", "300", "--out", str(out),
-            "--profile", "1", "--set", "hidden_size=16", "--set", "inner_size=16", "--set", "max_len=8")
+    command(
+        "bench.py",
+        "--items",
+        "3000",
+        "--sequences",
+        "600",
+        "--knn-sample",
+        "300",
+        "--out",
+        str(out),
+        "--profile",
+        "1",
+        "--set",
+        "hidden_size=16",
+        "--set",
+        "inner_size=16",
+        "--set",
+        "max_len=8",
+    )
     figures = json.loads(out.read_text())
-    for key in ("cooc_seconds", "knn_seconds", "knn_exact_seconds", "knn_recall", "epoch_seconds_sasrec",
-                "epoch_seconds_mdsrec", "eval_users_per_second", "peak_rss_mb", "items", "device"):
+    for key in (
+        "cooc_seconds",
+        "knn_seconds",
+        "knn_exact_seconds",
+        "knn_recall",
+        "epoch_seconds_sasrec",
+        "epoch_seconds_mdsrec",
+        "eval_users_per_second",
+        "peak_rss_mb",
+        "items",
+        "device",
+    ):
         assert key in figures, key
     assert figures["items"] == 2999 and 0.5 <= figures["knn_recall"] <= 1.0
     assert figures["epoch_seconds_mdsrec"] > 0 and figures["peak_rss_mb"] > 0

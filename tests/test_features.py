@@ -1,4 +1,5 @@
 """Feature assembly: id matching, mean imputation, the offline MiniLM encoder, and the scientific recipe."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,9 +33,23 @@ def test_scientific_features_recipe(tmp_path):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "encode_text.py"), "--dataset", "scientific",
-                           "--data-dir", str(SHARED), "--feature-dir", str(tmp_path), "--image-from", "scientific_mm"],
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "experiments" / "encode_text.py"),
+            "--dataset",
+            "scientific",
+            "--data-dir",
+            str(SHARED),
+            "--feature-dir",
+            str(tmp_path),
+            "--image-from",
+            "scientific_mm",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr
     assert "1585/4385 items matched by id" in done.stdout
     full = load_dataset("scientific", SHARED, feature_dir=tmp_path)

@@ -1,4 +1,5 @@
 """Relation graphs by hand: co-occurrence (Eq. 1-2), top-H (Eq. 4-5), propagation (Eq. 3, 6), the cache."""
+
 from __future__ import annotations
 
 import logging
@@ -66,7 +67,7 @@ def test_operators_by_hand():
     assert RelationGraph(edge_index, torch.ones(3), 4, "mean")(x).flatten().tolist() == [0.0, 3.0, 1.0, 0.0]
     sym = RelationGraph(edge_index, torch.ones(3), 4, "lightgcn")(x).flatten()
     # deg_in(1) = 2, deg_out(2) = deg_out(3) = 1: 2/sqrt(2) + 4/sqrt(2); item 2: deg_in 1, deg_out(1) 1 -> 1
-    assert torch.allclose(sym, torch.tensor([0.0, 6 / 2 ** 0.5, 1.0, 0.0]))
+    assert torch.allclose(sym, torch.tensor([0.0, 6 / 2**0.5, 1.0, 0.0]))
 
 
 def test_an_operator_registered_by_name_is_usable():

@@ -1,5 +1,6 @@
 """The loss over items: the chunked softmax is the full one (value and gradient), the sampled one is
 log-Q corrected and ignores accidental hits, and every model trains the same under full and chunked."""
+
 from __future__ import annotations
 
 import pytest
@@ -76,9 +77,18 @@ def test_training_is_the_same_under_the_full_and_the_chunked_softmax(name, tmp_p
     split = dataset.split()
     losses = {}
     for kind in ("full", "chunked"):
-        config = build_config("synthetic", {"model": name, "epochs": 2, "hidden_size": 16, "inner_size": 32,
-                                            "softmax": kind, "softmax_chunk": 300,
-                                            "graph_dir": str(tmp_path / "graphs")})
+        config = build_config(
+            "synthetic",
+            {
+                "model": name,
+                "epochs": 2,
+                "hidden_size": 16,
+                "inner_size": 32,
+                "softmax": kind,
+                "softmax_chunk": 300,
+                "graph_dir": str(tmp_path / "graphs"),
+            },
+        )
         results = Trainer(build_model(config, dataset, split), split, config, dataset.num_items).fit()
         losses[kind] = [h["loss"] for h in results["history"]]
     assert losses["full"] == pytest.approx(losses["chunked"], rel=1e-4)
@@ -89,6 +99,7 @@ def test_the_sampled_softmax_learns():
     split = dataset.split()
     config = build_config("synthetic", {"model": "sasrec", "epochs": 15, "softmax": "sampled", "negatives": 100})
     sampled = Trainer(build_model(config, dataset, split), split, config, dataset.num_items).fit()["test"]
-    pop = Trainer(build_model(build_config("synthetic", {"model": "pop"}), dataset, split), split, config,
-                  dataset.num_items).fit()["test"]
+    pop = Trainer(
+        build_model(build_config("synthetic", {"model": "pop"}), dataset, split), split, config, dataset.num_items
+    ).fit()["test"]
     assert sampled["ndcg@20"] > 1.5 * pop["ndcg@20"], (sampled, pop)

@@ -1,5 +1,6 @@
 """MDSRec: causality of the centralized attention, the ablations, any number of modalities, and that it
 finds the planted modal structure of the synthetic set which ID-only SASRec has to learn from scratch."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -64,9 +65,15 @@ def test_evaluation_is_deterministic_and_training_is_noisy(tmp_path):
     assert torch.equal(model.score(model.user_state(inputs), 0, 61), model.score(model.user_state(inputs), 0, 61))
 
 
-ABLATIONS = {"full": {}, "no_dis": {"dis": False}, "no_cre": {"cre": False}, "no_mrgc": {"mrgc": False},
-             "no_ica": {"ica": False}, "no_dis+no_ica": {"dis": False, "ica": False},
-             "no_cre+no_mrgc": {"cre": False, "mrgc": False}}
+ABLATIONS = {
+    "full": {},
+    "no_dis": {"dis": False},
+    "no_cre": {"cre": False},
+    "no_mrgc": {"mrgc": False},
+    "no_ica": {"ica": False},
+    "no_dis+no_ica": {"dis": False, "ica": False},
+    "no_cre+no_mrgc": {"cre": False, "mrgc": False},
+}
 
 
 @pytest.mark.parametrize("switches", ABLATIONS.values(), ids=ABLATIONS.keys())
@@ -88,14 +95,16 @@ def test_each_ablation_and_a_combination_trains_and_lowers_its_loss(tmp_path, sw
 
 def test_one_or_three_modalities(tmp_path):
     base = make_synthetic(seed=1, num_users=120, num_items=60, clusters=6, dim=8)
-    text_only = build_dataset("t", base.sequences, base.item_ids, base.user_ids,
-                              {"text": base.features["text"].numpy()})
+    text_only = build_dataset(
+        "t", base.sequences, base.item_ids, base.user_ids, {"text": base.features["text"].numpy()}
+    )
     model, *_ = tiny(tmp_path, dataset=text_only)
     assert model.modalities == ["text"] and model.rho == {"text": 1.0}
     three = dict(base.features, audio=np.random.default_rng(0).normal(size=(61, 5)).astype(np.float32))
     arrays = {m: f if isinstance(f, np.ndarray) else f.numpy() for m, f in three.items()}
-    model, _, split, config = tiny(tmp_path, dataset=build_dataset("three", base.sequences, base.item_ids,
-                                                                   base.user_ids, arrays))
+    model, _, split, config = tiny(
+        tmp_path, dataset=build_dataset("three", base.sequences, base.item_ids, base.user_ids, arrays)
+    )
     assert sorted(model.modalities) == ["audio", "image", "text"]
     windows = torch.as_tensor(split.train_windows(config.data.max_len))
     assert torch.isfinite(model.loss(windows[:, :-1], windows[:, 1:]))
@@ -115,8 +124,9 @@ def test_needs_features_and_valid_options(tmp_path):
 def test_graphs_use_training_interactions_only(tmp_path):
     # items 4 and 5 only ever meet as a user's validation and test items: no co-occurrence edge between them
     seqs = [np.array([1, 2, 3, 4, 5]), np.array([2, 1, 3, 1, 2])]
-    dataset = build_dataset("leak", seqs, ["[PAD]", "a", "b", "c", "d", "e"], ["u", "v"],
-                            {"text": np.eye(6, dtype=np.float32)})
+    dataset = build_dataset(
+        "leak", seqs, ["[PAD]", "a", "b", "c", "d", "e"], ["u", "v"], {"text": np.eye(6, dtype=np.float32)}
+    )
     model, *_ = tiny(tmp_path, dataset=dataset, H=1, k=2)
     edges = model.cooccurrence.edge_index
     assert not ((edges == 4) | (edges == 5)).any()
@@ -136,8 +146,9 @@ def test_short_training_beats_sasrec_on_synthetic(tmp_path):
 def test_kmeans_centres_depend_on_item_features_only(tmp_path):
     base = make_synthetic(seed=1, num_users=120, num_items=60, clusters=6, dim=8)
     shuffled = [np.random.default_rng(u).permutation(s) for u, s in enumerate(base.sequences)]
-    other = build_dataset("other", shuffled, base.item_ids, base.user_ids,
-                          {m: f.numpy() for m, f in base.features.items()})
+    other = build_dataset(
+        "other", shuffled, base.item_ids, base.user_ids, {m: f.numpy() for m, f in base.features.items()}
+    )
     first, *_ = tiny(tmp_path / "a")
     second, *_ = tiny(tmp_path / "b", dataset=other)
     for m in first.modalities:

@@ -1,6 +1,7 @@
 """Property-based: random well-formed files load to the same in-memory form as a simple independent reader;
 randomly corrupted files either load to that same form or fail with the one-line InputError, never a
 traceback of another kind and never a silent wrong load."""
+
 from __future__ import annotations
 
 import math
@@ -192,8 +193,12 @@ SIMPLE = {"sequence_file": simple_sequence_file, "mmrec": simple_mmrec, "unisrec
 
 
 @SETTINGS
-@given(sequences=USERS, fmt=st.sampled_from(sorted(FORMATS)), how=st.sampled_from(CORRUPTIONS),
-       position=st.integers(0, 1000))
+@given(
+    sequences=USERS,
+    fmt=st.sampled_from(sorted(FORMATS)),
+    how=st.sampled_from(CORRUPTIONS),
+    position=st.integers(0, 1000),
+)
 def test_corrupted_files_fail_with_one_line_or_load_as_a_simple_reader_does(sequences, fmt, how, position):
     write, read, form, _ = FORMATS[fmt]
     with tempfile.TemporaryDirectory() as tmp:

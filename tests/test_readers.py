@@ -1,5 +1,6 @@
 """The three readers load small hand-written files into the same in-memory form, and reject bad input with
 one line naming the file, the line or field, and what was expected."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,8 +47,9 @@ def expected_sequences(order: list[str]) -> list[list[int]]:
 def test_unisrec_rebuilds_full_sequences_even_from_truncated_histories(tmp_path):
     feats = {"feat1CLS": np.arange(5 * 4, dtype=float).reshape(5, 4)}
     for max_history in (50, 2):
-        ds = read_unisrec(write_unisrec(tmp_path / str(max_history), max_history, feats),
-                          feature_files={"text": ("feat1CLS", 4)})
+        ds = read_unisrec(
+            write_unisrec(tmp_path / str(max_history), max_history, feats), feature_files={"text": ("feat1CLS", 4)}
+        )
         assert [s.tolist() for s in ds.sequences] == expected_sequences(ITEMS)
         assert ds.item_ids == ["[PAD]"] + ITEMS and ds.user_ids == list(USERS)
         assert ds.features["text"].shape == (6, 4)
@@ -88,9 +90,11 @@ def test_sequence_file_reads_item_text_by_item_id(tmp_path):
 
 def test_bad_item_text_is_named_with_its_line(tmp_path):
     (tmp_path / "user_sequence.txt").write_text("u0 a b c\n")
-    for text, expected in (("a\tone\nb no tab\n", "item_text.txt:2: expected an item id, a tab"),
-                           ("a\tone\na\tagain\n", "item_text.txt:2: item 'a' listed twice"),
-                           ("\tno id\n", "item_text.txt:1: expected an item id")):
+    for text, expected in (
+        ("a\tone\nb no tab\n", "item_text.txt:2: expected an item id, a tab"),
+        ("a\tone\na\tagain\n", "item_text.txt:2: item 'a' listed twice"),
+        ("\tno id\n", "item_text.txt:1: expected an item id"),
+    ):
         (tmp_path / "item_text.txt").write_text(text)
         assert expected in error_of(lambda: read_sequence_file(tmp_path))
 
@@ -130,12 +134,14 @@ def test_bad_inputs_name_file_line_and_expectation(tmp_path):
     assert "T.feat1CLS" in msg and "not a multiple of dim 4" in msg
     np.zeros((4, 4), dtype="<f4").tofile(folder / "T.feat1CLS")
     assert "4 rows of dim 4, expected 5" in error_of(
-        lambda: read_unisrec(folder, feature_files={"text": ("feat1CLS", 4)}))
+        lambda: read_unisrec(folder, feature_files={"text": ("feat1CLS", 4)})
+    )
     bad = np.zeros((5, 4), dtype="<f4")
     bad[2, 1] = np.nan
     bad.tofile(folder / "T.feat1CLS")
     assert "row 2 has NaN or infinite values" in error_of(
-        lambda: read_unisrec(folder, feature_files={"text": ("feat1CLS", 4)}))
+        lambda: read_unisrec(folder, feature_files={"text": ("feat1CLS", 4)})
+    )
 
     seq = tmp_path / "seq"
     seq.mkdir()
@@ -143,14 +149,16 @@ def test_bad_inputs_name_file_line_and_expectation(tmp_path):
     assert "user_sequence.txt:2: duplicate user 'u0'" in error_of(lambda: read_sequence_file(seq))
     (seq / "user_sequence.txt").write_text("u0 a b c\nu1\n")
     assert "user_sequence.txt:2: expected a user id followed by at least one item id" in error_of(
-        lambda: read_sequence_file(seq))
+        lambda: read_sequence_file(seq)
+    )
 
     mm = tmp_path / "mm"
     mm.mkdir()
     (mm / "mm.inter").write_text("userID\titemID\trating\ttimestamp\tx_label\n0\t1\t5\tyesterday\t0\n")
     assert "mm.inter:2: field 'timestamp': expected a number, got 'yesterday'" in error_of(lambda: read_mmrec(mm))
-    (mm / "mm.inter").write_text("userID\titemID\trating\ttimestamp\tx_label\n0\t0\t5\t1\t0\n0\t1\t5\t2\t0\n"
-                                 "0\t2\t5\t3\t0\n")
+    (mm / "mm.inter").write_text(
+        "userID\titemID\trating\ttimestamp\tx_label\n0\t0\t5\t1\t0\n0\t1\t5\t2\t0\n0\t2\t5\t3\t0\n"
+    )
     np.save(mm / "text_feat.npy", np.zeros((2, 3), dtype=np.float32))
     assert "text_feat.npy: 2 rows, expected 3" in error_of(lambda: read_mmrec(mm))
 

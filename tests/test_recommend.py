@@ -1,6 +1,7 @@
 """Recommendations from a trained run: the evaluator's ranks, original ids, seen items left out, every user
 exported once, and one line (exit 2) for a changed dataset, a corrupt or missing best.pt, an unfinished run
 and bad flags."""
+
 from __future__ import annotations
 
 import csv
@@ -25,17 +26,34 @@ TINY = ["--epochs", "1", "--set", "hidden_size=16", "--set", "inner_size=16", "-
 
 
 def recommend_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "experiments" / "recommend.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "recommend.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A finished one-epoch MDSRec run on synthetic."""
     folder = tmp_path_factory.mktemp("recommend")
-    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "run.py"), *TINY,
-                           "--set", f"graph_dir={folder / 'graphs'}", "--out", str(folder / "run")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "experiments" / "run.py"),
+            *TINY,
+            "--set",
+            f"graph_dir={folder / 'graphs'}",
+            "--out",
+            str(folder / "run"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return folder / "run"
 
@@ -51,13 +69,29 @@ def test_a_users_test_item_gets_the_evaluators_rank(name, synthetic, tmp_path):
     where the evaluator does (1 + the other items scoring at least as high; pop's ties test the rule)."""
     dataset = synthetic
     split = dataset.split()
-    config = build_config("synthetic", {"model": name, "hidden_size": 16, "inner_size": 16, "max_len": 8,
-                                        "graph_dir": str(tmp_path), "eval_batch_size": 128}, where_held=True)
+    config = build_config(
+        "synthetic",
+        {
+            "model": name,
+            "hidden_size": 16,
+            "inner_size": 16,
+            "max_len": 8,
+            "graph_dir": str(tmp_path),
+            "eval_batch_size": 128,
+        },
+        where_held=True,
+    )
     model = build_model(config, dataset, split).eval()
     users = np.arange(300)
     inputs, targets = split.eval_inputs("test", config.data.max_len)
-    expected = target_ranks(model, inputs[users], targets[users], max_k=dataset.num_items,
-                            batch_size=config.evaluation.eval_batch_size, num_items=dataset.num_items)
+    expected = target_ranks(
+        model,
+        inputs[users],
+        targets[users],
+        max_k=dataset.num_items,
+        batch_size=config.evaluation.eval_batch_size,
+        num_items=dataset.num_items,
+    )
     recommender = Recommender(config, dataset, model)
     histories = [[dataset.item_ids[i] for i in split.test_inputs[u]] for u in users]
     found = recommender.recommend(histories, k=dataset.num_items - 1, exclude_seen=False)
@@ -139,8 +173,15 @@ def test_all_users_export_has_every_user_exactly_once(run_dir, tmp_path):
 
 
 def test_exported_vectors_give_the_scores(run_dir, tmp_path):
-    done = recommend_cli("--run", str(run_dir), "--all-users", "--out", str(tmp_path / "top.csv"),
-                         "--export-vectors", str(tmp_path / "vectors"))
+    done = recommend_cli(
+        "--run",
+        str(run_dir),
+        "--all-users",
+        "--out",
+        str(tmp_path / "top.csv"),
+        "--export-vectors",
+        str(tmp_path / "vectors"),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     items = np.load(tmp_path / "vectors" / "item_vectors.npy")
     users = np.load(tmp_path / "vectors" / "user_vectors.npy")
@@ -179,14 +220,19 @@ def copy_run(run_dir, tmp_path):
 
 
 BAD_RUNS = {
-    "corrupt best.pt": (lambda run: (run / "best.pt").write_bytes((run / "best.pt").read_bytes()[:-100] + b"x" * 100),
-                        "best.pt: corrupt"),
+    "corrupt best.pt": (
+        lambda run: (run / "best.pt").write_bytes((run / "best.pt").read_bytes()[:-100] + b"x" * 100),
+        "best.pt: corrupt",
+    ),
     "missing best.pt": (lambda run: (run / "best.pt").unlink(), "best.pt: not found"),
     "unfinished run": (lambda run: (run / "results.json").unlink(), "the run has not finished"),
     "no config.json": (lambda run: (run / "config.json").unlink(), "config.json: not found"),
-    "changed data": (lambda run: (run / "results.json").write_text(json.dumps(
-        {**json.loads((run / "results.json").read_text()), "data": {"fingerprint": "0" * 64}})),
-        "has changed since this run was trained"),
+    "changed data": (
+        lambda run: (run / "results.json").write_text(
+            json.dumps({**json.loads((run / "results.json").read_text()), "data": {"fingerprint": "0" * 64}})
+        ),
+        "has changed since this run was trained",
+    ),
 }
 
 
@@ -228,6 +274,7 @@ def test_bad_flags_are_one_line_exit_2(args, message, run_dir, tmp_path):
 def test_a_parquet_path_without_pyarrow_is_one_line(run_dir, tmp_path):
     try:
         import pyarrow  # noqa: F401
+
         pytest.skip("pyarrow is installed: .parquet is a valid output")
     except ImportError:
         pass

@@ -1,5 +1,6 @@
 """The results registry: what the experiment scripts record, how a table renders, and that the README's tables
 are exactly what the committed registry renders."""
+
 from __future__ import annotations
 
 import json
@@ -14,16 +15,46 @@ from mdsrec_pyg.results_registry import record_run, regenerate, render, write_ta
 
 
 def comparison(p: float) -> dict:
-    test = {"users": 100, "users_differing": 40, "mean_a": 0.11, "mean_b": 0.10, "difference": 0.01,
-            "ci_low": -0.002, "ci_high": 0.022, "p_wilcoxon": p, "significant": p < 0.05}
-    rows = [{"model": m, "setting": "tuned", "seeds": [42, 1], "lr": 1e-3, "dropout": 0.5,
-             "test": {k: values for k in ("recall@10", "ndcg@10", "recall@20", "ndcg@20")},
-             "best_epochs": [3, 4], "seconds": [10.0, 12.0], "ran_on": ["CPU x86_64 x2"]}
-            for m, values in (("sasrec", [0.10, 0.10]), ("mdsrec", [0.12, 0.10]))]
-    return {"kind": "table2", "dataset": "toy", "seeds": [42, 1], "features": {"text": 8}, "note": "a note.",
-            "proposed": "mdsrec", "k": 20, "rows": rows, "tests": [{"other": "sasrec", "setting": "tuned", **test}],
-            "grid_valid_ndcg@20": {"sasrec": {"lr=0.001": 0.2, "lr=0.003": "failed: loss became nan"},
-                                   "mdsrec": {"lr=0.001": 0.25, "lr=0.003": 0.3}}}
+    test = {
+        "users": 100,
+        "users_differing": 40,
+        "mean_a": 0.11,
+        "mean_b": 0.10,
+        "difference": 0.01,
+        "ci_low": -0.002,
+        "ci_high": 0.022,
+        "p_wilcoxon": p,
+        "significant": p < 0.05,
+    }
+    rows = [
+        {
+            "model": m,
+            "setting": "tuned",
+            "seeds": [42, 1],
+            "lr": 1e-3,
+            "dropout": 0.5,
+            "test": {k: values for k in ("recall@10", "ndcg@10", "recall@20", "ndcg@20")},
+            "best_epochs": [3, 4],
+            "seconds": [10.0, 12.0],
+            "ran_on": ["CPU x86_64 x2"],
+        }
+        for m, values in (("sasrec", [0.10, 0.10]), ("mdsrec", [0.12, 0.10]))
+    ]
+    return {
+        "kind": "table2",
+        "dataset": "toy",
+        "seeds": [42, 1],
+        "features": {"text": 8},
+        "note": "a note.",
+        "proposed": "mdsrec",
+        "k": 20,
+        "rows": rows,
+        "tests": [{"other": "sasrec", "setting": "tuned", **test}],
+        "grid_valid_ndcg@20": {
+            "sasrec": {"lr=0.001": 0.2, "lr=0.003": "failed: loss became nan"},
+            "mdsrec": {"lr=0.001": 0.25, "lr=0.003": 0.3},
+        },
+    }
 
 
 def test_a_table_renders_mean_std_bold_best_and_the_verdict(tmp_path):
@@ -50,9 +81,18 @@ def test_regenerate_fills_marked_blocks_and_reports_what_changed(tmp_path):
 
 
 def test_a_run_entry_holds_what_a_reader_needs_and_no_weights_or_ranks(tmp_path):
-    results = {"dataset": "toy", "model": "sasrec", "config": {"seed": 1}, "best_epoch": 3, "valid": {},
-               "test": {"ndcg@20": 0.1}, "seconds": 5.0, "history": [{"epoch": 1}],
-               "versions": {"commit": "abc"}, "machine": {"device": "cpu"}}
+    results = {
+        "dataset": "toy",
+        "model": "sasrec",
+        "config": {"seed": 1},
+        "best_epoch": 3,
+        "valid": {},
+        "test": {"ndcg@20": 0.1},
+        "seconds": 5.0,
+        "history": [{"epoch": 1}],
+        "versions": {"commit": "abc"},
+        "machine": {"device": "cpu"},
+    }
     path = record_run(tmp_path, "table2", tmp_path / "runs" / "sasrec-s1", results)
     entry = json.loads(path.read_text())
     assert path == tmp_path / "toy" / "table2" / "sasrec-s1.json"
@@ -60,16 +100,30 @@ def test_a_run_entry_holds_what_a_reader_needs_and_no_weights_or_ranks(tmp_path)
 
 
 def test_the_readme_tables_are_what_the_committed_registry_renders():
-    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "readme_tables.py"), "--check",
-                           "--readme", str(ROOT / "README.md"), "--registry", str(ROOT / "results")],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "experiments" / "readme_tables.py"),
+            "--check",
+            "--readme",
+            str(ROOT / "README.md"),
+            "--registry",
+            str(ROOT / "results"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
 
 
 def test_every_committed_table_renders_and_the_readme_shows_it():
     readme = (ROOT / "README.md").read_text()
-    tables = sorted(p for p in (ROOT / "results").glob("*/*.json")
-                    if json.loads(p.read_text()).get("kind") in ("table2", "ablation", "sweep", "bench"))
+    tables = sorted(
+        p
+        for p in (ROOT / "results").glob("*/*.json")
+        if json.loads(p.read_text()).get("kind") in ("table2", "ablation", "sweep", "bench")
+    )
     assert len(tables) >= 6, "the registry has lost tables"
     for path in tables:
         key = f"{path.parent.name}/{path.stem}"
@@ -81,27 +135,38 @@ def test_a_bad_readme_or_a_missing_table_is_one_line_and_exit_2(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("<!-- registry: toy/none -->\n<!-- /registry -->\n")
     for args in (["--readme", str(tmp_path / "absent.md")], ["--readme", str(readme), "--registry", str(tmp_path)]):
-        done = subprocess.run([sys.executable, str(ROOT / "experiments" / "readme_tables.py"), "--check", *args],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "experiments" / "readme_tables.py"), "--check", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
 def test_the_paper_values_are_those_of_its_table_2():
     paper = json.loads((ROOT / "results" / "paper" / "table2.json").read_text())["datasets"]
-    assert paper["sports"]["sasrec"] == {"recall@10": 0.0423, "ndcg@10": 0.0208, "recall@20": 0.0646,
-                                         "ndcg@20": 0.0263}
+    assert paper["sports"]["sasrec"] == {"recall@10": 0.0423, "ndcg@10": 0.0208, "recall@20": 0.0646, "ndcg@20": 0.0263}
     assert (paper["sports"]["mdsrec"]["recall@20"], paper["sports"]["mdsrec"]["ndcg@20"]) == (0.0989, 0.0401)
     assert (paper["sports"]["unisrec"]["recall@20"], paper["sports"]["missrec"]["ndcg@20"]) == (0.0901, 0.0349)
     assert paper["scientific"]["mdsrec"]["ndcg@20"] == 0.0873
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--registry", "README.md"], "--registry: README.md is a file; expected the results registry folder"),
-    (["--table", "../elsewhere"], "--table: '../elsewhere': expected a plain name (letters, digits, - and _)"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--registry", "README.md"], "--registry: README.md is a file; expected the results registry folder"),
+        (["--table", "../elsewhere"], "--table: '../elsewhere': expected a plain name (letters, digits, - and _)"),
+    ],
+)
 def test_a_bad_registry_or_table_name_is_refused_before_any_run(args, expected):
-    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "table2.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "table2.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and done.stderr.strip() == f"error: {expected}"
 
 
@@ -126,14 +191,23 @@ def test_a_registry_run_is_still_the_run_its_command_makes_today(path):
     if folder == "table2":  # the tuned grid gives lr and dropout
         command.update(lr=saved["lr"], dropout=saved["dropout"])
     elif folder == "ablation":  # the paper's four variants as switches
-        sets = {"no_dis": ["dis=false"], "no_cre": ["cre=false"], "no_mrgc": ["mrgc=false"],
-                "no_ica": ["ica=false"], "mdsrec": []}[path.stem.rsplit("-s", 1)[0]]
+        sets = {
+            "no_dis": ["dis=false"],
+            "no_cre": ["cre=false"],
+            "no_mrgc": ["mrgc=false"],
+            "no_ica": ["ica=false"],
+            "mdsrec": [],
+        }[path.stem.rsplit("-s", 1)[0]]
     else:  # sweeps: the sweep's own epochs, patience and the swept setting, as the flat config holds them
         default = build_config(saved["dataset"], {"model": saved["model"]}).flat()
         command.update({k: v for k, v in saved.items() if k in default and default[k] != v and k != "dataset"})
     config = build_config(saved["dataset"], command, sets, where_held=True)
     assert same_config(saved, config)
-    assert validate(Config.from_dict(saved, legacy=True)).flat() == \
-        {**config.flat(), "device": saved["device"], "threads": saved["threads"]}
-    assert not same_config(saved, build_config(saved["dataset"], {**command, "seed": saved["seed"] + 1}, sets,
-                                                where_held=True))
+    assert validate(Config.from_dict(saved, legacy=True)).flat() == {
+        **config.flat(),
+        "device": saved["device"],
+        "threads": saved["threads"],
+    }
+    assert not same_config(
+        saved, build_config(saved["dataset"], {**command, "seed": saved["seed"] + 1}, sets, where_held=True)
+    )

@@ -1,4 +1,5 @@
 """A run killed with SIGKILL in the middle of an epoch and resumed ends exactly as an uninterrupted one."""
+
 from __future__ import annotations
 
 import json
@@ -10,13 +11,28 @@ import time
 
 from conftest import ROOT
 
-ARGS = ["--model", "sasrec", "--epochs", "4", "--set", "hidden_size=32", "--set", "patience=10",
-        "--set", "batch_size=64"]
+ARGS = [
+    "--model",
+    "sasrec",
+    "--epochs",
+    "4",
+    "--set",
+    "hidden_size=32",
+    "--set",
+    "patience=10",
+    "--set",
+    "batch_size=64",
+]
 
 
 def run(out, *extra):
-    return subprocess.run([sys.executable, str(ROOT / "experiments" / "run.py"), *ARGS, "--out", str(out), *extra],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "run.py"), *ARGS, "--out", str(out), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_killed_run_resumes_to_the_same_metrics(tmp_path):
@@ -25,8 +41,13 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     expected = json.loads((tmp_path / "whole" / "results.json").read_text())
 
     out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, str(ROOT / "experiments" / "run.py"), *ARGS, "--out", str(out)],
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "experiments" / "run.py"), *ARGS, "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # wait until epoch 2 has been checkpointed, then kill during epoch 3
     deadline = time.time() + 300
     checkpoint = out / "checkpoint.pt"
@@ -44,8 +65,13 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     process.wait()
     assert not (out / "results.json").exists()
 
-    resumed = subprocess.run([sys.executable, str(ROOT / "experiments" / "run.py"), "--resume", str(out)],
-                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "run.py"), "--resume", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stderr
     got = json.loads((out / "results.json").read_text())
@@ -54,6 +80,11 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
 
 
 def test_resume_without_a_run_folder_is_a_clear_error(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "run.py"), "--resume", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "run.py"), "--resume", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "config.json: not found" in done.stderr

@@ -1,6 +1,7 @@
 """Top-K by inner product: every model's score is one inner product (user_vectors x catalog_vectors); the
 exact chunked search equals a plain sort; the FAISS index finds >= 95% of the exact top-10 on a generated
 catalog."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,11 @@ def synthetic():
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_the_inner_product_form_gives_the_models_scores(name, synthetic, tmp_path):
     dataset, split = synthetic
-    config = build_config("synthetic", {"model": name, "hidden_size": 16, "inner_size": 16, "max_len": 8,
-                                        "graph_dir": str(tmp_path)}, where_held=True)
+    config = build_config(
+        "synthetic",
+        {"model": name, "hidden_size": 16, "inner_size": 16, "max_len": 8, "graph_dir": str(tmp_path)},
+        where_held=True,
+    )
     model = build_model(config, dataset, split).eval()
     inputs, _ = split.eval_inputs("test", config.data.max_len)
     with torch.no_grad():
@@ -86,7 +90,7 @@ def test_faiss_index_recall_at_10_against_exact_is_at_least_095():
     # what it finds carries the exact inner products, and never padding
     assert 0 not in found
     row = found[0][found[0] >= 0]
-    np.testing.assert_allclose(found_scores[0, :len(row)], (users[0] @ items[row].T).numpy(), rtol=1e-4)
+    np.testing.assert_allclose(found_scores[0, : len(row)], (users[0] @ items[row].T).numpy(), rtol=1e-4)
 
 
 def test_faiss_index_leaves_out_excluded_items():
@@ -101,4 +105,5 @@ def test_faiss_index_leaves_out_excluded_items():
 
 def test_recall_at_k_counts_shared_ids():
     assert recall_at_k(np.array([[1, 2, 3], [4, 5, -1]]), np.array([[3, 2, 9], [4, 6, 7]])) == pytest.approx(
-        (2 / 3 + 1 / 3) / 2)
+        (2 / 3 + 1 / 3) / 2
+    )

@@ -1,5 +1,6 @@
 """Run folders: a default name per distinct setting, a lock while a run writes, one line for an --out that
 cannot be used, checkpoints checked before a resume, data checked on resume, Ctrl-C says how to resume."""
+
 from __future__ import annotations
 
 import json
@@ -17,13 +18,17 @@ from conftest import ROOT
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.experiment import run_folder
 
-TINY = ["--model", "sasrec", "--epochs", "2", "--set", "hidden_size=16", "--set", "inner_size=16",
-        "--set", "max_len=8"]
+TINY = ["--model", "sasrec", "--epochs", "2", "--set", "hidden_size=16", "--set", "inner_size=16", "--set", "max_len=8"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "experiments" / "run.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "run.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def one_line_exit_2(done: subprocess.CompletedProcess, message: str) -> None:
@@ -108,8 +113,13 @@ def test_resume_refuses_changed_data_unless_forced(unfinished, tmp_path):
 def test_ctrl_c_says_how_to_resume_and_leaves_a_resumable_checkpoint(tmp_path):
     out = tmp_path / "run"
     args = [*TINY[:2], "--epochs", "6", *TINY[4:], "--set", "batch_size=32"]
-    process = subprocess.Popen([sys.executable, str(ROOT / "experiments" / "run.py"), *args, "--out", str(out)],
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "experiments" / "run.py"), *args, "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None and not (out / "checkpoint.pt").exists():
         time.sleep(0.05)

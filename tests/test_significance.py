@@ -1,5 +1,6 @@
 """Paired significance between two models: per-user NDCG from ranks, the Wilcoxon signed-rank test against an
 exact enumeration, the bootstrap interval, and the ranks a run stores."""
+
 from __future__ import annotations
 
 import itertools
@@ -24,8 +25,10 @@ def exact_wilcoxon_p(differences: np.ndarray) -> float:
     ranks = np.argsort(np.argsort(np.abs(d))) + 1
     observed = ranks[d > 0].sum()
     mean = ranks.sum() / 2
-    count = sum(abs(sum(r for r, s in zip(ranks, signs) if s) - mean) >= abs(observed - mean) - 1e-9
-                for signs in itertools.product([0, 1], repeat=len(d)))
+    count = sum(
+        abs(sum(r for r, s in zip(ranks, signs) if s) - mean) >= abs(observed - mean) - 1e-9
+        for signs in itertools.product([0, 1], repeat=len(d))
+    )
     return count / 2 ** len(d)
 
 
@@ -80,8 +83,9 @@ def test_a_run_stores_ranks_that_give_its_metrics(tmp_path):
     from mdsrec_pyg.evaluate import metrics_from_ranks
     from mdsrec_pyg.experiment import run_experiment
 
-    config = build_config("synthetic", {"model": "sasrec", "epochs": 2, "hidden_size": 16, "inner_size": 16,
-                                        "max_len": 8})
+    config = build_config(
+        "synthetic", {"model": "sasrec", "epochs": 2, "hidden_size": 16, "inner_size": 16, "max_len": 8}
+    )
     results = run_experiment(config, tmp_path)
     for stage in ("valid", "test"):
         ranks = read_ranks(tmp_path, stage)

@@ -1,4 +1,5 @@
 """Leave-one-out: what each stage may see, and the paper's Table 1 on the real Scientific set."""
+
 from __future__ import annotations
 
 import math
@@ -74,7 +75,7 @@ def test_unisrec_rebuild_agrees_with_every_row_of_the_real_files():
             user, history, target = line.split("\t")
             seq = ds.sequences[int(user)] - 1
             assert seq[-offset] == int(target)
-            assert seq[:len(seq) - offset][-50:].tolist() == [int(i) for i in history.split()]
+            assert seq[: len(seq) - offset][-50:].tolist() == [int(i) for i in history.split()]
 
 
 def test_every_reader_feeds_a_split_that_holds_out_the_last_two_interactions(tmp_path):
@@ -86,11 +87,17 @@ def test_every_reader_feeds_a_split_that_holds_out_the_last_two_interactions(tmp
     (tmp_path / "seq" / "user_sequence.txt").write_text("".join(f"{u} {' '.join(i)}\n" for u, i in USERS.items()))
     (tmp_path / "mm").mkdir()
     lines = ["userID\titemID\trating\ttimestamp\tx_label"]
-    lines += [f"{u}\t{ord(a) - ord('a')}\t5\t{t}\t0"  # MMRec's user ids are 0..n-1
-              for u, items in enumerate(USERS.values()) for t, a in enumerate(items)]
+    lines += [
+        f"{u}\t{ord(a) - ord('a')}\t5\t{t}\t0"  # MMRec's user ids are 0..n-1
+        for u, items in enumerate(USERS.values())
+        for t, a in enumerate(items)
+    ]
     (tmp_path / "mm" / "mm.inter").write_text("\n".join(lines) + "\n")
-    datasets = [read_sequence_file(tmp_path / "seq"), read_mmrec(tmp_path / "mm"),
-                read_unisrec(write_unisrec(tmp_path / "uni"))]
+    datasets = [
+        read_sequence_file(tmp_path / "seq"),
+        read_mmrec(tmp_path / "mm"),
+        read_unisrec(write_unisrec(tmp_path / "uni")),
+    ]
     for dataset in datasets:
         split = dataset.split()
         windows = split.train_windows(max_len=50)

@@ -1,4 +1,5 @@
 """End to end on the synthetic set: SASRec clears the most-popular floor, runs repeat, run.py's contract."""
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,13 @@ def test_nan_loss_stops_with_the_step():
 
 
 def run_cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "experiments" / "run.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "run.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_run_writes_results_json(tmp_path):
@@ -70,13 +76,16 @@ def test_run_writes_results_json(tmp_path):
     assert "| ndcg |" in done.stdout and "test @20" in done.stdout
 
 
-@pytest.mark.parametrize("args, expected", [
-    (("--dataset", "nope"), "unknown dataset 'nope'"),
-    (("--dataset", "baby", "--data-dir", "/nonexistent"), "baby: no folder /nonexistent/baby; put MMRec's Baby"),
-    (("--set", "nosuchkey=1"), "unknown config key 'nosuchkey'"),
-    (("--set", "lr=fast"), "expected a value of type float"),
-    (("--model", "nope"), "unknown model 'nope'"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (("--dataset", "nope"), "unknown dataset 'nope'"),
+        (("--dataset", "baby", "--data-dir", "/nonexistent"), "baby: no folder /nonexistent/baby; put MMRec's Baby"),
+        (("--set", "nosuchkey=1"), "unknown config key 'nosuchkey'"),
+        (("--set", "lr=fast"), "expected a value of type float"),
+        (("--model", "nope"), "unknown model 'nope'"),
+    ],
+)
 def test_run_bad_arguments_end_with_one_line(args, expected):
     done = run_cli(*args)
     assert done.returncode == 2

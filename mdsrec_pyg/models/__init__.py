@@ -1,4 +1,5 @@
 """Models by name: every model keeps the contract of :class:`SequentialRecommender`."""
+
 from __future__ import annotations
 
 import torch
@@ -22,15 +23,23 @@ from .unisrec import UniSRec
 MODELS: dict[str, type[SequentialRecommender]] = {
     "pop": MostPopular,
     # ID-based
-    "gru4rec": GRU4Rec, "sasrec": SASRec, "bert4rec": BERT4Rec,
+    "gru4rec": GRU4Rec,
+    "sasrec": SASRec,
+    "bert4rec": BERT4Rec,
     # modality-based
-    "gru4recf": GRU4RecF, "sasrecf": SASRecF, "fdsa": FDSA, "unisrec": UniSRec, "mmmlp": MMMLP,
-    "missrec": MISSRec, "mdsrec": MDSRec,
+    "gru4recf": GRU4RecF,
+    "sasrecf": SASRecF,
+    "fdsa": FDSA,
+    "unisrec": UniSRec,
+    "mmmlp": MMMLP,
+    "missrec": MISSRec,
+    "mdsrec": MDSRec,
 }
 
 
-def build_model(config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-                graphs: RelationGraphs | None = None) -> SequentialRecommender:
+def build_model(
+    config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, graphs: RelationGraphs | None = None
+) -> SequentialRecommender:
     """The model ``config`` names with its loss over items (``training.softmax``), its weights initialised from
     ``training.seed``; a model that needs relation graphs takes ``graphs`` when given (the stage's output),
     else builds them."""
@@ -48,5 +57,4 @@ def build_model(config: Config, dataset: SequentialDataset, split: LeaveOneOutSp
     return cls.build(config, dataset, split, softmax)
 
 
-__all__ = ["ItemTableRecommender", "MDSRec", "MODELS", "MostPopular", "SASRec", "SequentialRecommender",
-           "build_model"]
+__all__ = ["ItemTableRecommender", "MDSRec", "MODELS", "MostPopular", "SASRec", "SequentialRecommender", "build_model"]

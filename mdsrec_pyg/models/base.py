@@ -1,4 +1,5 @@
 """The contract every model keeps, so that one trainer and one evaluator serve them all."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -38,8 +39,9 @@ class SequentialRecommender(nn.Module):
         self.softmax = softmax or ItemSoftmax()  # the loss over items (Eq. 23-24 for MDSRec)
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-              softmax: ItemSoftmax | None = None) -> "SequentialRecommender":
+    def build(
+        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+    ) -> "SequentialRecommender":
         raise NotImplementedError
 
     def item_tables(self) -> Any:
@@ -120,11 +122,17 @@ def modal_features(config: Config, dataset: SequentialDataset) -> dict[str, Tens
     names = config.data.modalities or list(dataset.features)
     missing = [m for m in names if m not in dataset.features]
     if not names or missing:
-        remedy = (f"python experiments/encode_text.py --dataset {dataset.name} makes text features from its item "
-                  "text" if dataset.item_text else "add <modality>_feat.npy files (one row per item) to the dataset "
-                  f"folder or to data/features/{dataset.name}/ (see README, Datasets)")
-        raise InputError(dataset.name, f"model {config.model!r} needs item features; asked for {names or 'any'}, "
-                                       f"the dataset has {list(dataset.features) or 'none'}: {remedy}")
+        remedy = (
+            f"python experiments/encode_text.py --dataset {dataset.name} makes text features from its item text"
+            if dataset.item_text
+            else "add <modality>_feat.npy files (one row per item) to the dataset "
+            f"folder or to data/features/{dataset.name}/ (see README, Datasets)"
+        )
+        raise InputError(
+            dataset.name,
+            f"model {config.model!r} needs item features; asked for {names or 'any'}, "
+            f"the dataset has {list(dataset.features) or 'none'}: {remedy}",
+        )
     return {m: dataset.features[m] for m in names}
 
 
@@ -138,8 +146,9 @@ class MostPopular(SequentialRecommender):
         self.register_buffer("counts", torch.as_tensor(counts, dtype=torch.float32))
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-              softmax: ItemSoftmax | None = None) -> "MostPopular":
+    def build(
+        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+    ) -> "MostPopular":
         return cls(split.train_item_counts(dataset.num_items))
 
     def user_state(self, inputs: Tensor, tables: None = None) -> int:

@@ -10,6 +10,7 @@ RecBole); masked items are always replaced by [mask] (no 80/10/10 rule, as RecBo
 sequence has at least one masked item (its newest one when the random draw masks none); post-norm blocks
 with GELU and a linear output head tied to the item embeddings, as in SASRec here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,8 +25,9 @@ from ..nn.transformer import SequenceEncoder, init_weights
 from .base import SequentialRecommender
 
 
-def cloze_mask(seqs: Tensor, prob: float, mask_token: int, generator: torch.Generator | None = None
-               ) -> tuple[Tensor, Tensor]:
+def cloze_mask(
+    seqs: Tensor, prob: float, mask_token: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
     """(inputs, labels) for the cloze task on left-padded ``seqs``: each item is masked with probability
     ``prob`` (the newest item when none is drawn in a row); ``inputs`` holds ``mask_token`` there, ``labels``
     holds the masked item there and 0 elsewhere."""
@@ -55,16 +57,20 @@ class BERT4Rec(SequentialRecommender):
         self.item_embedding = nn.Embedding(num_items + 1, config.options.hidden_size, padding_idx=0)
         # one extra position: evaluation appends [mask] after max_len history items
         self.encoder = SequenceEncoder.of(config.options, config.data.max_len + 1, causal=False)
-        self.head = nn.Sequential(nn.Linear(config.options.hidden_size, config.options.hidden_size), nn.GELU(),
-                                  nn.LayerNorm(config.options.hidden_size))
+        self.head = nn.Sequential(
+            nn.Linear(config.options.hidden_size, config.options.hidden_size),
+            nn.GELU(),
+            nn.LayerNorm(config.options.hidden_size),
+        )
         self.output_bias = nn.Parameter(torch.zeros(num_items))
         self.apply(init_weights)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-              softmax: ItemSoftmax | None = None) -> "BERT4Rec":
+    def build(
+        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+    ) -> "BERT4Rec":
         return cls(dataset.num_items, config, softmax)
 
     def hidden(self, inputs: Tensor) -> Tensor:
@@ -74,7 +80,7 @@ class BERT4Rec(SequentialRecommender):
         seqs = torch.cat([inputs[:, :1], targets], dim=1)  # the whole training window
         masked_inputs, labels = cloze_mask(seqs, self.mask_prob, self.mask_token)
         keep = labels != 0
-        logits_weights = self.item_embedding.weight[:self.num_items]
+        logits_weights = self.item_embedding.weight[: self.num_items]
         hidden = self.hidden(masked_inputs)[keep]
         return self.softmax(hidden, logits_weights, labels[keep], self.output_bias)
 
@@ -90,5 +96,5 @@ class BERT4Rec(SequentialRecommender):
         return torch.cat([state, torch.ones_like(state[:, :1])], dim=1)  # the 1 meets the output bias
 
     def catalog_vectors(self, state: Tensor) -> Tensor:
-        items = self.item_embedding.weight[:self.output_bias.size(0)]  # the [mask] row is no candidate
+        items = self.item_embedding.weight[: self.output_bias.size(0)]  # the [mask] row is no candidate
         return torch.cat([items, self.output_bias[:, None]], dim=1)

@@ -9,6 +9,7 @@ scored against the ID embeddings.
 Differences from the original: its features are categorical attributes and text tokens; here they are the
 dataset's dense modal features, each projected to width d; cross-entropy over all items; post-norm blocks.
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,8 +36,9 @@ class VanillaAttention(nn.Module):
 
 
 class FDSA(ItemTableRecommender):
-    def __init__(self, num_items: int, features: dict[str, Tensor], config: Config,
-                 softmax: ItemSoftmax | None = None) -> None:
+    def __init__(
+        self, num_items: int, features: dict[str, Tensor], config: Config, softmax: ItemSoftmax | None = None
+    ) -> None:
         super().__init__(softmax)
         d = config.options.hidden_size
 
@@ -50,8 +52,9 @@ class FDSA(ItemTableRecommender):
         self.items.zero_padding()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-              softmax: ItemSoftmax | None = None) -> "FDSA":
+    def build(
+        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+    ) -> "FDSA":
         return cls(dataset.num_items, modal_features(config, dataset), config, softmax)
 
     def item_tables(self) -> Tensor:

@@ -7,6 +7,7 @@ version and RecBole), no session-parallel mini-batches (padded sequences instead
 never enters the recurrence), GRU4RecF fuses the features into the input item vectors by concatenation
 (RecBole fuses them in a second GRU).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,8 +42,9 @@ def left_padded_gru(gru: nn.GRU, x: Tensor, seqs: Tensor) -> Tensor:
     def rotate(t: Tensor, index: Tensor) -> Tensor:
         return t.gather(1, index.unsqueeze(-1).expand(-1, -1, t.size(-1)))
 
-    packed = pack_padded_sequence(rotate(x, (steps + pad) % length), lengths.cpu(), batch_first=True,
-                                  enforce_sorted=False)
+    packed = pack_padded_sequence(
+        rotate(x, (steps + pad) % length), lengths.cpu(), batch_first=True, enforce_sorted=False
+    )
     out, _ = gru(packed)
     out, _ = pad_packed_sequence(out, batch_first=True, total_length=length)
     return rotate(out, (steps - pad) % length)
@@ -64,8 +66,9 @@ class GRU4Rec(ItemTableRecommender):
         self.items.zero_padding()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-              softmax: ItemSoftmax | None = None) -> "GRU4Rec":
+    def build(
+        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+    ) -> "GRU4Rec":
         return cls(IdEmbedding(dataset.num_items, config.options.hidden_size), config, softmax)
 
     def item_tables(self) -> Tensor:
@@ -79,8 +82,12 @@ class GRU4RecF(GRU4Rec):
     """GRU4Rec over input item vectors that fuse the ID embedding with each modality's projected features."""
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-              softmax: ItemSoftmax | None = None) -> "GRU4RecF":
+    def build(
+        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+    ) -> "GRU4RecF":
         features = modal_features(config, dataset)
-        return cls(FusedItemEmbedding(dataset.num_items, config.options.hidden_size, features, config.options.dropout), config,
-                   softmax)
+        return cls(
+            FusedItemEmbedding(dataset.num_items, config.options.hidden_size, features, config.options.dropout),
+            config,
+            softmax,
+        )

@@ -21,6 +21,7 @@ logistic noise it writes, log δ - log(1 - δ). Ablations (Table 3) are four swi
 (no centralized attention). For speed, not in the paper: ``modal_positions`` < 1 (default
 1) trains ICA and the modal terms of Eq. 23-24 at a random share of each batch's positions only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,9 +50,21 @@ class MDSRecOptions(EncoderOptions):
 
     centre_norm: str = setting("mean", one_of("mean", "sum"))  # C^m rows: centroid of members, or their sum
     tau: float = setting(1.0, real(0.0, low_open=True))  # Eq. 19 Gumbel-softmax temperature
-    rho: list[float] = setting([], ((lambda v: isinstance(v, list) and all(
-        isinstance(r, (int, float)) and not isinstance(r, bool) and 0 <= r < float("inf") for r in v)
-        and (not v or sum(v) > 0)), "a list of weights >= 0, not all 0 (empty: equal)"))  # Eq. 17/22/23
+    rho: list[float] = setting(
+        [],
+        (
+            (
+                lambda v: (
+                    isinstance(v, list)
+                    and all(
+                        isinstance(r, (int, float)) and not isinstance(r, bool) and 0 <= r < float("inf") for r in v
+                    )
+                    and (not v or sum(v) > 0)
+                )
+            ),
+            "a list of weights >= 0, not all 0 (empty: equal)",
+        ),
+    )  # Eq. 17/22/23
     share_modal_encoder: bool = setting(False, boolean())  # one transformer for all modal streams
     modal_positions: float = setting(1.0, real(0.0, 1.0, low_open=True))  # share of positions with ICA + modal
     # losses in training (1: all)
@@ -62,8 +75,7 @@ class MDSRecOptions(EncoderOptions):
         super().check(config)
         modalities = config.data.modalities
         if self.rho and modalities and len(self.rho) != len(modalities):
-            raise InputError("setting mdsrec.rho", f"got {self.rho}; expected one weight per modality of "
-                                                   f"{modalities}")
+            raise InputError("setting mdsrec.rho", f"got {self.rho}; expected one weight per modality of {modalities}")
 
 
 @dataclass
@@ -86,17 +98,25 @@ class MDSRec(SequentialRecommender):
     Options = MDSRecOptions
     needs_graphs = True
 
-    def __init__(self, config: Config, num_items: int, modal_features: dict[str, Tensor],
-                 cooccurrence: RelationGraph, modal_graphs: dict[str, tuple[Tensor, Tensor]],
-                 assignments: dict[str, Tensor], softmax: ItemSoftmax | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        num_items: int,
+        modal_features: dict[str, Tensor],
+        cooccurrence: RelationGraph,
+        modal_graphs: dict[str, tuple[Tensor, Tensor]],
+        assignments: dict[str, Tensor],
+        softmax: ItemSoftmax | None = None,
+    ) -> None:
         super().__init__(softmax)
         options = config.options
         d = options.hidden_size
         self.modalities = list(modal_features)
         rho = options.rho or [1.0 / len(self.modalities)] * len(self.modalities)
         if len(rho) != len(self.modalities):
-            raise InputError("setting mdsrec.rho", f"expected {len(self.modalities)} weights for "
-                                                   f"{self.modalities}, got {rho}")
+            raise InputError(
+                "setting mdsrec.rho", f"expected {len(self.modalities)} weights for {self.modalities}, got {rho}"
+            )
         self.rho = dict(zip(self.modalities, rho))
         self.mu_id, self.k = config.graphs.mu_id, config.graphs.k
         self.tau, self.centre_norm, self.modal_positions = options.tau, options.centre_norm, options.modal_positions
@@ -111,14 +131,21 @@ class MDSRec(SequentialRecommender):
         self.modal_encoders = nn.ModuleDict({m: shared or encoder() for m in self.modalities})
         self.use_graphs = options.mrgc
         if self.use_graphs:
-            self.modal_graphs = nn.ModuleDict({m: RelationGraph(*modal_graphs[m], num_items, config.graphs.graph_operator,
-                                                                config.graphs.adjacency_layout) for m in self.modalities})
+            self.modal_graphs = nn.ModuleDict(
+                {
+                    m: RelationGraph(
+                        *modal_graphs[m], num_items, config.graphs.graph_operator, config.graphs.adjacency_layout
+                    )
+                    for m in self.modalities
+                }
+            )
         else:
             self.projected = ModalProjection(modal_features, d)
         self.use_ica = options.ica
         if self.use_ica:
-            self.centralized = nn.ModuleDict({m: CentralizedAttention(d, options.inner_size, options.num_layers)
-                                              for m in self.modalities})
+            self.centralized = nn.ModuleDict(
+                {m: CentralizedAttention(d, options.inner_size, options.num_layers) for m in self.modalities}
+            )
             self.assignments = BufferDict({m: assignments[m] for m in self.modalities})
         self.register_load_state_dict_pre_hook(rename_legacy_keys)
         self.apply(init_weights)
@@ -126,16 +153,18 @@ class MDSRec(SequentialRecommender):
             self.item_embedding.weight[0].zero_()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-              softmax: ItemSoftmax | None = None) -> "MDSRec":
+    def build(
+        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+    ) -> "MDSRec":
         """Builds the relation graphs (the stage of ``graphs/relations.py``), then the model over them."""
         return cls.from_graphs(build_relation_graphs(config, dataset, split), dataset.num_items, softmax)
 
     @classmethod
     def from_graphs(cls, graphs: RelationGraphs, num_items: int, softmax: ItemSoftmax | None = None) -> "MDSRec":
         """The model over relation graphs already built (their config, with H and k as they were built)."""
-        return cls(graphs.config, num_items, graphs.features, graphs.injection, graphs.modal, graphs.assignments,
-                   softmax)
+        return cls(
+            graphs.config, num_items, graphs.features, graphs.injection, graphs.modal, graphs.assignments, softmax
+        )
 
     # ----- item tables -----
     def item_tables(self) -> ItemTables:
@@ -148,20 +177,30 @@ class MDSRec(SequentialRecommender):
         else:
             modal = self.projected()
             modal = {m: torch.cat([torch.zeros_like(t[:1]), t[1:]]) for m, t in modal.items()}
-        centres = {m: centre_features(modal[m], self.assignments[m], self.k, self.centre_norm)
-                   for m in self.modalities} if self.use_ica else {}  # Eq. 11
+        centres = (
+            {m: centre_features(modal[m], self.assignments[m], self.k, self.centre_norm) for m in self.modalities}
+            if self.use_ica
+            else {}
+        )  # Eq. 11
         return ItemTables(items, injected, modal, centres)
 
     # ----- sequences -----
-    def streams(self, inputs: Tensor, rows: Tensor, positions: Tensor, tables: ItemTables,
-                modal_queries: Tensor | slice = slice(None)) -> tuple[Tensor, dict[str, Tensor]]:
+    def streams(
+        self,
+        inputs: Tensor,
+        rows: Tensor,
+        positions: Tensor,
+        tables: ItemTables,
+        modal_queries: Tensor | slice = slice(None),
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """e_u^s (P, d) and ẽ_u^m for the P queries (sequence ``rows[p]``, position ``positions[p]``) over the
         item tables. ẽ_u^m is computed for the queries ``modal_queries`` (indices into the P; all by default)."""
         with record_function("mdsrec: sequence encoders, Eq. 7-9"):
             # F.embedding, not tables[inputs]: its backward does not index_put into a zeroed N x d table
             fused = self.id_encoder(F.embedding(inputs, tables.injected), inputs)[-1][rows, positions]  # Eq. 7-8
-            streams = {m: self.modal_encoders[m](F.embedding(inputs, tables.modal[m]), inputs)
-                       for m in self.modalities}  # Eq. 9
+            streams = {
+                m: self.modal_encoders[m](F.embedding(inputs, tables.modal[m]), inputs) for m in self.modalities
+            }  # Eq. 9
         query_rows, query_positions = rows[modal_queries], positions[modal_queries]
         modal_out = {}
         for m in self.modalities:
@@ -172,8 +211,9 @@ class MDSRec(SequentialRecommender):
             if self.use_ica:
                 attentions = [block.attention for block in self.modal_encoders[m].blocks]
                 with record_function("mdsrec: centralized attention, Eq. 12-16"):
-                    e_c = self.centralized[m](tables.centres[m], states, attentions, inputs, query_rows,
-                                              query_positions)  # Eq. 12-16
+                    e_c = self.centralized[m](
+                        tables.centres[m], states, attentions, inputs, query_rows, query_positions
+                    )  # Eq. 12-16
                 logits = torch.einsum("pd,pkd->pk", e_m, e_c)
                 if self.training:  # Eq. 19: noise log δ - log(1 - δ), training only
                     delta = torch.rand_like(logits).clamp(1e-10, 1 - 1e-10)
@@ -240,4 +280,4 @@ def rename_legacy_keys(module: nn.Module, state_dict: dict[str, Any], prefix: st
     """Weights saved before the per-modality buffers became a module dict: ``assignment_<m>`` is now
     ``assignments.<m>`` (a load_state_dict pre-hook, so that older runs' best.pt still load)."""
     for key in [k for k in state_dict if k.startswith(prefix + "assignment_")]:
-        state_dict[prefix + "assignments." + key[len(prefix + "assignment_"):]] = state_dict.pop(key)
+        state_dict[prefix + "assignments." + key[len(prefix + "assignment_") :]] = state_dict.pop(key)

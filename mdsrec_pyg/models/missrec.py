@@ -14,6 +14,7 @@ from scratch on the target dataset with cross-entropy over all items; MISSRec fi
 clustering the multimodal tokens of the sequence and encodes them with a transformer encoder, here the
 clustering is the soft, causal assignment above; the ID token makes this the transductive setting.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,9 @@ class InterestTokens(nn.Module):
 class MISSRec(ItemTableRecommender):
     Options = MISSRecOptions
 
-    def __init__(self, num_items: int, features: dict[str, Tensor], config: Config,
-                 softmax: ItemSoftmax | None = None) -> None:
+    def __init__(
+        self, num_items: int, features: dict[str, Tensor], config: Config, softmax: ItemSoftmax | None = None
+    ) -> None:
         super().__init__(softmax)
         d = config.options.hidden_size
         self.items = IdEmbedding(num_items, d)
@@ -70,8 +72,9 @@ class MISSRec(ItemTableRecommender):
         self.items.zero_padding()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-              softmax: ItemSoftmax | None = None) -> "MISSRec":
+    def build(
+        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+    ) -> "MISSRec":
         return cls(dataset.num_items, modal_features(config, dataset), config, softmax)
 
     def item_tables(self) -> Tensor:

@@ -9,6 +9,7 @@ Differences from the original: the MLP across positions is causal (lower-triangu
 the newest item), so that every position can be trained to predict its next item as the other models here
 are; cross-entropy over all items.
 """
+
 from __future__ import annotations
 
 import torch
@@ -64,8 +65,9 @@ class MixerLayer(nn.Module):
 
 
 class MMMLP(ItemTableRecommender):
-    def __init__(self, num_items: int, features: dict[str, Tensor], config: Config,
-                 softmax: ItemSoftmax | None = None) -> None:
+    def __init__(
+        self, num_items: int, features: dict[str, Tensor], config: Config, softmax: ItemSoftmax | None = None
+    ) -> None:
         super().__init__(softmax)
         d = config.options.hidden_size
         self.items = IdEmbedding(num_items, d)
@@ -74,14 +76,17 @@ class MMMLP(ItemTableRecommender):
         self.max_len = config.data.max_len
         self.norm = nn.LayerNorm(d, eps=LAYER_NORM_EPS)
         self.dropout = nn.Dropout(config.options.dropout)
-        self.layers = nn.ModuleList(MixerLayer(config.data.max_len, d, config.options.inner_size, 1 + len(features),
-                                               config.options.dropout) for _ in range(config.options.num_layers))
+        self.layers = nn.ModuleList(
+            MixerLayer(config.data.max_len, d, config.options.inner_size, 1 + len(features), config.options.dropout)
+            for _ in range(config.options.num_layers)
+        )
         self.apply(init_weights)
         self.items.zero_padding()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-              softmax: ItemSoftmax | None = None) -> "MMMLP":
+    def build(
+        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+    ) -> "MMMLP":
         return cls(dataset.num_items, modal_features(config, dataset), config, softmax)
 
     def item_tables(self) -> Tensor:

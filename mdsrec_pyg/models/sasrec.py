@@ -5,6 +5,7 @@ positional embeddings. Differences from the original: cross-entropy over all ite
 negative with binary cross-entropy (as RecBole's ``loss_type=CE`` and the MDSRec paper), post-norm blocks
 with GELU (as RecBole), and the padding item excluded from the softmax.
 """
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -28,8 +29,9 @@ class SASRec(ItemTableRecommender):
         self.items.zero_padding()
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-              softmax: ItemSoftmax | None = None) -> "SASRec":
+    def build(
+        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+    ) -> "SASRec":
         return cls(IdEmbedding(dataset.num_items, config.options.hidden_size), config, softmax)
 
     def item_tables(self) -> Tensor:
@@ -45,8 +47,12 @@ class SASRecF(SASRec):
     scores against the ID embeddings, as RecBole does."""
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-              softmax: ItemSoftmax | None = None) -> "SASRecF":
+    def build(
+        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+    ) -> "SASRecF":
         features = modal_features(config, dataset)
-        return cls(FusedItemEmbedding(dataset.num_items, config.options.hidden_size, features, config.options.dropout), config,
-                   softmax)
+        return cls(
+            FusedItemEmbedding(dataset.num_items, config.options.hidden_size, features, config.options.dropout),
+            config,
+            softmax,
+        )

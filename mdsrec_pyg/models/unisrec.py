@@ -12,6 +12,7 @@ contrastive pre-training: the whole model, adaptor included, is trained on the t
 cross-entropy over all items (UniSRec's fine-tuning objective); every configured modality gets its own
 adaptor and the adaptors' outputs are summed (the original uses text only: ``--set modalities=text``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,21 +58,24 @@ class MoEAdaptor(nn.Module):
 class UniSRec(ItemTableRecommender):
     Options = UniSRecOptions
 
-    def __init__(self, num_items: int, features: dict[str, Tensor], config: Config,
-                 softmax: ItemSoftmax | None = None) -> None:
+    def __init__(
+        self, num_items: int, features: dict[str, Tensor], config: Config, softmax: ItemSoftmax | None = None
+    ) -> None:
         super().__init__(softmax)
         d = config.options.hidden_size
         self.inductive = config.options.inductive
         self.features = BufferDict({m: matrix.float() for m, matrix in features.items()}, persistent=False)
-        self.adaptors = nn.ModuleDict({m: MoEAdaptor(f.size(1), d, config.options.experts, config.options.dropout)
-                                       for m, f in features.items()})
+        self.adaptors = nn.ModuleDict(
+            {m: MoEAdaptor(f.size(1), d, config.options.experts, config.options.dropout) for m, f in features.items()}
+        )
         self.id_embedding = None if self.inductive else nn.Embedding(num_items, d, padding_idx=0)
         self.encoder = SequenceEncoder.of(config.options, config.data.max_len)
         self.apply(init_weights)
 
     @classmethod
-    def build(cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-              softmax: ItemSoftmax | None = None) -> "UniSRec":
+    def build(
+        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+    ) -> "UniSRec":
         return cls(dataset.num_items, modal_features(config, dataset), config, softmax)
 
     def item_tables(self) -> Tensor:

@@ -19,6 +19,7 @@ the per-pair work is two batched products: the same function up to float roundin
 literal one-query-at-a-time computation in the tests). It stays the dominant cost of MDSRec's training step
 at large k: its output alone is B x L x k x d per layer.
 """
+
 from __future__ import annotations
 
 import math
@@ -81,8 +82,9 @@ def folded_values(attention: MultiHeadAttention, ffn: nn.Sequential, layer_input
     return folded.reshape(batch, heads * length, width), bias
 
 
-def centre_attention(attention: MultiHeadAttention, ffn: nn.Sequential, centres: Tensor, layer_input: Tensor,
-                     mask: Tensor) -> Tensor:
+def centre_attention(
+    attention: MultiHeadAttention, ffn: nn.Sequential, centres: Tensor, layer_input: Tensor, mask: Tensor
+) -> Tensor:
     """Eq. 12-15 before the activation, with a layer's own Q, K, V and U: ``(g W1 + b1) W2 + b2`` where g is
     what the centres read from the sequence. ``centres`` is (k, d), the same for every query (the first
     layer), or (B, Q, k, d); ``layer_input`` (B, L, d); ``mask`` (B, Q, L) from :func:`prefix_mask`.
@@ -98,8 +100,11 @@ def centre_attention(attention: MultiHeadAttention, ffn: nn.Sequential, centres:
     elif (heads - 1) * length < width:  # per-query centres: the query map folded into the keys (cheaper)
         folded_keys = torch.einsum("blhe,hed->bhld", key, attention.query.weight.view(heads, size, width))
         key_bias = torch.einsum("blhe,he->bhl", key, attention.query.bias.view(heads, size))
-        scores = torch.baddbmm(key_bias.reshape(batch, 1, heads * length), centres.reshape(batch, -1, width),
-                               folded_keys.reshape(batch, heads * length, width).transpose(1, 2))
+        scores = torch.baddbmm(
+            key_bias.reshape(batch, 1, heads * length),
+            centres.reshape(batch, -1, width),
+            folded_keys.reshape(batch, heads * length, width).transpose(1, 2),
+        )
     else:
         q = attention.query(centres).view(batch, queries, k, heads, size)
         scores = torch.einsum("bqkhe,blhe->bqkhl", q, key)
@@ -108,7 +113,8 @@ def centre_attention(attention: MultiHeadAttention, ffn: nn.Sequential, centres:
     weights = F.dropout(scores.softmax(-1), attention.dropout, attention.training)  # (B, Q, k, h, L)
     values, bias = folded_values(attention, ffn, layer_input)
     return torch.baddbmm(bias, weights.reshape(batch, queries * k, heads * length), values).view(
-        batch, queries, k, width)
+        batch, queries, k, width
+    )
 
 
 class CentralizedAttention(nn.Module):
@@ -118,10 +124,18 @@ class CentralizedAttention(nn.Module):
         super().__init__()
         self.maps = nn.ModuleList(
             nn.Sequential(nn.Linear(hidden_size, inner_size), nn.Linear(inner_size, hidden_size))
-            for _ in range(num_layers))
+            for _ in range(num_layers)
+        )
 
-    def forward(self, centres: Tensor, layer_inputs: list[Tensor], attentions: list[MultiHeadAttention],
-                seqs: Tensor, rows: Tensor, positions: Tensor) -> Tensor:
+    def forward(
+        self,
+        centres: Tensor,
+        layer_inputs: list[Tensor],
+        attentions: list[MultiHeadAttention],
+        seqs: Tensor,
+        rows: Tensor,
+        positions: Tensor,
+    ) -> Tensor:
         """``centres`` (k, d): Ê_c^m. ``layer_inputs[l]``: E_u^{m,l} (B, L, d). Returns E_c^m (P, k, d), the
         centres after L layers (Eq. 16) for each query (sequence ``rows[p]``, position ``positions[p]``).
         Computed for every sequence at each distinct query position (all positions in training, the last
@@ -144,8 +158,9 @@ class CentralizedAttention(nn.Module):
         # index_select on (B * Q) rows: its backward is about 2x faster than that of states[rows, slot]
         return states.flatten(0, 1).index_select(0, rows * len(query_positions) + slot)
 
-    def layers(self, centres: Tensor, layer_inputs: list[Tensor], attentions: list[MultiHeadAttention],
-               mask: Tensor) -> Tensor:
+    def layers(
+        self, centres: Tensor, layer_inputs: list[Tensor], attentions: list[MultiHeadAttention], mask: Tensor
+    ) -> Tensor:
         """Eq. 12-15 through every layer for the query positions of ``mask``: (B, Q, k, d)."""
         state = centres
         for layer, (attention, ffn) in enumerate(zip(attentions, self.maps)):

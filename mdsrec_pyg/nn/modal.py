@@ -1,6 +1,7 @@
 """Item representations for the baselines: ID embeddings, fixed modal features projected to the model width,
 and their fusion. Feature matrices are non-persistent buffers: they come from the dataset, not from
 checkpoints."""
+
 from __future__ import annotations
 
 import torch
@@ -47,8 +48,10 @@ class ModalProjection(nn.Module):
     def forward(self, items: Tensor | None = None) -> dict[str, Tensor]:
         """{m: W_m f_m[items] + b_m}, each (*items.shape, d); every item's row (num_items, d) without
         ``items``."""
-        return {m: self.projections[m](self.features[m] if items is None else self.features[m][items])
-                for m in self.modalities}
+        return {
+            m: self.projections[m](self.features[m] if items is None else self.features[m][items])
+            for m in self.modalities
+        }
 
 
 class FusedItemEmbedding(IdEmbedding):

@@ -6,6 +6,7 @@ centralized attention (Eq. 12-14) can reuse a layer's Q, K, V and output weights
 queries. Sequences are left-padded with item 0; position embeddings count back from the most recent item,
 so the last position always holds the newest item.
 """
+
 from __future__ import annotations
 
 import torch
@@ -84,8 +85,16 @@ class TransformerBlock(nn.Module):
 class SequenceEncoder(nn.Module):
     """``Trm^L(E[S^u] + P)`` (MDSRec Eq. 7-9): item embeddings in, one hidden state per position out."""
 
-    def __init__(self, max_len: int, hidden_size: int, num_layers: int, num_heads: int, inner_size: int,
-                 dropout: float, causal: bool = True) -> None:
+    def __init__(
+        self,
+        max_len: int,
+        hidden_size: int,
+        num_layers: int,
+        num_heads: int,
+        inner_size: int,
+        dropout: float,
+        causal: bool = True,
+    ) -> None:
         super().__init__()
         self.max_len = max_len
         self.causal = causal  # False: bidirectional (BERT4Rec)
@@ -93,13 +102,21 @@ class SequenceEncoder(nn.Module):
         self.norm = nn.LayerNorm(hidden_size, eps=LAYER_NORM_EPS)
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
-            TransformerBlock(hidden_size, num_heads, inner_size, dropout) for _ in range(num_layers))
+            TransformerBlock(hidden_size, num_heads, inner_size, dropout) for _ in range(num_layers)
+        )
 
     @classmethod
     def of(cls, options: EncoderOptions, max_len: int, causal: bool = True) -> "SequenceEncoder":
         """The encoder a model's :class:`EncoderOptions` describe, over sequences of ``max_len`` items."""
-        return cls(max_len, options.hidden_size, options.num_layers, options.num_heads, options.inner_size,
-                   options.dropout, causal)
+        return cls(
+            max_len,
+            options.hidden_size,
+            options.num_layers,
+            options.num_heads,
+            options.inner_size,
+            options.dropout,
+            causal,
+        )
 
     def embed(self, item_embeddings: Tensor) -> Tensor:
         """Add positions (counted back from the newest item), then LayerNorm and dropout."""
