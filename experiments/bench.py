@@ -39,7 +39,7 @@ import torch
 from torch_geometric.typing import WITH_TORCH_SPARSE
 
 from mdsrec_pyg import io
-from mdsrec_pyg.cli import command_line
+from mdsrec_pyg.cli import add_set_argument, command_line
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import SequentialDataset, build_dataset, load_dataset
 from mdsrec_pyg.evaluate import evaluate
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
         "and the model's labelled stages, printed and written beside --out",
     )
     parser.add_argument("--out", default="bench.json")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    add_set_argument(parser, "a setting of the runs (see run.py --help)")
     args = parser.parse_args(argv)
     if bool(args.dataset) == bool(args.items):
         parser.error("give exactly one of --dataset and --items")

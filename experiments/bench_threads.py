@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from mdsrec_pyg import io
-from mdsrec_pyg.cli import command_line
+from mdsrec_pyg.cli import add_set_argument, command_line
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.tables import to_markdown
 
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--load", type=int, nargs="+", default=[0, 2], help="busy processes beside the runs")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait after starting or stopping the load")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    add_set_argument(parser, "a setting of the runs (see run.py --help)")
     parser.add_argument("--out", default="bench_threads.json")
     args = parser.parse_args(argv)
     if args.epochs < 1 or any(t < 0 for t in args.threads) or any(n < 0 for n in args.load):

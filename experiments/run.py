@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from mdsrec_pyg.cli import command_line
+from mdsrec_pyg.cli import add_set_argument, command_line
 from mdsrec_pyg.config import build_config, read_config_file
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.names import MODEL_NAMES, check_dataset, list_datasets, list_models
@@ -57,13 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="keep checkpoint.pt when the run has finished (removed by default; best.pt stays)",
     )
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any config field, e.g. --set lr=1e-3 --set hidden_size=64",
+    add_set_argument(
+        parser, "any setting: section.key, model.key or a bare key, e.g. --set training.lr=1e-3 --set hidden_size=64"
     )
     parser.add_argument("--list", choices=["models", "datasets"], help="list the models or the datasets and exit")
     return parser.parse_args(argv)

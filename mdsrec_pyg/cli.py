@@ -36,14 +36,7 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--out", help="folder of the runs and tables (default runs/<dataset>/<script>)")
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field for every run",
-    )
+    add_set_argument(parser, "a setting for every run (section.key, model.key or a bare key)")
     parser.add_argument(
         "--jobs",
         type=positive_int,
@@ -55,6 +48,11 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
         default="results",
         help="folder of the committed results registry the runs and tables are recorded in",
     )
+
+
+def add_set_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY=VALUE``, repeatable, into ``args.sets`` (the keys of ``mdsrec_pyg/config.py``)."""
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help=help)
 
 
 def positive_int(text: str) -> int:

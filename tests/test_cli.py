@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, script
 
 from mdsrec_pyg.models import MODELS
 from mdsrec_pyg.names import MODEL_NAMES
@@ -18,13 +17,7 @@ TINY = ["--epochs", "1", "--set", "hidden_size=16", "--set", "inner_size=16", "-
 
 
 def run_cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "run.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return script("run.py", *args, cwd=cwd)
 
 
 def test_the_light_name_list_is_the_model_registry():

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, script
 
 from mdsrec_pyg import Recommender
 from mdsrec_pyg.config import build_config
@@ -26,13 +26,7 @@ TINY = ["--epochs", "1", "--set", "hidden_size=16", "--set", "inner_size=16", "-
 
 
 def recommend_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "recommend.py"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return script("recommend.py", *args)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, script
 
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.experiment import run_folder
@@ -22,13 +22,7 @@ TINY = ["--model", "sasrec", "--epochs", "2", "--set", "hidden_size=16", "--set"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "run.py"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return script("run.py", *args)
 
 
 def one_line_exit_2(done: subprocess.CompletedProcess, message: str) -> None:

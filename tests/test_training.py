@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, script
 
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import make_synthetic
@@ -55,13 +54,7 @@ def test_nan_loss_stops_with_the_step():
 
 
 def run_cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "run.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return script("run.py", *args, cwd=cwd)
 
 
 def test_run_writes_results_json(tmp_path):
