@@ -24,10 +24,10 @@ def synthetic():
 
 
 def small(name: str, dataset, split, **overrides):
-    """A small ``name``: width 32, inner size 64, no dropout, where the model has those options."""
+    """A small ``name``: width 32, inner size 64, no dropout, and ``overrides``, where the model has them."""
     has = Config.for_model("synthetic", name).flat()
     narrow = {k: v for k, v in {"hidden_size": 32, "inner_size": 64, "dropout": 0.0}.items() if k in has}
-    config = build_config("synthetic", {"model": name, **narrow, **overrides})
+    config = build_config("synthetic", {"model": name, **narrow, **overrides}, where_held=True)
     return config, build_model(config, dataset, split)
 
 
