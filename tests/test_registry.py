@@ -182,7 +182,7 @@ def test_a_registry_run_is_still_the_run_its_command_makes_today(path):
     """Each committed run (flat config, one ablation name) is the same experiment as the config its script
     builds now from the same command: a re-run of the table reuses it instead of training again."""
     from mdsrec_pyg.config import Config, build_config, validate
-    from mdsrec_pyg.experiment import same_config
+    from mdsrec_pyg.experiment import run_folder, same_config
 
     entry = json.loads(path.read_text())
     saved, folder = entry["config"], path.parent.name
@@ -203,6 +203,8 @@ def test_a_registry_run_is_still_the_run_its_command_makes_today(path):
         command.update({k: v for k, v in saved.items() if k in default and default[k] != v and k != "dataset"})
     config = build_config(saved["dataset"], command, sets, where_held=True)
     assert same_config(saved, config)
+    if folder == "sweeps":  # named by the settings that differ from the defaults: the same name as before
+        assert run_folder(config).name == path.stem
     assert validate(Config.from_dict(saved, legacy=True)).flat() == {
         **config.flat(),
         "device": saved["device"],

@@ -83,7 +83,7 @@ class ItemTables:
     items: Tensor  # E^id (N, d)
     injected: Tensor  # Ē^id (N, d), Eq. 3
     modal: dict[str, Tensor]  # Ê^m (N, d), Eq. 6
-    centres: dict[str, Tensor]  # Ê_c^m (k, d), Eq. 11 (empty under no_ica)
+    centres: dict[str, Tensor]  # Ê_c^m (k, d), Eq. 11 (empty without ICA)
 
 
 @dataclass
