@@ -46,9 +46,7 @@ def main(argv: list[str] | None = None) -> str:
     folders = {(label, seed): out / f"{name}-s{seed}" for label, name, _ in VARIANTS for seed in args.seeds}
     jobs = [
         (
-            build_config(
-                args.dataset, {**base, "seed": seed}, [*args.sets, *(f"{k}={v}" for k, v in switches.items())]
-            ),
+            build_config(args.dataset, {**base, "seed": seed, **switches}, args.sets),
             folders[label, seed],
         )
         for label, _, switches in VARIANTS

@@ -78,6 +78,14 @@ def registry_names(registry: str) -> tuple[str, ...]:
     return {"softmax": KINDS, "operators": tuple(sorted(OPERATORS)), "layouts": LAYOUTS, "knn": METHODS}[registry]
 
 
+def weights() -> Rule:
+    """A list of finite weights >= 0, not all 0 (empty: the model's own default)."""
+    return (
+        lambda v: isinstance(v, list) and all(_number(r) and r >= 0 for r in v) and (not v or sum(v) > 0),
+        "a list of weights >= 0, not all 0 (empty: equal)",
+    )
+
+
 def boolean() -> Rule:
     return (lambda v: isinstance(v, bool)), "true or false"
 
@@ -214,13 +222,6 @@ class EncoderOptions(Options):
                 f"got {self.num_heads}; expected a divisor of hidden_size {self.hidden_size}",
             )
 
-
-SECTIONS: dict[str, type] = {
-    "data": DataConfig,
-    "training": TrainingConfig,
-    "evaluation": EvaluationConfig,
-    "graphs": GraphConfig,
-}
 
 # How a run is executed, not what it computes: a finished run is reused whatever its device and threads (a GPU
 # run differs from a CPU one only by floating-point rounding; results.json records where it ran)

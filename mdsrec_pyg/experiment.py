@@ -63,11 +63,9 @@ def same_config(saved: dict[str, Any], config: Config) -> bool:
     def identity(values: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in values.items() if k not in RUNTIME_KEYS}
 
-    if saved.get("model", "mdsrec") != config.model:
-        return False
     try:
         return identity(Config.from_dict(saved, legacy=True).flat()) == identity(config.flat())
-    except InputError:  # a setting this version does not know: not the same run
+    except InputError:  # a model or a setting this version does not know: not the same run
         return False
 
 

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.profiler import record_function
 
-from ..config import Config, EncoderOptions, boolean, one_of, real, setting
+from ..config import Config, EncoderOptions, boolean, one_of, real, setting, weights
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
 from ..graphs.relations import RelationGraphs, build_relation_graphs
@@ -50,24 +50,10 @@ class MDSRecOptions(EncoderOptions):
 
     centre_norm: str = setting("mean", one_of("mean", "sum"))  # C^m rows: centroid of members, or their sum
     tau: float = setting(1.0, real(0.0, low_open=True))  # Eq. 19 Gumbel-softmax temperature
-    rho: list[float] = setting(
-        [],
-        (
-            (
-                lambda v: (
-                    isinstance(v, list)
-                    and all(
-                        isinstance(r, (int, float)) and not isinstance(r, bool) and 0 <= r < float("inf") for r in v
-                    )
-                    and (not v or sum(v) > 0)
-                )
-            ),
-            "a list of weights >= 0, not all 0 (empty: equal)",
-        ),
-    )  # Eq. 17/22/23
+    rho: list[float] = setting([], weights())  # Eq. 17/22/23 modality weights; empty: equal, summing to 1
     share_modal_encoder: bool = setting(False, boolean())  # one transformer for all modal streams
-    modal_positions: float = setting(1.0, real(0.0, 1.0, low_open=True))  # share of positions with ICA + modal
-    # losses in training (1: all)
+    # the share of a batch's positions with ICA and the modal losses in training (1: all)
+    modal_positions: float = setting(1.0, real(0.0, 1.0, low_open=True))
     mrgc: bool = setting(True, boolean())  # modal streams over Ê^m, Eq. 6 (False: w/o MRGC)
     ica: bool = setting(True, boolean())  # interest-centralized attention, Eq. 10-19 (False: w/o ICA)
 
