@@ -14,13 +14,14 @@ and one file per run), written as ``ablation.md`` beside the runs, and printed.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from mdsrec_pyg import io
 from mdsrec_pyg.cli import add_experiment_arguments, check_registry, command_line, experiment_settings, output_folder
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.experiment import run_all
 from mdsrec_pyg.names import dataset_name
-from mdsrec_pyg.results_registry import record_run, render_ablation, write_table
+from mdsrec_pyg.results_registry import check_recordable, record_run, render_ablation, write_table
 from mdsrec_pyg.significance import paired_comparison, per_user_ndcg
 
 # Table 3's variants as presets of the four ablation switches: (label, run name, settings); switches combine
@@ -52,7 +53,20 @@ def main(argv: list[str] | None = None) -> str:
         for label, _, switches in VARIANTS
         for seed in args.seeds
     ]  # all checked first
-    results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs)))
+    dataset = dataset_name(args.dataset)
+    planned = {folder.name: config for config, folder in jobs}
+    check_recordable(
+        args.registry,
+        dataset,
+        "ablation",
+        out.name,
+        planned,
+        {"seeds": args.seeds},
+        args.replace,
+        "give --registry DIR to record this one elsewhere",
+        rows=list(planned),
+    )
+    results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs, replace=args.replace)))
     for folder, result in results.items():
         record_run(args.registry, out.name, folder, result)
 
@@ -87,10 +101,11 @@ def main(argv: list[str] | None = None) -> str:
         "note": f"lr {config.training.lr:g}, dropout {config.options.dropout:g}, "
         f"H {config.graphs.H}, k {config.graphs.k}.",
     }
-    write_table(args.registry, summary["dataset"], "ablation", summary)
+    recorded = write_table(args.registry, dataset, "ablation", summary)
     table = render_ablation(summary)
     io.write_text(out / "ablation.md", table)
     print(table)
+    print(f"recorded {recorded} and {len(results)} run entries in {Path(args.registry) / dataset / out.name}")
     return table
 
 

@@ -29,22 +29,28 @@ def main(argv: list[str] | None = None) -> list[str]:
     readme = Path(args.readme)
     if not readme.is_file():
         raise InputError(readme, "not found; give --readme the README to render into")
-    text, changed = regenerate(readme.read_text(encoding="utf-8"), args.registry)
+    try:
+        old = readme.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(readme, "not UTF-8 text") from None
+    text, changed = regenerate(old, args.registry, str(readme))
+    where = ", ".join(f"{key} (line {line})" for key, line in changed)
     if args.check:
         if changed:
             print(
-                f"{readme}: tables differ from the registry: {', '.join(changed)}; "
-                "run python experiments/readme_tables.py",
+                f"{readme}: {len(changed)} table(s) differ from what the registry renders, first at: {where}; "
+                f"if the registry is right, python experiments/readme_tables.py --readme {readme} rewrites them; "
+                "if the README's tables are, the registry files (git diff results/) changed",
                 file=sys.stderr,
             )
             sys.exit(1)
         print(f"{readme}: every registry table matches")
     elif changed:
         io.write_text(readme, text)
-        print(f"rewritten in {readme}: {', '.join(changed)}")
+        print(f"rewritten in {readme}: {where}")
     else:
         print(f"{readme}: already up to date")
-    return changed
+    return [key for key, _ in changed]
 
 
 if __name__ == "__main__":

@@ -8,9 +8,12 @@
 ``--history`` after a history of original item ids given in time order (oldest first); both print a table per
 user with the item text where the dataset has it and, with ``--explain`` on MDSRec, the rank each item gets
 in each channel (``id``: y^s of Eq. 20; each modality: y^m of Eq. 21; ``final``: Eq. 22). ``--all-users``
-writes one row per user (``user_id``, ``items``, ``scores``) to ``--out`` (CSV, or Parquet for a ``.parquet``
-path where pyarrow is installed; default ``RUN/recommendations-top<K>.csv``) batch by batch, atomically, with
-a progress bar, and prints users per second and peak memory (also written to ``<out>.json``).
+writes one row per user (``user_id``, ``items``, ``scores``) to ``--out`` (``.csv``, or ``.parquet`` where
+pyarrow is installed; default ``RUN/recommendations-top<K>.csv``) batch by batch, atomically, with a progress
+bar, and prints users per second and peak memory (also written to ``<out>.json``, replaced with the file).
+``--user`` / ``--history`` with ``--out`` write the tables to a ``.md`` or ``.txt`` file. Every output path
+is checked before the run loads: never one of the run's own files, a folder, or a place that cannot be
+written; a symbolic link is written through. ``--k`` above the catalog ranks the whole catalog.
 ``--export-vectors DIR`` writes the item vectors (and, with ``--all-users``, every user's vector) whose inner
 products are the scores. ``--index faiss`` searches an approximate inverted-file index (faiss-cpu) instead
 of the exact chunked product. Items of the history are left out unless ``--include-seen``.
@@ -19,13 +22,20 @@ of the exact chunked product. Items of the history are left out unless ``--inclu
 from __future__ import annotations
 
 import argparse
-import resource
 from pathlib import Path
 
-from mdsrec_pyg import io
+from mdsrec_pyg import distributed, io
 from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.recommend import Recommendation, Recommender, export_format, export_vectors, write_recommendations
+from mdsrec_pyg.recommend import (
+    EXPORT_SUFFIXES,
+    VECTOR_FILES,
+    Recommendation,
+    Recommender,
+    export_format,
+    export_vectors,
+    write_recommendations,
+)
 from mdsrec_pyg.retrieval import INDEXES
 from mdsrec_pyg.tables import to_markdown
 
@@ -60,22 +70,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+TABLE_SUFFIXES = (".md", ".txt")  # --user / --history --out: the Markdown tables
+
+
 def check_args(args: argparse.Namespace) -> None:
-    """Every flag checked before the run is loaded."""
-    if args.k < 1:
-        raise InputError("--k", f"expected a positive number of recommendations, got {args.k}")
-    if args.nprobe is not None and (args.nprobe < 1 or args.index != "faiss"):
-        raise InputError("--nprobe", f"expected a positive number with --index faiss, got {args.nprobe}")
-    if args.out is not None:
-        out = Path(args.out)
-        if out.is_dir():
-            raise InputError("--out", f"{out} is a folder; expected a file path")
-        if args.all_users:
-            export_format(out)
+    """Every flag checked before the run is loaded, every output path as :func:`io.check_target` checks it."""
+    positive = [("--k", args.k), ("--nprobe", args.nprobe)]
+    for flag, value in positive:
+        if value is not None and value < 1:
+            raise InputError(flag, f"got {value}; expected an integer >= 1")
+    if args.nprobe is not None and args.index != "faiss":
+        raise InputError("--nprobe", "applies to --index faiss only")
+    if args.all_users:
+        out = Path(args.out or Path(args.run) / f"recommendations-top{args.k}.csv")
+        io.check_target(out, "--out", EXPORT_SUFFIXES)
+        io.check_target(out.with_name(out.name + ".json"), "--out")  # its report
+        export_format(out)
+        args.out = str(out)
+    elif args.out is not None:
+        io.check_target(args.out, "--out", TABLE_SUFFIXES)
     if args.history is not None and any(not h.split() for h in args.history):
         raise InputError("--history", "an empty history; expected item ids separated by spaces")
-    if args.export_vectors is not None and Path(args.export_vectors).is_file():
-        raise InputError("--export-vectors", f"{args.export_vectors} is a file; expected a folder")
+    if args.export_vectors is not None:
+        folder = Path(args.export_vectors)
+        if folder.exists() and not folder.is_dir():
+            raise InputError("--export-vectors", f"{folder} is a file; expected a folder")
+        for name in VECTOR_FILES:
+            io.check_target(folder / name, "--export-vectors")
+    distributed.check_device(args.device)
 
 
 def describe(recommender: Recommender, title: str, history: list[str], recommendation: Recommendation) -> str:
@@ -105,10 +127,8 @@ def main(argv: list[str] | None = None) -> dict:
     exclude_seen = not args.include_seen
     report: dict = {"run": args.run, "k": args.k, "index": args.index, "exclude_seen": exclude_seen}
     if args.all_users:
-        out = Path(args.out or Path(args.run) / f"recommendations-top{args.k}.csv")
-        report.update(write_recommendations(recommender, out, args.k, exclude_seen))
-        report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        io.write_json(out.with_name(out.name + ".json"), report)
+        out = Path(args.out)
+        report = write_recommendations(recommender, out, args.k, exclude_seen, about=report)
         print(
             f"wrote {out} ({report['format']}): {report['users']:,} users x top-{args.k} of "
             f"{report['items']:,} items in {report['seconds']:.1f}s ({report['users_per_second']:.0f} users/s), "

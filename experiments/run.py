@@ -19,11 +19,11 @@ import argparse
 import os
 
 from mdsrec_pyg.cli import add_set_argument, command_line
-from mdsrec_pyg.config import build_config, read_config_file
-from mdsrec_pyg.errors import InputError
+from mdsrec_pyg.config import Config, build_config, read_config_file, validate
+from mdsrec_pyg.errors import InputError, shorten
 from mdsrec_pyg.names import MODEL_NAMES, check_dataset, list_datasets, list_models
 
-DEFAULTS = {"dataset": "synthetic", "model": "mdsrec", "data_dir": "data"}
+DEFAULTS = {"dataset": "synthetic", "model": "mdsrec", "data_dir": "data"}  # data_dir: for --list only
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,8 +46,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--resume",
         metavar="RUN_DIR",
-        help="continue the run in RUN_DIR from its last checkpoint "
-        "(its config.json is used; other options are ignored)",
+        help="continue the run in RUN_DIR from its last checkpoint as its config.json says "
+        "(--device, --threads, --force and --keep-checkpoint apply; other flags are refused)",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="train into an --out folder that holds a run of other settings (or an unfinished one), "
+        "discarding that run's results, weights and checkpoint",
     )
     parser.add_argument(
         "--force", action="store_true", help="--resume even if the dataset changed since the run started"
@@ -64,20 +70,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def settings(args: argparse.Namespace) -> dict:
-    """The config file's values, then the flags given (a flag left out keeps the file's value)."""
-    values = read_config_file(args.config) if args.config else {}
+RESUME_KEEPS = ("device", "threads")  # how a resumed run executes; what it computes is its config.json's
+
+
+def check_resume_flags(args: argparse.Namespace) -> None:
+    """``--resume`` continues the run as its config.json says: a flag that would change it is refused."""
+    given = [
+        name for name in ("dataset", "model", "data_dir", "config", "epochs", "seed", "out") if getattr(args, name)
+    ]
+    given += ["set"] * bool(args.sets) + ["replace"] * args.replace
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise InputError(
+            "--resume",
+            f"continues the run as its config.json says, so {flags} would be ignored; leave them out (with "
+            "--resume only --device, --threads, --force and --keep-checkpoint apply), or start a new run",
+        )
+
+
+def new_run_config(args: argparse.Namespace) -> Config:
+    """The config of a new run: the config file's values, then the flags given (a flag left out keeps the
+    file's value), then ``--set``; names and values checked before anything heavy is imported."""
+    file = read_config_file(args.config) if args.config else {}
+    model = args.model or file.get("model") or DEFAULTS["model"]
+    if model not in MODEL_NAMES:
+        raise InputError(
+            "--model" if args.model else args.config,
+            f"unknown model {shorten(model)}; expected one of {', '.join(MODEL_NAMES)} (--list models)",
+        )
+    dataset = args.dataset or file.get("dataset") or DEFAULTS["dataset"]
     flags = {
-        "dataset": args.dataset,
-        "model": args.model,
+        "model": model,
         "data_dir": args.data_dir,
         "epochs": args.epochs,
         "seed": args.seed,
         "device": args.device,
         "threads": args.threads,
     }
-    values.update({k: v for k, v in flags.items() if v is not None})
-    return {**DEFAULTS, **values}
+    config = build_config(
+        dataset,
+        {k: v for k, v in flags.items() if v is not None},
+        args.sets,
+        file=(args.config, file) if args.config else None,
+    )
+    check_dataset(config.dataset, config.data.data_dir)
+    return config
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -85,31 +122,34 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.list:
         print(list_models() if args.list == "models" else list_datasets(args.data_dir or DEFAULTS["data_dir"]))
         return None
-    if not args.resume:  # names first: nothing heavy is imported and no data is read before they are right
-        values = settings(args)
-        dataset = values.pop("dataset")
-        if values["model"] not in MODEL_NAMES:
-            raise InputError(
-                "--model",
-                f"unknown model {values['model']!r}; expected one of {', '.join(MODEL_NAMES)} (--list models)",
-            )
-        config = build_config(dataset, values, args.sets)
-        check_dataset(config.dataset, config.data.data_dir)
+    if args.resume:
+        check_resume_flags(args)
+    else:
+        config = new_run_config(args)
 
     from mdsrec_pyg import distributed
-    from mdsrec_pyg.experiment import check_out_folder, load_run_config, run_experiment, run_folder
+    from mdsrec_pyg.experiment import run_experiment, run_folder
+    from mdsrec_pyg.run_folder import RunFolder
 
     if args.resume:
-        config = load_run_config(args.resume)
+        config = RunFolder(args.resume).saved_config()
+        for key in RESUME_KEEPS:
+            if getattr(args, key) is not None:
+                config.override(key, getattr(args, key), f"--{key}")
+        validate(config)
         out_dir = args.resume
     else:
-        out_dir = check_out_folder(args.out or run_folder(config))
-    if config.training.device != "cpu" or os.environ.get(
-        "WORLD_SIZE"
-    ):  # under torchrun: join the group, pick the device
+        out_dir = args.out or run_folder(config)
+    distributed.check_device(config.training.device)
+    if config.training.device != "cpu" or os.environ.get("WORLD_SIZE"):  # under torchrun: join the group
         config.training.device = distributed.setup(config.training.device)
     return run_experiment(
-        config, out_dir, resume=bool(args.resume), keep_checkpoint=args.keep_checkpoint, force=args.force
+        config,
+        out_dir,
+        resume=bool(args.resume),
+        keep_checkpoint=args.keep_checkpoint,
+        force=args.force,
+        replace=args.replace,
     )
 
 

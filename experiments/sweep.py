@@ -24,12 +24,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from mdsrec_pyg import io  # noqa: E402
-from mdsrec_pyg.cli import add_experiment_arguments, check_registry, command_line, experiment_settings, output_folder
-from mdsrec_pyg.config import build_config  # noqa: E402
-from mdsrec_pyg.errors import InputError  # noqa: E402
+from mdsrec_pyg.cli import (  # noqa: E402
+    add_experiment_arguments,
+    check_registry,
+    command_line,
+    distinct,
+    experiment_settings,
+    output_folder,
+)
+from mdsrec_pyg.config import METRIC_NAMES, Config, build_config  # noqa: E402
+from mdsrec_pyg.errors import InputError, shorten  # noqa: E402
 from mdsrec_pyg.experiment import run_all, run_folder  # noqa: E402
 from mdsrec_pyg.names import dataset_name  # noqa: E402
-from mdsrec_pyg.results_registry import record_run, render_sweep, write_table  # noqa: E402
+from mdsrec_pyg.results_registry import check_recordable, record_run, render_sweep, write_table  # noqa: E402
 from mdsrec_pyg.tables import mean_std, to_csv  # noqa: E402
 
 
@@ -54,6 +61,14 @@ def plot(path: Path, param: str, values: list, curves: dict[str, list[float]], c
     plt.close(figure)
 
 
+def check_metrics(metrics: list[str], config: Config) -> None:
+    """Every metric a ``name@K`` the runs report (a K of topk), before any run."""
+    known = [f"{name}@{k}" for name in METRIC_NAMES for k in config.evaluation.topk]
+    unknown = [m for m in metrics if m not in known]
+    if unknown:
+        raise InputError("--metrics", f"unknown metric {shorten(unknown[0])}; the runs report {', '.join(known)}")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_experiment_arguments(parser)
@@ -63,6 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--metrics", nargs="+", default=["recall@20", "ndcg@20"])
     args = parser.parse_args(argv)
     check_registry(args)
+    distinct(args.values, "--values")
+    distinct(args.metrics, "--metrics")
     out = output_folder(args, "sweeps")
     base = experiment_settings(args, args.model)
     chosen = build_config(args.dataset, base, args.sets).get(args.param)
@@ -72,14 +89,24 @@ def main(argv: list[str] | None = None) -> dict:
         for seed in args.seeds
     }  # every config checked before any run
     folders = {key: out / run_folder(config).name for key, config in configs.items()}  # one run per config
-    results = dict(zip(configs, run_all([(configs[key], folders[key]) for key in configs], args.jobs)))
+    check_metrics(args.metrics, next(iter(configs.values())))
+    dataset = dataset_name(args.dataset)
+    planned = {folders[key].name: config for key, config in configs.items()}
+    check_recordable(
+        args.registry,
+        dataset,
+        f"sweep-{args.param}",
+        out.name,
+        planned,
+        {"seeds": args.seeds, "param": args.param},
+        args.replace,
+        "give --registry DIR to record this one elsewhere",
+        rows=list(planned),
+    )
+    jobs = [(configs[key], folders[key]) for key in configs]
+    results = dict(zip(configs, run_all(jobs, args.jobs, replace=args.replace)))
     for key, folder in folders.items():
         record_run(args.registry, out.name, folder, results[key])
-    unknown = [m for m in args.metrics if m not in next(iter(results.values()))["test"]]
-    if unknown:
-        raise InputError(
-            "--metrics", f"unknown metric {unknown[0]!r}; have {', '.join(next(iter(results.values()))['test'])}"
-        )
     points = [
         {
             "value": configs[raw, args.seeds[0]].get(args.param),
@@ -95,7 +122,6 @@ def main(argv: list[str] | None = None) -> dict:
     rows = [[p["value"]] + [x for m in args.metrics for x in mean_std(p["test"][m])] for p in points]
     header = [args.param] + [f"{m}{suffix}" for m in args.metrics for suffix in ("", "_std")]
     io.write_text(out / f"sweep-{args.param}.csv", to_csv(header, rows))
-    dataset = dataset_name(args.dataset)
     figure = Path(args.registry) / dataset / f"sweep-{args.param}.png"
     plot(figure, args.param, values, curves, chosen, dataset)
     shutil.copyfile(figure, out / f"sweep-{args.param}.png")  # beside the runs too
@@ -112,9 +138,10 @@ def main(argv: list[str] | None = None) -> dict:
         "run_entries": f"{dataset}/{out.name}",
         "note": f"epochs at most {config.training.epochs}, patience {config.training.patience}.",
     }
-    write_table(args.registry, dataset, f"sweep-{args.param}", summary)
+    recorded = write_table(args.registry, dataset, f"sweep-{args.param}", summary)
     print(render_sweep(summary))
     print(f"written {out / f'sweep-{args.param}.png'}, .csv and {figure}")
+    print(f"recorded {recorded} and {len(results)} run entries in {Path(args.registry) / dataset / out.name}")
     return {"values": values, "curves": curves}
 
 

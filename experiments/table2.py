@@ -23,13 +23,20 @@ import argparse
 from pathlib import Path
 
 from mdsrec_pyg import io
-from mdsrec_pyg.cli import add_experiment_arguments, check_registry, command_line, experiment_settings, output_folder
+from mdsrec_pyg.cli import (
+    add_experiment_arguments,
+    check_registry,
+    command_line,
+    distinct,
+    experiment_settings,
+    output_folder,
+)
 from mdsrec_pyg.config import Config, build_config
 from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.experiment import run_all
 from mdsrec_pyg.models import MODELS
 from mdsrec_pyg.names import dataset_name
-from mdsrec_pyg.results_registry import ran_on, record_run, render_comparison, write_table
+from mdsrec_pyg.results_registry import check_recordable, ran_on, record_run, render_comparison, write_table
 from mdsrec_pyg.significance import paired_comparison, per_user_ndcg
 from mdsrec_pyg.tables import mean_std
 
@@ -78,6 +85,7 @@ def main(argv: list[str] | None = None) -> str:
     )
     args = parser.parse_args(argv)
     check_registry(args)
+    distinct(args.models, "--models")
     out = output_folder(args, "table2")
     dataset = dataset_name(args.dataset)
 
@@ -96,8 +104,19 @@ def main(argv: list[str] | None = None) -> str:
         m: [config(m, first, lr, do) for lr in LR_GRID for do in DROPOUT_GRID] if tuned(m) else [defaults[m]]
         for m in args.models
     }
+    planned = {  # every run this command may make: each setting it may choose, on every seed
+        run_name(c): c
+        for m in args.models
+        for g in grids[m]
+        for c in [config(m, s, g.training.lr, g.flat().get("dropout")) for s in args.seeds]
+    }
+    facts = {"seeds": args.seeds, "models": args.models, "tuned": bool(args.tune)}
+    elsewhere = "give --table NAME to record this one beside it"
+    check_recordable(args.registry, dataset, args.table, out.name, planned, facts, args.replace, elsewhere)
     searched = [(c, out / run_name(c)) for m in args.models for c in grids[m]]
-    outcomes = dict(zip([folder for _, folder in searched], run_all(searched, args.jobs, keep_failures=True)))
+    outcomes = dict(
+        zip([folder for _, folder in searched], run_all(searched, args.jobs, keep_failures=True, replace=args.replace))
+    )
     finished = {folder: r for folder, r in outcomes.items() if isinstance(r, dict)}
 
     def searched_score(c: Config) -> float:  # a setting whose training failed (diverged) is never chosen
@@ -123,7 +142,9 @@ def main(argv: list[str] | None = None) -> str:
                 }
             )
     jobs = [(c, out / run_name(c)) for row in rows for c in row["configs"]]
-    results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs)))
+    rows_runs = [folder.name for _, folder in jobs]  # the search chose them: the table is these runs
+    check_recordable(args.registry, dataset, args.table, out.name, planned, facts, args.replace, elsewhere, rows_runs)
+    results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs, replace=args.replace)))
     for folder, result in {**finished, **results}.items():
         record_run(args.registry, out.name, folder, result)
 
@@ -175,10 +196,12 @@ def main(argv: list[str] | None = None) -> str:
         "tests": paired_tests(summary_rows, out),
         "rows": summary_rows,
     }
-    write_table(args.registry, dataset, args.table, summary)
+    recorded = write_table(args.registry, dataset, args.table, summary)
     table = render_comparison(summary)
     io.write_text(out / f"{args.table}.md", table)
     print(table)
+    entries = len({**finished, **results})
+    print(f"recorded {recorded} and {entries} run entries in {Path(args.registry) / dataset / out.name}")
     return table
 
 

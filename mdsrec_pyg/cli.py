@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import InputError, RunInterrupted, TrainingError
+from .errors import InputError, RunInterrupted, Terminated, TrainingError
 from .names import dataset_name
 
 
 def command_line(main: Callable[[], Any]) -> None:
-    """Run a command's ``main`` with INFO logging (timestamped) on stderr; Ctrl-C is one line and exit 130."""
+    """Run a command's ``main`` with INFO logging (timestamped) on stderr. Bad input is one line and exit 2;
+    Ctrl-C and SIGTERM end the run the same way (its files left whole, its lock released), one line and exit
+    130 or 143; a reader that closes the pipe (``| head``) ends it quietly (exit 141)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
     except (InputError, TrainingError) as err:
@@ -23,10 +28,17 @@ def command_line(main: Callable[[], Any]) -> None:
         sys.exit(2)
     except RunInterrupted as err:
         print(f"interrupted: {err}", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:  # before a run folder exists: nothing to resume
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(err.status)
+    except KeyboardInterrupt as err:  # before a run folder exists: nothing to resume
+        print("terminated" if isinstance(err, Terminated) else "interrupted", file=sys.stderr)
+        sys.exit(143 if isinstance(err, Terminated) else 130)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        sys.exit(141)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +59,12 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
         "--registry",
         default="results",
         help="folder of the committed results registry the runs and tables are recorded in",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a registry table or run entry, and retrain a run folder, made with other settings "
+        "(refused without it)",
     )
 
 
@@ -71,8 +89,18 @@ def experiment_settings(args: argparse.Namespace, model: str) -> dict[str, Any]:
     return {"model": model, "data_dir": args.data_dir, **({"epochs": args.epochs} if args.epochs else {})}
 
 
+def distinct(values: list[Any], flag: str) -> list[Any]:
+    """``values`` if none is given twice, else one line (two equal seeds would read as seeds that agree)."""
+    repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+    if repeated is not None:
+        raise InputError(flag, f"{repeated} is given twice; give each once")
+    return values
+
+
 def check_registry(args: argparse.Namespace) -> None:
-    """Refuse a ``--registry`` that is a file, or a ``--table`` name that is not a plain name, before any run."""
+    """Refuse, before any run, a ``--registry`` that is a file, a ``--table`` name that is not a plain name,
+    and a seed given twice."""
+    distinct(args.seeds, "--seeds")
     registry = Path(args.registry)
     if registry.exists() and not registry.is_dir():
         raise InputError("--registry", f"{registry} is a file; expected the results registry folder")

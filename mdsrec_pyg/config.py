@@ -24,8 +24,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import InputError
+from .errors import InputError, shorten
 from .names import MODEL_NAMES, dataset_name
+
+METRIC_NAMES = ("recall", "ndcg", "hit", "mrr", "precision")  # what the evaluator reports at every K of topk
 
 Check = Callable[[Any], bool]
 Rule = tuple[Check, "str | Callable[[], str]"]  # the check and what it expects (text, or made when needed)
@@ -170,8 +172,8 @@ class EvaluationConfig:
     valid_metric: str = setting(
         "ndcg@20",
         (
-            (lambda v: isinstance(v, str) and re.match(r"^(recall|ndcg|hit|mrr|precision)@\d+$", v) is not None),
-            "a metric@K of recall, ndcg, hit, mrr, precision with K in topk",
+            (lambda v: isinstance(v, str) and re.match(rf"^({'|'.join(METRIC_NAMES)})@\d+$", v) is not None),
+            f"a metric@K of {', '.join(METRIC_NAMES)} with K in topk",
         ),
     )
     mask_history: bool = setting(False, boolean())
@@ -377,7 +379,7 @@ def _coerce(current: Any, value: Any, where: str) -> Any:
             parse = {"topk": int, "rho": float}.get(where.rsplit(".", 1)[-1].rsplit(" ", 1)[-1], str)
             return [parse(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise InputError(where, f"expected a value of type {type(current).__name__}, got {value!r}") from None
+        raise InputError(where, f"expected a value of type {type(current).__name__}, got {shorten(value)}") from None
     return value
 
 
@@ -392,14 +394,14 @@ def validate(config: Config) -> Config:
     """Check every setting against its rule and the settings against each other; the first bad value is one
     line naming the key, the value and what is allowed. Reads no data."""
     if not isinstance(config.dataset, str) or not config.dataset.strip():
-        raise InputError("setting dataset", f"got {config.dataset!r}; expected a dataset name or folder")
+        raise InputError("setting dataset", f"got {shorten(config.dataset)}; expected a dataset name or folder")
     sections = config.sections()
     for key, (check, expected) in field_rules(config).items():
         name, leaf = key.split(".", 1)
         value = getattr(sections[name], leaf)
         if not check(value):
             expected = expected() if callable(expected) else expected
-            raise InputError(f"setting {key}", f"got {value!r}; expected {expected}")
+            raise InputError(f"setting {key}", f"got {shorten(value)}; expected {expected}")
     metric = config.evaluation.valid_metric
     if int(metric.split("@")[1]) not in config.evaluation.topk:
         raise InputError(
@@ -409,38 +411,88 @@ def validate(config: Config) -> Config:
     return config
 
 
+SECTION_NAMES = ("data", "training", "evaluation", "graphs", "model")
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The settings in a JSON (``.json``) or YAML (any other name) file: a mapping of keys (bare, or
     ``section.key``, or sections as nested mappings; and ``dataset`` / ``model``) to values; one-line errors
-    for a missing, unreadable or malformed file. The keys are checked by :func:`build_config`."""
+    naming the file for a missing, unreadable, non-UTF-8 or malformed file, a key given twice (also as ``lr``
+    and ``training.lr``), a section that is not a mapping, and YAML aliases (refused: a few bytes of them can
+    expand to gigabytes). The keys are checked by :func:`build_config`."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "config file not found")
-    text = path.read_text(encoding="utf-8-sig")
     try:
-        if path.suffix == ".json":
-            values = json.loads(text)
-        else:
-            import yaml
-
-            values = yaml.safe_load(text)
-    except json.JSONDecodeError as err:
-        raise InputError(path, f"not valid JSON ({err.msg} at line {err.lineno})") from None
-    except Exception as err:  # yaml.YAMLError and its subclasses
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(path, f"not valid YAML ({getattr(err, 'problem', None) or err}{where})") from None
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(path, f"not UTF-8 text (byte {err.start}); save the file as UTF-8") from None
+    except OSError as err:
+        raise InputError(path, f"cannot be read ({err.strerror})") from None
+    values = _parse_json(path, text) if path.suffix.lower() == ".json" else _parse_yaml(path, text)
     if values is None:
         return {}
     if not isinstance(values, dict):
         raise InputError(path, f"expected a mapping of settings (key: value), got a {type(values).__name__}")
-    flat = {}
+    flat: dict[str, Any] = {}
     for key, value in values.items():
+        key = str(key)
         if isinstance(value, dict):  # a section as a nested mapping
-            flat.update({f"{key}.{leaf}": v for leaf, v in value.items()})
+            pairs = [(f"{key}.{leaf}", v) for leaf, v in value.items()]
+        elif key in SECTION_NAMES or key in MODEL_NAMES and key != "model":
+            raise InputError(path, f"{key} is a section; expected a mapping of its settings, got {shorten(value)}")
         else:
-            flat[str(key)] = value
+            pairs = [(key, value)]
+        for name, v in pairs:
+            bare = name.rsplit(".", 1)[-1]
+            twice = [k for k in flat if k.rsplit(".", 1)[-1] == bare and (k == name or "." in k or "." in name)]
+            if twice and bare not in ("dataset", "model"):
+                raise InputError(path, f"{name!r} and {twice[0]!r} both set {bare}; give it once")
+            flat[name] = v
     return flat
+
+
+def _parse_json(path: Path, text: str) -> Any:
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        repeated = next((k for k in keys if keys.count(k) > 1), None)
+        if repeated is not None:
+            raise InputError(path, f"key {repeated!r} is given twice; give it once")
+        return dict(pairs)
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"not valid JSON ({err.msg} at line {err.lineno})") from None
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """Safe YAML without aliases and without a key given twice."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise InputError(path, "YAML aliases (*name) are not accepted; write the value out", mark.line + 1)
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise InputError(path, f"key {key!r} is given twice; give it once", key_node.start_mark.line + 1)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    try:
+        return yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(path, f"not valid YAML ({getattr(err, 'problem', None) or err}{where})") from None
 
 
 def dataset_defaults(dataset: str) -> dict[str, Any]:
@@ -454,10 +506,15 @@ def dataset_defaults(dataset: str) -> dict[str, Any]:
 
 
 def build_config(
-    dataset: str, overrides: dict[str, Any] | None = None, sets: list[str] | None = None, where_held: bool = False
+    dataset: str,
+    overrides: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
+    where_held: bool = False,
+    file: tuple[str, dict[str, Any]] | None = None,
 ) -> Config:
     """Defaults for the model (``overrides["model"]``, else mdsrec), then the dataset's file (the settings this
-    model has), then ``overrides`` (typed, any key form), then ``sets`` (``key=value`` strings); validated.
+    model has), then a config ``file`` (its path, which errors name, and its settings), then ``overrides``
+    (typed, any key form), then ``sets`` (``key=value`` strings); validated.
     A known setting the model does not have is one line, or, with ``where_held`` (scripts that give the same
     settings to several models), passed over; an unknown key is one line either way."""
     overrides = dict(overrides or {})
@@ -473,6 +530,10 @@ def build_config(
 
     for key, value in dataset_defaults(dataset).items():  # H for a baseline, the width for pop: passed over
         apply(key, value, f"configs/{dataset_name(dataset)}.json", skip=True)
+    if file is not None:  # (its path, its settings as read_config_file gives them): errors name the file
+        for key, value in file[1].items():
+            if key not in ("dataset", "model"):
+                apply(key, value, file[0], where_held)
     for key, value in overrides.items():
         apply(key, value, "--set", where_held)
     for item in sets or []:

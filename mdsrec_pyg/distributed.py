@@ -14,6 +14,21 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .errors import InputError
+
+
+def check_device(device: str, flag: str = "--device") -> str:
+    """``device`` if this machine has it, else one line (before any data is read or any folder made)."""
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError(flag, f"{device}: this machine has no CUDA GPU that torch can use; give --device cpu")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise InputError(flag, f"{device}: this machine has {torch.cuda.device_count()} GPU(s) (cuda:0 ...)")
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise InputError(flag, "mps: this machine has no Apple GPU that torch can use; give --device cpu")
+    return device
+
 
 def setup(device: str) -> str:
     """Join the process group that torchrun describes in the environment (nothing to do for one process);

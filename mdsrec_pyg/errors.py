@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+
+def shorten(value: Any, most: int = 80) -> str:
+    """``repr(value)`` cut to ``most`` characters (``...`` and the full length after), so that a message
+    quoting a large value stays one short line."""
+    text = repr(value)
+    if len(text) <= most:
+        return text
+    return f"{text[: most - 3]}... ({len(text):,} characters)"
 
 
 class InputError(ValueError):
@@ -23,5 +33,17 @@ class TrainingError(RuntimeError):
     """Training cannot go on (for example: the loss became NaN or infinite)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a scheduler sends), raised where Python runs next so that it ends a run as Ctrl-C does."""
+
+
 class RunInterrupted(Exception):
-    """A run stopped by Ctrl-C (SIGINT); ``str(err)`` says how to resume it."""
+    """A run stopped by Ctrl-C (SIGINT) or SIGTERM; ``str(err)`` says how to resume it; ``status`` is the exit
+    status the command ends with (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, status: int = 130) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def __reduce__(self) -> tuple:
+        return type(self), (str(self), self.status)

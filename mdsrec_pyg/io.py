@@ -1,21 +1,83 @@
-"""Atomic writes: a file is either absent, the old version, or the complete new version, never half-written."""
+"""The one way a file goes out: atomically, so that a file is either absent, the old version, or the complete
+new version, never half-written.
+
+- A regular file is filled as a temporary file beside it and moved into place; the temporary file is removed
+  on every exit Python sees (an error, Ctrl-C, SIGTERM through :mod:`mdsrec_pyg.cli`).
+- A symbolic link is written through: the file it points to is replaced, the link stays.
+- A character device or a pipe (``/dev/stdout``, a FIFO) is written directly; it has no old version to keep.
+- An OS error (a full disk, a read-only folder) is one line, :class:`OutputError`, naming the file and saying
+  that its old version is untouched.
+
+:func:`check_target` is the check every user-given output path gets before any heavy work: not a run's own
+file, a suffix of the format, a parent folder that can be written. :func:`write_set` replaces several files
+that belong together only once every one of them is written.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
+import numpy as np
 import torch
+
+from .errors import InputError
+
+# The files a run folder holds (mdsrec_pyg.run_folder.RunFolder names each); no output given by a user may be one.
+RUN_FILES = (
+    "config.json",
+    "data.json",
+    "results.json",
+    "best.pt",
+    "checkpoint.pt",
+    "ranks.npz",
+    "run.lock",
+    "run.log",
+)
+
+
+class OutputError(InputError):
+    """A file that cannot be written; ``str(err)`` is one line naming it."""
+
+
+def _destination(path: Path) -> Path:
+    """The file a write to ``path`` replaces: the target of a symbolic link (followed to the end), else ``path``."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _is_stream(path: Path) -> bool:
+    """A character device or a FIFO: written in place, not replaced."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def _failed(path: Path, err: BaseException) -> OutputError:
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else " ".join(str(err).split())[:120]
+    return OutputError(path, f"cannot be written ({reason}); its old version, if any, is untouched")
 
 
 def atomic_file(path: str | Path, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then move it into place."""
+    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then move it into place (see the module)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = _destination(path)
+    if _is_stream(target):
+        try:
+            write(str(target))
+        except (OSError, RuntimeError) as err:  # RuntimeError: torch.save's writer on a full device
+            raise _failed(path, err) from None
+        return path
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise _failed(path, err) from None
     os.close(fd)
     try:
         write(tmp)
@@ -24,33 +86,132 @@ def atomic_file(path: str | Path, write: Callable[[str], None]) -> Path:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
+        os.replace(tmp, target)
+    except (OSError, RuntimeError) as err:
+        _remove(tmp)
+        raise _failed(path, err) from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _remove(tmp)
         raise
     return path
 
 
+def _remove(tmp: str) -> None:
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def write_set(folder: str | Path, files: dict[str, Callable[[str], None]], owned: Iterable[str] = ()) -> list[Path]:
+    """Write several files of ``folder`` that belong together: every one is filled as a temporary file first,
+    and only when all are written are they moved into place; the names of ``owned`` that this set does not
+    hold (left by an earlier, larger set) are removed then, so that no file of another set stays beside it.
+    A name that is a symbolic link replaces the file it points to; one that is a device is written directly."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _failed(folder, err) from None
+    temporary: dict[Path, str] = {}
+    try:
+        for name, write in files.items():
+            target = _destination(folder / name)
+            if _is_stream(target):
+                write(str(target))
+                continue
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            temporary[target] = tmp
+            write(tmp)
+        for target, tmp in temporary.items():
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        for name in set(owned) - set(files):
+            (folder / name).unlink(missing_ok=True)
+    except (OSError, RuntimeError) as err:
+        for tmp in temporary.values():
+            _remove(tmp)
+        raise _failed(folder, err) from None
+    except BaseException:
+        for tmp in temporary.values():
+            _remove(tmp)
+        raise
+    return [folder / name for name in files]
+
+
+def check_target(path: str | Path, flag: str, suffixes: tuple[str, ...] | None = None) -> Path:
+    """``path`` if an output may go there, else one :class:`InputError` line naming ``flag``: a folder, a file
+    of a run folder (one of :data:`RUN_FILES` beside a ``config.json``), a suffix not among ``suffixes``
+    (compared without case), or a parent that is a file, cannot be created or cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(flag, f"{path} is a folder; expected a file path")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise InputError(flag, f"{path}: expected a file ending in {' or '.join(suffixes)}")
+    target = _destination(path)
+    if target.name in RUN_FILES and (target.parent / "config.json").is_file():
+        raise InputError(flag, f"{path} is {target.parent}'s own {target.name}; give a path outside the run's files")
+    if _is_stream(target):
+        return path
+    check_folder(target.parent, flag)
+    return path
+
+
+def check_folder(folder: str | Path, flag: str) -> Path:
+    """``folder`` if files can be made in it (or in the folders that would be made for it), else one line."""
+    folder = Path(folder)
+    existing = next(p for p in [folder, *folder.absolute().parents] if os.path.lexists(p))
+    if not existing.is_dir():
+        raise InputError(flag, f"{folder}: {existing} is a file, not a folder; give a path you can write to")
+    try:  # access() says yes to root even on /proc; a file made and removed is the real answer
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise InputError(flag, f"{folder}: cannot write in {existing} ({err.strerror}); give a path you can write to")
+    return folder
+
+
 def write_json(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` as indented JSON atomically."""
+    return atomic_file(path, json_writer(obj))
+
+
+def json_writer(obj: Any) -> Callable[[str], None]:
+    """A ``write(tmp)`` that writes ``obj`` as indented JSON."""
 
     def write(tmp: str) -> None:
-        with open(tmp, "w") as handle:
+        with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(obj, handle, indent=2, sort_keys=False)
             handle.write("\n")
 
-    return atomic_file(path, write)
+    return write
 
 
 def write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` atomically."""
+    return atomic_file(path, text_writer(text))
+
+
+def text_writer(text: str) -> Callable[[str], None]:
+    """A ``write(tmp)`` that writes ``text`` (for :func:`atomic_file` and :func:`write_set`)."""
 
     def write(tmp: str) -> None:
-        with open(tmp, "w") as handle:
+        with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text)
 
-    return atomic_file(path, write)
+    return write
+
+
+def npy_writer(array: Any) -> Callable[[str], None]:
+    """A ``write(tmp)`` that writes ``array`` as ``.npy``."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array)
+
+    return write
 
 
 def torch_save(path: str | Path, obj: Any) -> Path:
@@ -60,18 +221,11 @@ def torch_save(path: str | Path, obj: Any) -> Path:
 
 def save_npy(path: str | Path, array: Any) -> Path:
     """``numpy.save`` atomically."""
-    import numpy as np
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as handle:
-            np.save(handle, array)
-
-    return atomic_file(path, write)
+    return atomic_file(path, npy_writer(array))
 
 
 def save_ranks(path: str | Path, **ranks: Any) -> Path:
     """Per-user target ranks by split (``valid=..., test=...``), compressed, atomically (``ranks.npz``)."""
-    import numpy as np
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:

@@ -22,8 +22,8 @@ ranks (1 + the other candidates scoring at least as high).
 from __future__ import annotations
 
 import csv
-import json
 import logging
+import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,13 +36,14 @@ from . import io
 from .config import Config
 from .data import SequentialDataset, load_dataset
 from .data.dataset import left_pad
-from .errors import InputError
+from .distributed import check_device
+from .errors import InputError, shorten
 from .evaluate import trim_left_padding
-from .experiment import load_run_config
 from .hashing import file_sha256
 from .models import MODELS, SequentialRecommender, build_model
 from .progress import progress
-from .retrieval import InnerProductIndex, build_index
+from .retrieval import InnerProductIndex, build_index, check_index_options
+from .run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -67,26 +68,28 @@ def load_trained(
     allow_changed_data: bool = False,
 ) -> tuple[Config, SequentialDataset, SequentialRecommender]:
     """The finished run in ``run_dir``: its config, its dataset (loaded unless given) and its model with the
-    best weights, in evaluation mode on ``device``. One-line errors for an unfinished run, a missing or
-    corrupt ``best.pt`` and (unless ``allow_changed_data``) a dataset that changed since training."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise InputError(run_dir, "run folder not found")
-    config = load_run_config(run_dir)
+    best weights, in evaluation mode on ``device``. One-line errors for an unfinished run (with the advice
+    that finishes it), a ``config.json`` that is not the config ``results.json`` recorded, a missing or
+    corrupt ``best.pt``, and (unless ``allow_changed_data``) a dataset that changed since training. The data,
+    feature and graph folders are the ones the run recorded (``data.json``), so that it loads from any
+    working directory; ``data_dir`` moves the data."""
+    folder = RunFolder(run_dir)
+    if not folder.path.is_dir():
+        raise InputError(folder.path, "run folder not found")
+    check_device(device, "device")
+    config = folder.saved_config()
+    if not folder.finished:
+        raise InputError(folder.path, f"the run has not finished (no results.json); {folder.advice_to_finish()}")
+    results = folder.read_json(folder.RESULTS)
+    folder.check_consistent(results)
     config.training.device = device
+    recorded_folders = results.get("data", {}).get("folders", {})
+    for name, where in recorded_folders.items():
+        if Path(where).is_dir():  # else (the run moved to another machine) its config's own paths
+            setattr(config.data, name, where)
     if data_dir is not None:
         config.data.data_dir = data_dir
-    results_path = run_dir / "results.json"
-    if not results_path.is_file():
-        raise InputError(
-            run_dir,
-            f"the run has not finished (no results.json); finish it with python experiments/run.py --resume {run_dir}",
-        )
-    try:
-        results = json.loads(results_path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(results_path, f"not valid JSON ({err.msg} at line {err.lineno})") from None
-    weights = run_dir / "best.pt"
+    weights = folder.file(folder.BEST)
     if MODELS[config.model].trainable:  # the weights are checked before anything is loaded
         if not weights.is_file():
             raise InputError(weights, "not found: the run's best weights are missing")
@@ -120,6 +123,27 @@ def load_trained(
     return config, dataset, model
 
 
+def positive_count(value: Any, name: str) -> int:
+    """``value`` if it is an integer >= 1 (not a bool), else one line naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(name, f"got {shorten(value)}; expected an integer >= 1")
+    return int(value)
+
+
+def id_list(values: Any, name: str) -> list[str]:
+    """``values`` as a list of id strings: any iterable of them (a generator too), never a single string."""
+    if isinstance(values, (str, bytes)):
+        raise InputError(name, f"got the string {shorten(values)}; expected a list of ids")
+    try:
+        out = list(values)
+    except TypeError:
+        raise InputError(name, f"got {type(values).__name__}; expected a list of ids") from None
+    bad = next((v for v in out if not isinstance(v, str)), None)
+    if bad is not None:
+        raise InputError(name, f"got {shorten(bad)} among the ids; expected strings (original ids)")
+    return out
+
+
 class Recommender:
     """Top-K recommendations of a trained model, by original ids (see the module docstring)."""
 
@@ -133,8 +157,8 @@ class Recommender:
         **index_options,
     ) -> None:
         self.config, self.dataset, self.model = config, dataset, model.eval()
-        self.device = torch.device(config.training.device)
-        self.batch_size = batch_size or config.evaluation.eval_batch_size
+        self.device = torch.device(check_device(config.training.device, "device"))
+        self.batch_size = positive_count(batch_size, "batch_size") if batch_size else config.evaluation.eval_batch_size
         self.item_of = {item: i for i, item in enumerate(dataset.item_ids) if i}  # original id -> index
         self.user_of = {user: u for u, user in enumerate(dataset.user_ids)}
         with torch.no_grad():
@@ -155,7 +179,9 @@ class Recommender:
         dataset: SequentialDataset | None = None,
         **index_options,
     ) -> "Recommender":
-        """The recommender of the finished run in ``run_dir`` (see :func:`load_trained`)."""
+        """The recommender of the finished run in ``run_dir`` (see :func:`load_trained`); the index and its
+        options are checked before anything is loaded."""
+        check_index_options(index, index_options)
         config, dataset, model = load_trained(run_dir, device, dataset, data_dir, allow_changed_data)
         return cls(config, dataset, model, index=index, **index_options)
 
@@ -164,7 +190,8 @@ class Recommender:
         """Internal indices of a history of original item ids; unknown ids raise (``unknown="error"``) or
         are dropped with a warning (``"drop"``)."""
         if unknown not in UNKNOWN:
-            raise InputError("unknown", f"expected one of {', '.join(UNKNOWN)}, got {unknown!r}")
+            raise InputError("unknown", f"expected one of {', '.join(UNKNOWN)}, got {shorten(unknown)}")
+        history = id_list(history, "history")
         missing = [item for item in history if item not in self.item_of]
         if missing and unknown == "error":
             raise self._not_found("history", "item", missing)
@@ -176,6 +203,7 @@ class Recommender:
         return indices
 
     def user_indices(self, user_ids: Sequence[str]) -> list[int]:
+        user_ids = id_list(user_ids, "user_ids")
         missing = [user for user in user_ids if user not in self.user_of]
         if missing:
             raise self._not_found("user", "user", missing)
@@ -221,11 +249,17 @@ class Recommender:
         self, sequences: Sequence[np.ndarray], k: int = 10, exclude_seen: bool = True
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Per batch of ``batch_size`` histories (internal indices): (scores (B, k), item indices (B, k)),
-        best first; -1 / -inf where fewer than ``k`` items are left."""
-        if k < 1:
-            raise InputError("k", f"expected a positive number of recommendations, got {k}")
+        best first; -1 / -inf where fewer than ``k`` items are left. ``k`` above the catalog is the catalog."""
+        k = self.catalog_k(k)
         for batch, users in self.user_vector_batches(sequences):
             yield self.index.search(users, k, batch if exclude_seen else None)
+
+    def catalog_k(self, k: Any) -> int:
+        """``k`` checked (an integer >= 1), and at most the catalog's size (with a warning)."""
+        k = positive_count(k, "k")
+        if k > len(self.item_of):
+            log.warning("k = %d is more than the %d items of the catalog: every item is ranked", k, len(self.item_of))
+        return min(k, len(self.item_of))
 
     def recommend(
         self,
@@ -235,9 +269,16 @@ class Recommender:
         explain: bool = False,
         unknown: str = "error",
     ) -> list[Recommendation]:
-        """The top-``k`` original item ids (and scores) after each history of original ids, oldest first."""
-        if isinstance(histories, str) or any(isinstance(h, str) for h in histories):
-            raise InputError("histories", "expected a list of histories, each a list of item ids")
+        """The top-``k`` original item ids (and scores) after each history of original ids, oldest first
+        (any iterable of histories, a generator too)."""
+        if isinstance(histories, (str, bytes)):
+            raise InputError("histories", "got a string; expected a list of histories, each a list of item ids")
+        try:
+            histories = list(histories)
+        except TypeError:
+            raise InputError("histories", f"got {type(histories).__name__}; expected a list of histories") from None
+        if any(isinstance(h, (str, bytes)) for h in histories):
+            raise InputError("histories", "a history is a string; expected each history as a list of item ids")
         return self._recommend([self.item_indices(h, unknown) for h in histories], k, exclude_seen, explain)
 
     def recommend_users(
@@ -292,9 +333,16 @@ class Recommender:
         return out
 
 
+EXPORT_SUFFIXES = (".csv", ".parquet")
+VECTOR_FILES = ("item_vectors.npy", "item_ids.txt", "user_vectors.npy", "user_ids.txt")
+
+
 def export_format(path: str | Path) -> str:
-    """``parquet`` for a ``.parquet`` path (pyarrow needed), else ``csv``."""
-    if Path(path).suffix != ".parquet":
+    """``parquet`` for a ``.parquet`` path (any case; pyarrow needed), ``csv`` for ``.csv``; else one line."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
+        raise InputError(path, f"expected a file ending in {' or '.join(EXPORT_SUFFIXES)} (the format follows it)")
+    if suffix == ".csv":
         return "csv"
     try:
         import pyarrow  # noqa: F401
@@ -304,16 +352,24 @@ def export_format(path: str | Path) -> str:
 
 
 def write_recommendations(
-    recommender: Recommender, path: str | Path, k: int = 10, exclude_seen: bool = True, progress_shown: bool = True
-) -> dict[str, float | int | str]:
+    recommender: Recommender,
+    path: str | Path,
+    k: int = 10,
+    exclude_seen: bool = True,
+    progress_shown: bool = True,
+    about: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Every user's top-``k`` (from the whole history) to ``path``, one row per user in dataset order:
-    ``user_id``, ``items`` and ``scores`` (space-separated in CSV, lists in Parquet). Written batch by batch
-    (memory bounded by the batch, not users x items) into a temporary file moved into place at the end.
-    Returns what it measured: users, seconds, users per second, the format."""
+    ``user_id``, ``items`` and ``scores`` (space-separated in CSV, lists in Parquet), and beside it
+    ``<path>.json``, the report: ``about`` and what was measured (users, seconds, users per second, the
+    format, peak memory). Written batch by batch (memory bounded by the batch, not users x items); the two
+    files replace their old versions together, once both are written. Returns the report."""
+    path = Path(path)
     fmt = export_format(path)
     dataset = recommender.dataset
     sequences = dataset.sequences
-    started = time.time()
+    k = recommender.catalog_k(k)
+    report: dict[str, Any] = dict(about or {})
 
     def batches() -> Iterator[tuple[list[str], list[str], list[str]]]:
         begin = 0
@@ -354,46 +410,62 @@ def write_recommendations(
                     )
                 )
 
-    io.atomic_file(path, write_parquet if fmt == "parquet" else write_csv)
-    seconds = time.time() - started
-    return {
-        "users": len(sequences),
-        "items": dataset.num_items - 1,
-        "k": k,
-        "format": fmt,
-        "seconds": seconds,
-        "users_per_second": len(sequences) / max(seconds, 1e-9),
-    }
+    def write_report(tmp: str) -> None:  # runs after the data file is written: the measurements are known
+        seconds = time.time() - started
+        report.update(
+            {
+                "users": len(sequences),
+                "items": dataset.num_items - 1,
+                "k": k,
+                "format": fmt,
+                "seconds": seconds,
+                "users_per_second": len(sequences) / max(seconds, 1e-9),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+        io.json_writer(report)(tmp)
+
+    started = time.time()
+    io.write_set(
+        path.parent, {path.name: write_parquet if fmt == "parquet" else write_csv, path.name + ".json": write_report}
+    )
+    return report
 
 
 def export_vectors(recommender: Recommender, folder: str | Path, users: bool = False) -> list[Path]:
     """The inner-product form of the model as files: ``item_vectors.npy`` (items x D, padding left out) with
     ``item_ids.txt`` (row i is that original id); with ``users``, ``user_vectors.npy`` of every user's whole
     history with ``user_ids.txt``, filled batch by batch into a memory-mapped file. Scores are
-    ``user_vectors @ item_vectors.T``."""
-    folder = Path(folder)
+    ``user_vectors @ item_vectors.T``. The files replace an earlier export as one set: user vectors of an
+    earlier export are removed when this one has none."""
     dataset = recommender.dataset
-    written = [
-        io.save_npy(folder / "item_vectors.npy", recommender.item_vectors[1:].cpu().numpy()),
-        io.write_text(folder / "item_ids.txt", "\n".join(dataset.item_ids[1:]) + "\n"),
-    ]
+    files = {
+        "item_vectors.npy": io.npy_writer(recommender.item_vectors[1:].cpu().numpy()),
+        "item_ids.txt": io.text_writer("\n".join(dataset.item_ids[1:]) + "\n"),
+    }
     if users:
         sequences, dim = dataset.sequences, recommender.item_vectors.size(1)
 
         def fill(tmp: str) -> None:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(sequences), dim))
             begin = 0
-            for batch, users in recommender.user_vector_batches(sequences):
-                out[begin : begin + len(batch)] = users.cpu().numpy()
+            for batch, vectors in recommender.user_vector_batches(sequences):
+                out[begin : begin + len(batch)] = vectors.cpu().numpy()
                 begin += len(batch)
             out.flush()
             del out
 
-        written += [
-            io.atomic_file(folder / "user_vectors.npy", fill),
-            io.write_text(folder / "user_ids.txt", "\n".join(dataset.user_ids) + "\n"),
-        ]
-    return written
+        files["user_vectors.npy"] = fill
+        files["user_ids.txt"] = io.text_writer("\n".join(dataset.user_ids) + "\n")
+    return io.write_set(folder, files, owned=VECTOR_FILES)
 
 
-__all__ = ["Recommendation", "Recommender", "export_format", "export_vectors", "load_trained", "write_recommendations"]
+__all__ = [
+    "Recommendation",
+    "Recommender",
+    "EXPORT_SUFFIXES",
+    "export_format",
+    "export_vectors",
+    "load_trained",
+    "write_recommendations",
+]

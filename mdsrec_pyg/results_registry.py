@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from . import io
-from .errors import InputError
+from .config import Config
+from .errors import InputError, shorten
+from .run_folder import config_differences, listed
 from .tables import cell, mean_std, to_markdown
 
 RUN_KEYS = (
@@ -60,7 +62,82 @@ def read_table(registry: str | Path, key: str) -> dict[str, Any]:
     path = Path(registry) / f"{key}.json"
     if not path.is_file():
         raise InputError(path, "not in the results registry; run the experiment script that writes it")
-    return json.loads(path.read_text())
+    return read_json(path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A registry file as a JSON object; one line naming it when it cannot be read."""
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"not valid JSON ({err.msg} at line {err.lineno}); restore it (git checkout)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(path, f"cannot be read ({getattr(err, 'strerror', None) or err})") from None
+    if not isinstance(values, dict):
+        raise InputError(path, f"expected a JSON object, got a {type(values).__name__}")
+    return values
+
+
+def table_runs(summary: dict[str, Any]) -> list[str]:
+    """The run names a table is made of (its rows' or points' ``runs``)."""
+    return [run for row in summary.get("rows") or summary.get("points") or [] for run in row.get("runs", [])]
+
+
+def check_recordable(
+    registry: str | Path,
+    dataset: str,
+    table: str,
+    entry_dir: str,
+    planned: dict[str, Config],
+    facts: dict[str, Any],
+    replace: bool,
+    elsewhere: str,
+    rows: list[str] | None = None,
+) -> None:
+    """Refuse, in one line and before any run, to record over a registry table or run entry made with other
+    settings: the table ``<dataset>/<table>.json`` unless every run it lists is a run of ``planned`` (run name
+    -> the config this command makes under it) with the same settings, its ``facts`` (``seeds``, ``models``,
+    ...) are these, and (where the command knows them before it runs: ``rows``) it lists the same runs; and a
+    run entry ``<dataset>/<entry_dir>/<run>.json`` unless it is the same run. ``replace`` allows it;
+    ``elsewhere`` says how to record beside it instead."""
+    if replace:
+        return
+    registry = Path(registry)
+    path = registry / dataset / f"{table}.json"
+
+    def refuse(why: str) -> None:
+        raise InputError(
+            path,
+            f"the registry holds this table made with other settings ({why}); {elsewhere}, or --replace to replace it",
+        )
+
+    if path.is_file():
+        summary = read_json(path)
+        for key, value in facts.items():
+            if key in summary and summary[key] != value:
+                refuse(f"{key} {shorten(summary[key])} there, {shorten(value)} here")
+        runs = table_runs(summary)
+        if not runs:
+            refuse("it lists no runs to compare")
+        if rows is not None and sorted(rows) != sorted(runs):
+            refuse(f"runs {', '.join(sorted(set(runs) ^ set(rows))[:4])} in one and not the other")
+        folder = registry / summary.get("run_entries", f"{dataset}/{entry_dir}")
+        for run in runs:
+            if run not in planned:
+                refuse(f"its run {run} is not one this command makes")
+            entry = folder / f"{run}.json"
+            if entry.is_file() and (
+                differences := config_differences(read_json(entry).get("config", {}), planned[run])
+            ):
+                refuse(f"run {run}: {listed(differences, 2)}")
+    for run, config in planned.items():
+        entry = registry / dataset / entry_dir / f"{run}.json"
+        if entry.is_file() and (differences := config_differences(read_json(entry).get("config", {}), config)):
+            raise InputError(
+                entry,
+                f"the registry holds this run made with other settings ({listed(differences, 2)}); {elsewhere}, "
+                "or --replace to replace it",
+            )
 
 
 def ran_on(results: dict[str, Any]) -> str:
@@ -388,7 +465,7 @@ def render_files(registry: str | Path, pattern: str) -> str:
         return "".join(p.read_text(encoding="utf-8") for p in paths)
     if pattern.endswith(".txt"):
         return "".join(f"```\n{p.read_text(encoding='utf-8')}```\n" for p in paths)
-    files = [json.loads(p.read_text()) for p in paths]
+    files = [read_json(p) for p in paths]
     if all("rows" in f and "train_seconds_per_epoch" in f["rows"][0] for f in files):
         return render_threads(files)
     if all("by_nprobe" in f for f in files):
@@ -413,24 +490,71 @@ def render(registry: str | Path, key: str) -> str:
     text = RENDERERS[kind](summary)
     paper = Path(registry) / "paper" / "table2.json"
     if kind == "table2" and paper.is_file():
-        reported = json.loads(paper.read_text())
+        reported = read_json(paper)
         if summary["dataset"] in reported["datasets"]:
             text += "\n" + render_paper_rows(summary, reported)
     return text
 
 
-BLOCK = re.compile(r"(<!-- registry: (?P<key>[\w./-]+) -->\n)(?P<body>.*?)(<!-- /registry -->)", re.S)
+OPEN = re.compile(r"<!-- registry: (?P<key>[\w./*-]+) -->")
+CLOSE = "<!-- /registry -->"
 
 
-def regenerate(text: str, registry: str | Path) -> tuple[str, list[str]]:
+def blocks(text: str, source: str = "README") -> list[tuple[int, int, str]]:
+    """The registry blocks of ``text``: (line of the opening marker, line of its closing marker, key), lines
+    counted from 0. One line naming the line numbers for a marker of no known form, an opening marker inside
+    an open block, a closing marker with none open, and a block never closed."""
+    found: list[tuple[int, int, str]] = []
+    opened: tuple[int, str] | None = None
+    for number, line in enumerate(text.split("\n")):
+        if "<!-- registry" not in line and "<!-- /registry" not in line:
+            continue
+        if (match := OPEN.fullmatch(line.strip())) is not None:
+            if opened is not None:
+                raise InputError(
+                    source,
+                    f"the block opened at line {opened[0] + 1} is not closed before the next one opens",
+                    number + 1,
+                )
+            opened = (number, match["key"])
+        elif line.strip() == CLOSE:
+            if opened is None:
+                raise InputError(source, "a closing registry marker with no block open", number + 1)
+            found.append((opened[0], number, opened[1]))
+            opened = None
+        else:
+            raise InputError(
+                source,
+                f"not a registry marker ({shorten(line.strip(), 60)}); expected "
+                f"'<!-- registry: dataset/table -->' or '{CLOSE}' alone on the line",
+                number + 1,
+            )
+    if opened is not None:
+        raise InputError(source, f"the block opened here ({opened[1]}) is never closed with {CLOSE}", opened[0] + 1)
+    return found
+
+
+def regenerate(text: str, registry: str | Path, source: str = "README") -> tuple[str, list[tuple[str, int]]]:
     """``text`` with every ``<!-- registry: dataset/table -->`` ... ``<!-- /registry -->`` block rendered anew
-    from the registry, and the keys of the blocks whose content changed."""
-    changed: list[str] = []
-
-    def block(match: re.Match) -> str:
-        body = render(registry, match["key"])
-        if body != match["body"]:
-            changed.append(match["key"])
-        return match[1] + body + match[4]
-
-    return BLOCK.sub(block, text), changed
+    from the registry (text outside the blocks kept as it is), and for each block whose content changed its
+    key and the line (from 1) of its first differing line in ``text``."""
+    lines = text.split("\n")
+    out: list[str] = []
+    changed: list[tuple[str, int]] = []
+    end = -1
+    for opening, closing, key in blocks(text, source):
+        out += lines[end + 1 : opening + 1]
+        body = render(registry, key)
+        old = "\n".join(lines[opening + 1 : closing])
+        new = body[:-1] if body.endswith("\n") else body
+        if old != new:
+            old_lines, new_lines = old.split("\n"), new.split("\n")
+            first = next(
+                (i for i, (a, b) in enumerate(zip(old_lines, new_lines)) if a != b), min(len(old_lines), len(new_lines))
+            )
+            changed.append((key, opening + 2 + first))
+        out += new.split("\n") if new else []
+        out.append(lines[closing])
+        end = closing
+    out += lines[end + 1 :]
+    return "\n".join(out), changed

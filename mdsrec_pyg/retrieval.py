@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .errors import InputError
+from .errors import InputError, shorten
 
 INDEXES = ("exact", "faiss")
 
@@ -166,13 +166,26 @@ class FaissIndex:
         return scores[:, :k], ids[:, :k]
 
 
+INDEX_OPTIONS = {"exact": ("chunk",), "faiss": ("nlist", "nprobe", "train_size", "seed")}
+
+
+def check_index_options(kind: str, options: dict[str, Any]) -> None:
+    """One line for an unknown index, an option it does not have, or a value that is not an integer >= 1
+    (``seed`` >= 0)."""
+    if kind not in INDEX_OPTIONS:
+        raise InputError("index", f"unknown index {shorten(kind)}; expected one of {', '.join(INDEXES)}")
+    for name, value in options.items():
+        if name not in INDEX_OPTIONS[kind]:
+            raise InputError(name, f"not an option of the {kind} index; expected {', '.join(INDEX_OPTIONS[kind])}")
+        lowest = 0 if name == "seed" else 1
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < lowest):
+            raise InputError(name, f"got {shorten(value)}; expected an integer >= {lowest}")
+
+
 def build_index(kind: str, items: Tensor, **options) -> InnerProductIndex:
     """An index of ``kind`` (``exact`` or ``faiss``) over ``items`` (N, D), row 0 padding."""
-    if kind == "exact":
-        return ExactIndex(items, **options)
-    if kind == "faiss":
-        return FaissIndex(items, **options)
-    raise InputError("--index", f"unknown index {kind!r}; expected one of {', '.join(INDEXES)}")
+    check_index_options(kind, options)
+    return ExactIndex(items, **options) if kind == "exact" else FaissIndex(items, **options)
 
 
 def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
@@ -181,4 +194,13 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
     return float(np.mean(hits)) if hits else 0.0
 
 
-__all__ = ["INDEXES", "ExactIndex", "FaissIndex", "InnerProductIndex", "build_index", "mask_items", "recall_at_k"]
+__all__ = [
+    "INDEXES",
+    "ExactIndex",
+    "FaissIndex",
+    "InnerProductIndex",
+    "build_index",
+    "check_index_options",
+    "mask_items",
+    "recall_at_k",
+]

@@ -272,6 +272,7 @@ class Trainer:
                         "history": history,
                         "seconds": time.time() - started,
                         "stopped": stopped,
+                        "config": config.to_dict(),  # what --resume checks config.json against
                         "checksum": state_checksum(model_state, epoch),
                     },
                 )
