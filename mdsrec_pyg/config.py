@@ -228,6 +228,8 @@ class EncoderOptions(Options):
 # How a run is executed, not what it computes: a finished run is reused whatever its device and threads (a GPU
 # run differs from a CPU one only by floating-point rounding; results.json records where it ran)
 RUNTIME_KEYS = ("threads", "device")
+# Where a run's data and graph store lie, not what it computes (data.json records the data's fingerprint)
+LOCATION_KEYS = ("data_dir", "feature_dir", "graph_dir")
 
 # The ablation setting of before the four switches (Table 3's names), as saved in older run folders
 LEGACY_ABLATIONS = {

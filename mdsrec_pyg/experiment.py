@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import distributed, io
-from .config import RUNTIME_KEYS, Config, build_config
+from .config import LOCATION_KEYS, RUNTIME_KEYS, Config, build_config
 from .data import SequentialDataset, load_dataset
 from .errors import InputError, RunInterrupted, Terminated, TrainingError
 from .graphs.relations import build_relation_graphs
@@ -97,7 +97,7 @@ def format_metrics(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-LOCATION_KEYS = ("dataset", "model", "seed", "data_dir", "feature_dir", "graph_dir") + RUNTIME_KEYS
+NAMED_KEYS = ("dataset", "model", "seed") + LOCATION_KEYS + RUNTIME_KEYS  # in the name, or not the run's identity
 
 
 def run_folder(config: Config, root: str | Path = "runs") -> Path:
@@ -105,7 +105,7 @@ def run_folder(config: Config, root: str | Path = "runs") -> Path:
     that differ from the dataset's defaults) when any do, so that runs differing in any setting never share a
     folder. Where a run executes and where its data lie do not count."""
     defaults = build_config(config.dataset, {"model": config.model}).flat()
-    changed = {k: v for k, v in config.flat().items() if k not in LOCATION_KEYS and defaults.get(k) != v}
+    changed = {k: v for k, v in config.flat().items() if k not in NAMED_KEYS and defaults.get(k) != v}
     name = f"{config.model}-{config.training.seed}"
     if changed:
         name += "-" + fingerprint(changed)[:8]

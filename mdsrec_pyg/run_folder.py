@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import io
-from .config import RUNTIME_KEYS, Config, validate
+from .config import LOCATION_KEYS, RUNTIME_KEYS, Config, validate
 from .errors import InputError, shorten
 from .names import MODEL_NAMES
 
@@ -36,14 +36,16 @@ log = logging.getLogger(__name__)
 
 def config_differences(saved: dict[str, Any], config: Config) -> list[str]:
     """The settings in which a saved config dictionary differs from ``config``, as ``key: A there, B here``
-    lines (a setting the saved one lacks counts as its default; the runtime keys threads and device do not
-    count; a config saved before the sections is read as it was meant)."""
+    lines (a setting the saved one lacks counts as its default; the runtime keys threads and device and the
+    folders of the data and graphs do not count; a config saved before the sections is read as it was
+    meant)."""
     try:
         old = Config.from_dict(saved, legacy=True).flat()
     except InputError as err:
         return [f"the saved config cannot be read ({err.message})"]
     new = config.flat()
-    keys = [k for k in dict.fromkeys([*old, *new]) if k not in RUNTIME_KEYS and old.get(k) != new.get(k)]
+    ignored = RUNTIME_KEYS + LOCATION_KEYS
+    keys = [k for k in dict.fromkeys([*old, *new]) if k not in ignored and old.get(k) != new.get(k)]
     return [f"{k}: {shorten(old.get(k))} there, {shorten(new.get(k))} here" for k in keys]
 
 

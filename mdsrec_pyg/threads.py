@@ -5,10 +5,13 @@ of a second from /proc/stat (the 1-minute load average where there is none); a n
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
 import torch
+
+log = logging.getLogger(__name__)
 
 
 def available_cores() -> int:
@@ -49,7 +52,11 @@ def free_cores(processes: int = 1) -> int:
 
 
 def set_threads(threads: int, processes: int = 1) -> int:
-    """Set torch's intra-op threads: ``threads`` when positive, else :func:`free_cores`; returns the number."""
-    count = threads if threads > 0 else free_cores(processes)
+    """Set torch's intra-op threads: ``threads`` when positive (at most the cores, with a warning), else
+    :func:`free_cores`; returns the number."""
+    cores = available_cores()
+    if threads > cores:
+        log.warning("%d threads asked for, %d cores to run on: %d threads", threads, cores, cores)
+    count = min(threads, cores) if threads > 0 else free_cores(processes)
     torch.set_num_threads(count)
     return count

@@ -62,18 +62,23 @@ def copy(run, tmp_path):
 def test_out_that_is_a_file_or_cannot_be_made_is_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     one_line_exit_2(run_cli(*TINY, "--out", str(tmp_path / "file")), "is a file; expected a folder")
-    one_line_exit_2(run_cli(*TINY, "--out", "/proc/no-such-place/run"), "cannot create /proc/no-such-place/run")
+    one_line_exit_2(
+        run_cli(*TINY, "--out", "/proc/no-such-place/run"), "/proc/no-such-place/run: cannot write in /proc"
+    )
 
 
 def test_a_folder_in_use_is_refused_and_a_stale_lock_taken_over(unfinished, tmp_path):
     run = copy(unfinished, tmp_path)
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    hold = f"from mdsrec_pyg.run_folder import RunFolder; import time\nwith RunFolder({str(run)!r}).lock():\n"
+    hold += "    print('held', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
     try:
-        (run / "run.lock").write_text(str(holder.pid))
-        one_line_exit_2(run_cli("--resume", str(run)), "in use by another run (process")
+        assert holder.stdout.readline().strip() == "held"
+        one_line_exit_2(run_cli("--resume", str(run)), f"in use by another run (process {holder.pid}")
     finally:
         holder.kill()
         holder.wait()
+    assert (run / "run.lock").read_text().strip() == str(holder.pid)  # left by a killed process: no flock held
     resumed = run_cli("--resume", str(run))  # the lock's process has ended
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert (run / "results.json").is_file() and not (run / "run.lock").exists()

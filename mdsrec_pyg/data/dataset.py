@@ -45,13 +45,14 @@ class SequentialDataset:
         lengths = np.array([len(s) for s in self.sequences])
         users, items, inters = self.num_users, self.num_items - 1, int(lengths.sum())
         targets = int((lengths - 1).sum())
+        pairs = sum(len(np.unique(s)) for s in self.sequences)
         return {
             "paper": {
                 "users": users + 1,
                 "items": items + 1,
                 "inters": targets,
                 "avg_n": targets / (users + 1),
-                "sparsity": 1 - targets / ((users + 1) * (items + 1)),
+                "sparsity": max(0.0, 1 - targets / ((users + 1) * (items + 1))),  # repeats can pass the cells
                 "longest": int(lengths.max()),
             },
             "plain": {
@@ -59,7 +60,7 @@ class SequentialDataset:
                 "items": items,
                 "inters": inters,
                 "avg_n": inters / users,
-                "sparsity": 1 - inters / (users * items),
+                "sparsity": 1 - pairs / (users * items),  # distinct (user, item) pairs: repeats fill no cell
                 "longest": int(lengths.max()),
             },
         }

@@ -83,10 +83,25 @@ def read_npy_matrix(path: Path, rows: int) -> np.ndarray:
     return matrix.astype(np.float32, copy=False)
 
 
-def check_finite(matrix: np.ndarray, path: Path) -> np.ndarray:
-    bad = ~np.isfinite(matrix).all(axis=1)
-    if bad.any():
-        raise InputError(path, f"row {int(np.argmax(bad))} has NaN or infinite values")
+LARGEST_FEATURE = 1e15  # above it, sums of squares (cosine similarity, k-means) overflow float32 arithmetic
+
+
+def check_finite(matrix: np.ndarray, path: Path, block: int = 65536) -> np.ndarray:
+    """``matrix`` if every value is finite and at most :data:`LARGEST_FEATURE` in magnitude (checked in
+    blocks of rows, so no copy of a large matrix is made); else one line naming the first bad row."""
+    for start in range(0, len(matrix), block):
+        rows = matrix[start : start + block]
+        bad = ~np.isfinite(rows).all(axis=1)
+        if bad.any():
+            raise InputError(path, f"row {start + int(np.argmax(bad))} has NaN or infinite values")
+        largest = np.abs(rows).max(axis=1) if rows.size else np.zeros(0)
+        if (largest > LARGEST_FEATURE).any():
+            row = int(np.argmax(largest > LARGEST_FEATURE))
+            raise InputError(
+                path,
+                f"row {start + row} has a value of magnitude {largest[row]:.3g}, beyond {LARGEST_FEATURE:g}: "
+                "cosine similarities and k-means would overflow float32; scale the features",
+            )
     return matrix
 
 
