@@ -84,7 +84,8 @@ def check_args(args: argparse.Namespace) -> None:
     if args.all_users:
         out = Path(args.out or Path(args.run) / f"recommendations-top{args.k}.csv")
         io.check_target(out, "--out", EXPORT_SUFFIXES)
-        io.check_target(out.with_name(out.name + ".json"), "--out")  # its report
+        if not io.is_stream(out):
+            io.check_target(out.with_name(out.name + ".json"), "--out")  # its report
         export_format(out)
         args.out = str(out)
     elif args.out is not None:

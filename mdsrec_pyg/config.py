@@ -413,7 +413,7 @@ def validate(config: Config) -> Config:
     return config
 
 
-SECTION_NAMES = ("data", "training", "evaluation", "graphs", "model")
+SECTION_NAMES = ("data", "training", "evaluation", "graphs")  # and each model's name: its options
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -441,7 +441,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         key = str(key)
         if isinstance(value, dict):  # a section as a nested mapping
             pairs = [(f"{key}.{leaf}", v) for leaf, v in value.items()]
-        elif key in SECTION_NAMES or key in MODEL_NAMES and key != "model":
+        elif key in SECTION_NAMES or key in MODEL_NAMES:
             raise InputError(path, f"{key} is a section; expected a mapping of its settings, got {shorten(value)}")
         else:
             pairs = [(key, value)]

@@ -49,7 +49,7 @@ def _destination(path: Path) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
-def _is_stream(path: Path) -> bool:
+def is_stream(path: str | Path) -> bool:
     """A character device or a FIFO: written in place, not replaced."""
     try:
         mode = os.stat(path).st_mode
@@ -67,7 +67,7 @@ def atomic_file(path: str | Path, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp)`` to fill a temporary file beside ``path``, then move it into place (see the module)."""
     path = Path(path)
     target = _destination(path)
-    if _is_stream(target):
+    if is_stream(target):
         try:
             write(str(target))
         except (OSError, RuntimeError) as err:  # RuntimeError: torch.save's writer on a full device
@@ -117,7 +117,7 @@ def write_set(folder: str | Path, files: dict[str, Callable[[str], None]], owned
     try:
         for name, write in files.items():
             target = _destination(folder / name)
-            if _is_stream(target):
+            if is_stream(target):
                 write(str(target))
                 continue
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -142,9 +142,12 @@ def write_set(folder: str | Path, files: dict[str, Callable[[str], None]], owned
 
 def check_target(path: str | Path, flag: str, suffixes: tuple[str, ...] | None = None) -> Path:
     """``path`` if an output may go there, else one :class:`InputError` line naming ``flag``: a folder, a file
-    of a run folder (one of :data:`RUN_FILES` beside a ``config.json``), a suffix not among ``suffixes``
-    (compared without case), or a parent that is a file, cannot be created or cannot be written."""
+        of a run folder (one of :data:`RUN_FILES` beside a ``config.json``), a suffix not among ``suffixes``
+        (compared without case), or a parent that is a file, cannot be created or cannot be written. A character
+    device or a pipe (``/dev/stdout``) is taken as it is."""
     path = Path(path)
+    if is_stream(_destination(path)):  # /dev/stdout, a pipe: written in place, whatever its name
+        return path
     if path.is_dir():
         raise InputError(flag, f"{path} is a folder; expected a file path")
     if suffixes is not None and path.suffix.lower() not in suffixes:
@@ -152,8 +155,6 @@ def check_target(path: str | Path, flag: str, suffixes: tuple[str, ...] | None =
     target = _destination(path)
     if target.name in RUN_FILES and (target.parent / "config.json").is_file():
         raise InputError(flag, f"{path} is {target.parent}'s own {target.name}; give a path outside the run's files")
-    if _is_stream(target):
-        return path
     check_folder(target.parent, flag)
     return path
 
@@ -171,6 +172,22 @@ def check_folder(folder: str | Path, flag: str) -> Path:
     except OSError as err:
         raise InputError(flag, f"{folder}: cannot write in {existing} ({err.strerror}); give a path you can write to")
     return folder
+
+
+def read_json_object(path: str | Path, advice: str = "") -> dict[str, Any]:
+    """A JSON file that holds an object; one line naming it when it cannot be read, is not JSON or holds
+    something else (``advice`` appended to the line on what restores it)."""
+    path = Path(path)
+    tail = f"; {advice}" if advice else ""
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"not valid JSON ({err.msg} at line {err.lineno}){tail}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(path, f"cannot be read ({getattr(err, 'strerror', None) or err}){tail}") from None
+    if not isinstance(values, dict):
+        raise InputError(path, f"expected a JSON object, got a {type(values).__name__}{tail}")
+    return values
 
 
 def write_json(path: str | Path, obj: Any) -> Path:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import resource
 import time
 from dataclasses import dataclass, field
@@ -338,7 +339,10 @@ VECTOR_FILES = ("item_vectors.npy", "item_ids.txt", "user_vectors.npy", "user_id
 
 
 def export_format(path: str | Path) -> str:
-    """``parquet`` for a ``.parquet`` path (any case; pyarrow needed), ``csv`` for ``.csv``; else one line."""
+    """``parquet`` for a ``.parquet`` path (any case; pyarrow needed), ``csv`` for ``.csv`` or a stream
+    (``/dev/stdout``); else one line."""
+    if io.is_stream(path):
+        return "csv"
     suffix = Path(path).suffix.lower()
     if suffix not in EXPORT_SUFFIXES:
         raise InputError(path, f"expected a file ending in {' or '.join(EXPORT_SUFFIXES)} (the format follows it)")
@@ -360,10 +364,11 @@ def write_recommendations(
     about: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every user's top-``k`` (from the whole history) to ``path``, one row per user in dataset order:
-    ``user_id``, ``items`` and ``scores`` (space-separated in CSV, lists in Parquet), and beside it
-    ``<path>.json``, the report: ``about`` and what was measured (users, seconds, users per second, the
-    format, peak memory). Written batch by batch (memory bounded by the batch, not users x items); the two
-    files replace their old versions together, once both are written. Returns the report."""
+    ``user_id``, ``items`` and ``scores`` (space-separated in CSV, lists in Parquet), and beside it (unless
+    ``path`` is a stream such as ``/dev/stdout``) ``<path>.json``, the report: ``about`` and what was
+    measured (users, seconds, users per second, the format, peak memory). Written batch by batch (memory
+    bounded by the batch, not users x items); the two files replace their old versions together, once both
+    are written. Returns the report."""
     path = Path(path)
     fmt = export_format(path)
     dataset = recommender.dataset
@@ -426,9 +431,12 @@ def write_recommendations(
         io.json_writer(report)(tmp)
 
     started = time.time()
-    io.write_set(
-        path.parent, {path.name: write_parquet if fmt == "parquet" else write_csv, path.name + ".json": write_report}
-    )
+    files = {path.name: write_parquet if fmt == "parquet" else write_csv}
+    if not io.is_stream(path):  # a report beside a file; none beside /dev/stdout
+        files[path.name + ".json"] = write_report
+    io.write_set(path.parent, files)
+    if io.is_stream(path):
+        write_report(os.devnull)
     return report
 
 

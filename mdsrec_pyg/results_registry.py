@@ -9,7 +9,6 @@ the README differs from what the registry renders.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -67,15 +66,7 @@ def read_table(registry: str | Path, key: str) -> dict[str, Any]:
 
 def read_json(path: Path) -> dict[str, Any]:
     """A registry file as a JSON object; one line naming it when it cannot be read."""
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(path, f"not valid JSON ({err.msg} at line {err.lineno}); restore it (git checkout)") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(path, f"cannot be read ({getattr(err, 'strerror', None) or err})") from None
-    if not isinstance(values, dict):
-        raise InputError(path, f"expected a JSON object, got a {type(values).__name__}")
-    return values
+    return io.read_json_object(path, "restore it from git (git checkout -- FILE)")
 
 
 def table_runs(summary: dict[str, Any]) -> list[str]:

@@ -18,7 +18,6 @@ that process ends however it ends, so neither a crash nor a recycled process id 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import time
@@ -104,15 +103,7 @@ class RunFolder:
         path = self.file(name)
         if not path.is_file():
             raise InputError(path, "not found: a run folder written by experiments/run.py is expected")
-        try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise InputError(path, f"not valid JSON ({err.msg} at line {err.lineno})") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise InputError(path, f"cannot be read ({getattr(err, 'strerror', None) or err})") from None
-        if not isinstance(values, dict):
-            raise InputError(path, f"expected a JSON object, got a {type(values).__name__}")
-        return values
+        return io.read_json_object(path)
 
     def saved_config(self) -> Config:
         """The config the run was started with (``config.json``)."""

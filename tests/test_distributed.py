@@ -13,8 +13,8 @@ import torch
 from conftest import ROOT
 
 from mdsrec_pyg.data import load_dataset
-from mdsrec_pyg.experiment import load_run_config
 from mdsrec_pyg.models import build_model
+from mdsrec_pyg.run_folder import RunFolder
 from mdsrec_pyg.train import Trainer
 
 ARGS = ["--model", "sasrec", "--epochs", "3", "--set", "hidden_size=32"]
@@ -47,7 +47,7 @@ def test_two_processes_match_one(tmp_path):
     assert two["world_size"] == 2 and one["world_size"] == 1
 
     # the metrics gathered from two ranks are exactly those one process computes for the same weights
-    config = load_run_config(tmp_path / "two")
+    config = RunFolder(tmp_path / "two").saved_config()
     dataset = load_dataset(config.dataset, config.data.data_dir, config.data.feature_dir)
     split = dataset.split()
     model = build_model(config, dataset, split)

@@ -160,15 +160,15 @@ def test_a_run_saved_before_an_option_existed_is_reused(tmp_path):
     import json
 
     from mdsrec_pyg.config import build_config
-    from mdsrec_pyg.experiment import finished_results
+    from mdsrec_pyg.run_folder import RunFolder
 
     config = build_config("synthetic", {"model": "mdsrec"})
     saved = config.to_dict()
     del saved["mdsrec"]["modal_positions"]  # an option added later, at its default
     (tmp_path / "results.json").write_text(json.dumps({"config": saved, "test": {}}))
-    assert finished_results(tmp_path, config) is not None
+    assert RunFolder(tmp_path).finished_results(config) is not None
     config.override("modal_positions", "0.5")
-    assert finished_results(tmp_path, config) is None
+    assert RunFolder(tmp_path).finished_results(config) is None
 
 
 def test_an_interrupted_run_is_resumed_not_retrained(tmp_path, caplog):
@@ -176,7 +176,8 @@ def test_an_interrupted_run_is_resumed_not_retrained(tmp_path, caplog):
     import logging
 
     from mdsrec_pyg.config import build_config
-    from mdsrec_pyg.experiment import interrupted_run, run_experiment, run_or_reuse
+    from mdsrec_pyg.experiment import run_experiment, run_or_reuse
+    from mdsrec_pyg.run_folder import RunFolder
 
     config = build_config(
         "synthetic", {"model": "sasrec", "epochs": 2, "hidden_size": 16, "inner_size": 16, "max_len": 8}
@@ -186,13 +187,13 @@ def test_an_interrupted_run_is_resumed_not_retrained(tmp_path, caplog):
     other = build_config(
         "synthetic", {"model": "sasrec", "epochs": 3, "hidden_size": 16, "inner_size": 16, "max_len": 8}
     )
-    assert interrupted_run(tmp_path, config) and not interrupted_run(tmp_path, other)
+    assert RunFolder(tmp_path).interrupted(config) and not RunFolder(tmp_path).interrupted(other)
     with caplog.at_level(logging.INFO):
         got = run_or_reuse(config, tmp_path, {})
     assert "resumed from" in caplog.text
     assert got["test"] == expected["test"]
     assert json.loads((tmp_path / "results.json").read_text())["test"] == expected["test"]
-    assert not interrupted_run(tmp_path, config)  # finished: its checkpoint is gone
+    assert not RunFolder(tmp_path).interrupted(config)  # finished: its checkpoint is gone
 
 
 def test_bench_writes_the_figures_the_issue_asks_for(tmp_path):
@@ -262,7 +263,7 @@ def test_a_failed_training_is_kept_in_its_place_or_raised(tmp_path, monkeypatch)
     from mdsrec_pyg.config import build_config
     from mdsrec_pyg.errors import TrainingError
 
-    def fake(config, folder, datasets):
+    def fake(config, folder, datasets, replace):
         if config.training.lr > 0.5:
             raise TrainingError("loss became nan at epoch 1, step 0; try a lower learning rate")
         return {"lr": config.training.lr}

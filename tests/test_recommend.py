@@ -241,7 +241,7 @@ def test_a_bad_run_folder_is_one_line_exit_2(case, run_dir, tmp_path):
 
 
 BAD_FLAGS = [
-    (["--k", "0", "--user", "u0"], "--k: expected a positive number"),
+    (["--k", "0", "--user", "u0"], "--k: got 0; expected an integer >= 1"),
     (["--user", "nobody"], "'nobody'"),
     (["--history", "NOT-AN-ITEM i1"], "'NOT-AN-ITEM'"),
     (["--history", " "], "--history: an empty history"),

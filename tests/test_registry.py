@@ -73,7 +73,7 @@ def test_regenerate_fills_marked_blocks_and_reports_what_changed(tmp_path):
     write_table(tmp_path, "toy", "table2", comparison(0.3))
     readme = "intro\n<!-- registry: toy/table2 -->\nstale\n<!-- /registry -->\nend\n"
     text, changed = regenerate(readme, tmp_path)
-    assert changed == ["toy/table2"] and "stale" not in text
+    assert changed == [("toy/table2", 3)] and "stale" not in text
     assert render(tmp_path, "toy/table2") in text and text.endswith("<!-- /registry -->\nend\n")
     assert regenerate(text, tmp_path) == (text, [])  # idempotent
     with pytest.raises(InputError, match="not in the results registry"):
@@ -182,7 +182,8 @@ def test_a_registry_run_is_still_the_run_its_command_makes_today(path):
     """Each committed run (flat config, one ablation name) is the same experiment as the config its script
     builds now from the same command: a re-run of the table reuses it instead of training again."""
     from mdsrec_pyg.config import Config, build_config, validate
-    from mdsrec_pyg.experiment import run_folder, same_config
+    from mdsrec_pyg.experiment import run_folder
+    from mdsrec_pyg.run_folder import same_config
 
     entry = json.loads(path.read_text())
     saved, folder = entry["config"], path.parent.name
