@@ -500,11 +500,10 @@ def _parse_yaml(path: Path, text: str) -> Any:
 def dataset_defaults(dataset: str) -> dict[str, Any]:
     """The paper's settings for ``dataset`` by its resolved name (a folder path counts by its last part:
     ``path/to/clothing`` is clothing), from the package's own ``configs/<name>.json`` only, or ``{}``."""
-    name = dataset_name(dataset)
-    path = resources.files("mdsrec_pyg") / "configs" / f"{name}.json"
-    if not name or not path.is_file():
-        return {}
-    return json.loads(path.read_text())
+    folder = resources.files("mdsrec_pyg") / "configs"
+    known = {entry.name for entry in folder.iterdir()}
+    name = f"{dataset_name(dataset)}.json"
+    return json.loads((folder / name).read_text()) if name in known else {}
 
 
 def build_config(

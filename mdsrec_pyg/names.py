@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, shorten
 
 MODEL_NAMES: dict[str, str] = {
     "pop": "most popular in training (the floor every model must clear)",
@@ -39,9 +39,17 @@ def dataset_name(dataset: str) -> str:
     return Path(dataset.rstrip("/\\")).name
 
 
+def is_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a folder; False, not an error, for a path the system cannot even look up (too long)."""
+    try:
+        return Path(path).is_dir()
+    except OSError:
+        return False
+
+
 def dataset_folder(name: str, data_dir: str | Path) -> Path:
     """Where ``name`` is read from: the folder itself when ``name`` is one, else ``data_dir/name``."""
-    return Path(name) if Path(name).is_dir() else Path(data_dir) / name
+    return Path(name) if is_folder(name) else Path(data_dir) / name
 
 
 def check_dataset(name: str, data_dir: str | Path) -> Path:
@@ -49,12 +57,13 @@ def check_dataset(name: str, data_dir: str | Path) -> Path:
     put where when it is unknown or missing. Reads no data."""
     if name == "synthetic":
         return Path(name)
-    if name not in KNOWN_DATASETS and not Path(name).is_dir():
+    if name not in KNOWN_DATASETS and not is_folder(name):
         raise InputError(
-            "--dataset", f"unknown dataset {name!r}; expected one of {', '.join(KNOWN_DATASETS)} or a dataset folder"
+            "--dataset",
+            f"unknown dataset {shorten(name)}; expected one of {', '.join(KNOWN_DATASETS)} or a dataset folder",
         )
     folder = dataset_folder(name, data_dir)
-    if not folder.is_dir():
+    if not is_folder(folder):
         raise InputError(
             "--dataset",
             f"{name}: no folder {folder}; put {DATASET_NOTES[name]} there (README, "
