@@ -40,7 +40,9 @@ def check_size(lengths: np.ndarray, window: int, budget: int = MEMORY_BUDGET) ->
     if need <= budget:
         return
     fits = next((w for w in (200, 100, 50, 20, 10, 5, 2, 1) if estimated_bytes(lengths, w) <= budget), None)
-    advice = f"--set cooc_window={fits} caps the distance counted (about {estimated_bytes(lengths, fits) / 2**30:.1f} GB)"
+    advice = f"--set cooc_window={fits} caps the distance counted"
+    if fits:
+        advice += f" (about {estimated_bytes(lengths, fits) / 2**30:.1f} GB)"
     raise InputError(
         "graphs.cooc_window",
         f"the co-occurrence graph would take about {need / 2**30:,.1f} GB (the longest training sequence has "
