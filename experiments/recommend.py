@@ -22,6 +22,7 @@ of the exact chunked product. Items of the history are left out unless ``--inclu
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mdsrec_pyg import distributed, io
@@ -85,7 +86,8 @@ def check_args(args: argparse.Namespace) -> None:
         out = Path(args.out or Path(args.run) / f"recommendations-top{args.k}.csv")
         io.check_target(out, "--out", EXPORT_SUFFIXES)
         if not io.is_stream(out):
-            io.check_target(out.with_name(out.name + ".json"), "--out")  # its report
+            target = io.destination(out)
+            io.check_target(target.with_name(target.name + ".json"), "--out")  # its report
         export_format(out)
         args.out = str(out)
     elif args.out is not None:
@@ -133,7 +135,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(
             f"wrote {out} ({report['format']}): {report['users']:,} users x top-{args.k} of "
             f"{report['items']:,} items in {report['seconds']:.1f}s ({report['users_per_second']:.0f} users/s), "
-            f"peak memory {report['peak_rss_mb']:.0f} MB"
+            f"peak memory {report['peak_rss_mb']:.0f} MB",
+            file=sys.stderr if io.is_stream(out) else sys.stdout,  # where the rows go to stdout: apart from them
         )
     else:
         if args.user:

@@ -44,9 +44,10 @@ class OutputError(InputError):
     """A file that cannot be written; ``str(err)`` is one line naming it."""
 
 
-def _destination(path: Path) -> Path:
-    """The file a write to ``path`` replaces: the target of a symbolic link (followed to the end), else ``path``."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+def destination(path: Path) -> Path:
+    """The file a write to ``path`` replaces: the target of a symbolic link (followed to the end), else ``path``
+    (a stream reached through a link, such as ``/dev/stdout`` on a pipe, stays ``path``)."""
+    return Path(os.path.realpath(path)) if path.is_symlink() and not is_stream(path) else path
 
 
 def is_stream(path: str | Path) -> bool:
@@ -66,13 +67,15 @@ def _failed(path: Path, err: BaseException) -> OutputError:
 def atomic_file(path: str | Path, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp)`` to fill a temporary file beside ``path``, then move it into place (see the module)."""
     path = Path(path)
-    target = _destination(path)
-    if is_stream(target):
+    if is_stream(path):  # followed through links: /dev/stdout is a link to the process's own stream
         try:
-            write(str(target))
+            write(str(path))
+        except BrokenPipeError:  # the reader has gone (| head): the command ends quietly (cli)
+            raise
         except (OSError, RuntimeError) as err:  # RuntimeError: torch.save's writer on a full device
             raise _failed(path, err) from None
         return path
+    target = destination(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -116,10 +119,10 @@ def write_set(folder: str | Path, files: dict[str, Callable[[str], None]], owned
     temporary: dict[Path, str] = {}
     try:
         for name, write in files.items():
-            target = _destination(folder / name)
-            if is_stream(target):
-                write(str(target))
+            if is_stream(folder / name):
+                write(str(folder / name))
                 continue
+            target = destination(folder / name)
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
             os.close(fd)
             temporary[target] = tmp
@@ -129,6 +132,10 @@ def write_set(folder: str | Path, files: dict[str, Callable[[str], None]], owned
             os.replace(tmp, target)
         for name in set(owned) - set(files):
             (folder / name).unlink(missing_ok=True)
+    except BrokenPipeError:  # a stream's reader has gone (| head): the command ends quietly (cli)
+        for tmp in temporary.values():
+            _remove(tmp)
+        raise
     except (OSError, RuntimeError) as err:
         for tmp in temporary.values():
             _remove(tmp)
@@ -146,13 +153,13 @@ def check_target(path: str | Path, flag: str, suffixes: tuple[str, ...] | None =
         (compared without case), or a parent that is a file, cannot be created or cannot be written. A character
     device or a pipe (``/dev/stdout``) is taken as it is."""
     path = Path(path)
-    if is_stream(_destination(path)):  # /dev/stdout, a pipe: written in place, whatever its name
+    if is_stream(path):  # /dev/stdout, a pipe: written in place, whatever its name
         return path
     if path.is_dir():
         raise InputError(flag, f"{path} is a folder; expected a file path")
-    if suffixes is not None and path.suffix.lower() not in suffixes:
+    target = destination(path)  # a link is judged by the file it points to
+    if suffixes is not None and target.suffix.lower() not in suffixes:
         raise InputError(flag, f"{path}: expected a file ending in {' or '.join(suffixes)}")
-    target = _destination(path)
     if target.name in RUN_FILES and (target.parent / "config.json").is_file():
         raise InputError(flag, f"{path} is {target.parent}'s own {target.name}; give a path outside the run's files")
     check_folder(target.parent, flag)

@@ -343,7 +343,7 @@ def export_format(path: str | Path) -> str:
     (``/dev/stdout``); else one line."""
     if io.is_stream(path):
         return "csv"
-    suffix = Path(path).suffix.lower()
+    suffix = io.destination(Path(path)).suffix.lower()
     if suffix not in EXPORT_SUFFIXES:
         raise InputError(path, f"expected a file ending in {' or '.join(EXPORT_SUFFIXES)} (the format follows it)")
     if suffix == ".csv":
@@ -369,7 +369,7 @@ def write_recommendations(
     measured (users, seconds, users per second, the format, peak memory). Written batch by batch (memory
     bounded by the batch, not users x items); the two files replace their old versions together, once both
     are written. Returns the report."""
-    path = Path(path)
+    path = io.destination(Path(path))  # a link: the file it points to, with its report beside that file
     fmt = export_format(path)
     dataset = recommender.dataset
     sequences = dataset.sequences

@@ -386,6 +386,21 @@ def test_recommend_works_from_another_folder_and_writes_nothing_there(finished, 
     assert "every item is ranked" in caplog.text  # k capped at the catalog: no padding to 100,000
 
 
+def test_rows_to_a_closed_pipe_end_quietly(finished):
+    """``recommend.py --all-users --out /dev/stdout | head -1``: the rows on stdout, exit 141, no traceback."""
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "experiments" / "recommend.py"), "--run", str(finished), "--all-users"]
+        + ["--out", "/dev/stdout"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline() == "user_id,items,scores\n"
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 141 and "Traceback" not in err, err
+
+
 # ----- the Python API -----
 
 
