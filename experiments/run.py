@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     from mdsrec_pyg import distributed
     from mdsrec_pyg.experiment import run_experiment, run_folder
-    from mdsrec_pyg.run_folder import RunFolder
+    from mdsrec_pyg.runs import RunFolder
 
     if args.resume:
         config = RunFolder(args.resume).saved_config()

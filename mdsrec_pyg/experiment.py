@@ -19,7 +19,7 @@ from .hashing import fingerprint
 from .models import MODELS, build_model
 from .names import dataset_name
 from .progress import phase
-from .run_folder import RunFolder, listed
+from .runs import RunFolder, listed
 from .threads import set_threads
 from .train import Trainer, read_checkpoint
 

@@ -44,7 +44,7 @@ from .hashing import file_sha256
 from .models import MODELS, SequentialRecommender, build_model
 from .progress import progress
 from .retrieval import InnerProductIndex, build_index, check_index_options
-from .run_folder import RunFolder
+from .runs import RunFolder
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 from . import io
 from .config import Config
 from .errors import InputError, shorten
-from .run_folder import config_differences, listed
+from .runs import config_differences, listed
 from .tables import cell, mean_std, to_markdown
 
 RUN_KEYS = (

@@ -191,7 +191,7 @@ LEGACY = {  # a config.json as written before the sections (flat, every model's 
 
 
 def test_a_config_saved_before_the_sections_is_the_same_run():
-    from mdsrec_pyg.run_folder import same_config
+    from mdsrec_pyg.runs import same_config
 
     config = build_config("synthetic", {"seed": 1, "lr": 3e-4, "dropout": 0.2}, ["cre=false"])
     assert same_config(LEGACY, config)  # device and threads are runtime keys

@@ -14,7 +14,7 @@ from conftest import ROOT
 
 from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.models import build_model
-from mdsrec_pyg.run_folder import RunFolder
+from mdsrec_pyg.runs import RunFolder
 from mdsrec_pyg.train import Trainer
 
 ARGS = ["--model", "sasrec", "--epochs", "3", "--set", "hidden_size=32"]

@@ -160,7 +160,7 @@ def test_a_run_saved_before_an_option_existed_is_reused(tmp_path):
     import json
 
     from mdsrec_pyg.config import build_config
-    from mdsrec_pyg.run_folder import RunFolder
+    from mdsrec_pyg.runs import RunFolder
 
     config = build_config("synthetic", {"model": "mdsrec"})
     saved = config.to_dict()
@@ -177,7 +177,7 @@ def test_an_interrupted_run_is_resumed_not_retrained(tmp_path, caplog):
 
     from mdsrec_pyg.config import build_config
     from mdsrec_pyg.experiment import run_experiment, run_or_reuse
-    from mdsrec_pyg.run_folder import RunFolder
+    from mdsrec_pyg.runs import RunFolder
 
     config = build_config(
         "synthetic", {"model": "sasrec", "epochs": 2, "hidden_size": 16, "inner_size": 16, "max_len": 8}

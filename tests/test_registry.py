@@ -183,7 +183,7 @@ def test_a_registry_run_is_still_the_run_its_command_makes_today(path):
     builds now from the same command: a re-run of the table reuses it instead of training again."""
     from mdsrec_pyg.config import Config, build_config, validate
     from mdsrec_pyg.experiment import run_folder
-    from mdsrec_pyg.run_folder import same_config
+    from mdsrec_pyg.runs import same_config
 
     entry = json.loads(path.read_text())
     saved, folder = entry["config"], path.parent.name

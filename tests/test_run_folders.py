@@ -69,7 +69,7 @@ def test_out_that_is_a_file_or_cannot_be_made_is_one_line(tmp_path):
 
 def test_a_folder_in_use_is_refused_and_a_stale_lock_taken_over(unfinished, tmp_path):
     run = copy(unfinished, tmp_path)
-    hold = f"from mdsrec_pyg.run_folder import RunFolder; import time\nwith RunFolder({str(run)!r}).lock():\n"
+    hold = f"from mdsrec_pyg.runs import RunFolder; import time\nwith RunFolder({str(run)!r}).lock():\n"
     hold += "    print('held', flush=True); time.sleep(60)"
     holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
     try:

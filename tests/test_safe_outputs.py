@@ -30,7 +30,7 @@ from mdsrec_pyg.data.readers.common import check_finite
 from mdsrec_pyg.errors import InputError, shorten
 from mdsrec_pyg.graphs.cooccurrence import check_size, estimated_bytes
 from mdsrec_pyg.results_registry import regenerate
-from mdsrec_pyg.run_folder import RunFolder
+from mdsrec_pyg.runs import RunFolder
 from mdsrec_pyg.threads import available_cores, set_threads
 
 TINY = ["--model", "sasrec", "--epochs", "2", "--set", "hidden_size=16", "--set", "inner_size=16", "--set", "max_len=8"]
@@ -207,7 +207,7 @@ def test_a_lock_left_by_an_ended_process_is_taken_and_a_held_one_is_named(tmp_pa
             [
                 sys.executable,
                 "-c",
-                f"from mdsrec_pyg.run_folder import RunFolder; print(RunFolder({str(tmp_path)!r}).holder())",
+                f"from mdsrec_pyg.runs import RunFolder; print(RunFolder({str(tmp_path)!r}).holder())",
             ],
             capture_output=True,
             text=True,
