@@ -158,10 +158,10 @@ def check_target(path: str | Path, flag: str, suffixes: tuple[str, ...] | None =
     if path.is_dir():
         raise InputError(flag, f"{path} is a folder; expected a file path")
     target = destination(path)  # a link is judged by the file it points to
-    if suffixes is not None and target.suffix.lower() not in suffixes:
-        raise InputError(flag, f"{path}: expected a file ending in {' or '.join(suffixes)}")
     if target.name in RUN_FILES and (target.parent / "config.json").is_file():
         raise InputError(flag, f"{path} is {target.parent}'s own {target.name}; give a path outside the run's files")
+    if suffixes is not None and target.suffix.lower() not in suffixes:
+        raise InputError(flag, f"{path}: expected a file ending in {' or '.join(suffixes)}")
     check_folder(target.parent, flag)
     return path
 
