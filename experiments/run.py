@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     from mdsrec_pyg.runs import RunFolder
 
     if args.resume:
-        config = RunFolder(args.resume).saved_config()
+        config = RunFolder(args.resume).located_config()  # its data found from any working directory
         for key in RESUME_KEEPS:
             if getattr(args, key) is not None:
                 config.override(key, getattr(args, key), f"--{key}")

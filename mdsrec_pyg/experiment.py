@@ -313,6 +313,9 @@ def _run(
 
 
 def resolved_folders(config: Config) -> dict[str, str]:
-    """The run's data, feature and graph folders as absolute paths (``data.json`` records them)."""
-    names = ("data_dir", "feature_dir", "graph_dir")
-    return {name: str(Path(getattr(config.data, name)).absolute()) for name in names if getattr(config.data, name)}
+    """The run's data, feature and graph folders, and its dataset's folder where the dataset is given as a
+    path, as absolute paths (``data.json`` records them; ``RunFolder.located_config`` reads them)."""
+    folders = {name: str(Path(getattr(config.data, name)).absolute()) for name in LOCATION_KEYS}
+    if config.dataset != dataset_name(config.dataset):
+        folders["dataset"] = str(Path(config.dataset).absolute())
+    return folders

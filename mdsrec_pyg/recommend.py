@@ -78,16 +78,12 @@ def load_trained(
     if not folder.path.is_dir():
         raise InputError(folder.path, "run folder not found")
     check_device(device, "device")
-    config = folder.saved_config()
+    config = folder.located_config()
     if not folder.finished:
         raise InputError(folder.path, f"the run has not finished (no results.json); {folder.advice_to_finish()}")
     results = folder.read_json(folder.RESULTS)
     folder.check_consistent(results)
     config.training.device = device
-    recorded_folders = results.get("data", {}).get("folders", {})
-    for name, where in recorded_folders.items():
-        if Path(where).is_dir():  # else (the run moved to another machine) its config's own paths
-            setattr(config.data, name, where)
     if data_dir is not None:
         config.data.data_dir = data_dir
     weights = folder.file(folder.BEST)

@@ -28,7 +28,7 @@ from typing import Any, Iterator
 from . import io
 from .config import LOCATION_KEYS, RUNTIME_KEYS, Config, validate
 from .errors import InputError, shorten
-from .names import MODEL_NAMES
+from .names import MODEL_NAMES, dataset_name
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,14 @@ log = logging.getLogger(__name__)
 def config_differences(saved: dict[str, Any], config: Config) -> list[str]:
     """The settings in which a saved config dictionary differs from ``config``, as ``key: A there, B here``
     lines (a setting the saved one lacks counts as its default; the runtime keys threads and device and the
-    folders of the data and graphs do not count; a config saved before the sections is read as it was
-    meant)."""
+    folders of the data and graphs do not count, and the dataset counts by its name, not its path; a config
+    saved before the sections is read as it was meant)."""
     try:
         old = Config.from_dict(saved, legacy=True).flat()
     except InputError as err:
         return [f"the saved config cannot be read ({err.message})"]
     new = config.flat()
+    old["dataset"], new["dataset"] = dataset_name(old["dataset"]), dataset_name(new["dataset"])  # by name, not path
     ignored = RUNTIME_KEYS + LOCATION_KEYS
     keys = [k for k in dict.fromkeys([*old, *new]) if k not in ignored and old.get(k) != new.get(k)]
     return [f"{k}: {shorten(old.get(k))} there, {shorten(new.get(k))} here" for k in keys]
@@ -111,6 +112,20 @@ class RunFolder:
         if values.get("model") not in MODEL_NAMES:
             raise InputError(self.file(self.CONFIG), "not a run's config (no known model in it)")
         return validate(Config.from_dict(values, legacy=True))
+
+    def located_config(self) -> Config:
+        """:meth:`saved_config` with the data, feature and graph folders the run recorded (``data.json``, as
+        absolute paths) where they exist now, so that the run is found from any working directory."""
+        config = self.saved_config()
+        recorded = self.read_json(self.DATA).get("folders", {}) if self.file(self.DATA).is_file() else {}
+        for name, where in recorded.items():
+            if not isinstance(where, str) or not Path(where).is_dir():
+                continue  # the run moved to another machine: its config's own paths
+            if name in LOCATION_KEYS:
+                setattr(config.data, name, where)
+            elif name == "dataset" and config.dataset != dataset_name(config.dataset):  # given as a path
+                config.dataset = where
+        return config
 
     def differences(self, config: Config) -> list[str]:
         """How the run here differs from ``config`` (empty: the same settings; no run here: empty)."""

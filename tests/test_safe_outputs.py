@@ -383,6 +383,27 @@ def test_recommend_works_from_another_folder_and_writes_nothing_there(finished, 
     assert "every item is ranked" in caplog.text  # k capped at the catalog: no padding to 100,000
 
 
+def test_a_run_on_a_relative_dataset_path_loads_and_resumes_from_anywhere(tmp_path, monkeypatch):
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    (home / "data" / "tiny").mkdir(parents=True)
+    elsewhere.mkdir()
+    rng = np.random.default_rng(0)
+    rows = [f"u{u} " + " ".join(f"i{i}" for i in rng.choice(30, 6, replace=False)) for u in range(40)]
+    (home / "data" / "tiny" / "user_sequence.txt").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    monkeypatch.chdir(home)
+    status, _, err = command("run", *TINY, "--dataset", "data/tiny", "--keep-checkpoint", "--out", str(run))
+    assert status == 0, err
+    monkeypatch.chdir(elsewhere)
+    from mdsrec_pyg import Recommender
+
+    assert Recommender.load(run).recommend_users(["u1"], k=3)[0].items  # data/tiny is not under elsewhere/
+    (run / "results.json").unlink()
+    status, _, err = command("run", "--resume", str(run))
+    assert status == 0, err
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_rows_to_a_closed_pipe_end_quietly(finished):
     """``recommend.py --all-users --out /dev/stdout | head -1``: the rows on stdout, exit 141, no traceback."""
     process = subprocess.Popen(
