@@ -2,6 +2,7 @@
 
 Item index 0 is padding; items are 1..num_items-1. Feature matrices have ``num_items`` rows, row 0 zeros.
 """
+
 from __future__ import annotations
 
 import logging
@@ -99,11 +100,18 @@ def build_dataset(
     keep = [u for u, s in enumerate(sequences) if len(s) >= MIN_LENGTH]
     dropped = len(sequences) - len(keep)
     if not keep:
-        raise InputError(source or name, f"no user has the {MIN_LENGTH} items a leave-one-out split needs "
-                                         f"(one to train on, one to validate, one to test); nothing to train")
+        raise InputError(
+            source or name,
+            f"no user has the {MIN_LENGTH} items a leave-one-out split needs "
+            f"(one to train on, one to validate, one to test); nothing to train",
+        )
     if dropped:
-        log.warning("%s: left out %d users with fewer than %d items (cannot be split leave-one-out)",
-                    source or name, dropped, MIN_LENGTH)
+        log.warning(
+            "%s: left out %d users with fewer than %d items (cannot be split leave-one-out)",
+            source or name,
+            dropped,
+            MIN_LENGTH,
+        )
     tensors: dict[str, torch.Tensor] = {}
     for modality, matrix in (features or {}).items():
         matrix = np.asarray(matrix, dtype=np.float32)
@@ -111,8 +119,9 @@ def build_dataset(
             raise InputError(source, f"feature {modality!r} has shape {matrix.shape}, expected ({num_items}, d)")
         bad = ~np.isfinite(matrix[1:]).all(axis=1)
         if bad.any():
-            raise InputError(source, f"feature {modality!r} has NaN or infinite values in item "
-                                     f"{item_ids[int(np.argmax(bad)) + 1]!r}")
+            raise InputError(
+                source, f"feature {modality!r} has NaN or infinite values in item {item_ids[int(np.argmax(bad)) + 1]!r}"
+            )
         matrix = matrix.copy()
         matrix[PAD] = 0.0
         tensors[modality] = torch.from_numpy(matrix)
@@ -132,7 +141,7 @@ def left_pad(rows: list[np.ndarray], width: int) -> np.ndarray:
     for r, row in enumerate(rows):
         row = row[-width:]
         if len(row):
-            out[r, width - len(row):] = row
+            out[r, width - len(row) :] = row
     return out
 
 

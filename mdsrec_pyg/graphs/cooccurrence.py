@@ -9,6 +9,7 @@ than :data:`MEMORY_BUDGET` is refused before it starts, with a window that fits.
 
 Built vectorised: one shifted comparison of the padded sequence matrix per distance, then one coalesce.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,15 +52,16 @@ def check_size(lengths: np.ndarray, window: int, budget: int = MEMORY_BUDGET) ->
     )
 
 
-def cooccurrence_graph(train_sequences: list[np.ndarray], num_items: int, distance_weighting: bool = True,
-                       window: int = 0) -> tuple[Tensor, Tensor]:
+def cooccurrence_graph(
+    train_sequences: list[np.ndarray], num_items: int, distance_weighting: bool = True, window: int = 0
+) -> tuple[Tensor, Tensor]:
     """``(edge_index, edge_weight)`` of O over ``num_items`` nodes (index 0, padding, has no edges)."""
     lengths = np.array([len(s) for s in train_sequences])
     check_size(lengths, window)
     longest = int(lengths.max()) if len(lengths) else 0
     padded = np.zeros((len(train_sequences), longest), dtype=np.int64)
     for u, seq in enumerate(train_sequences):
-        padded[u, :len(seq)] = seq
+        padded[u, : len(seq)] = seq
     seqs = torch.from_numpy(padded)
     max_distance = longest - 1 if window <= 0 else min(window, longest - 1)
     sources, targets, weights = [], [], []

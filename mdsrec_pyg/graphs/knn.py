@@ -1,13 +1,15 @@
 """Modal relation graphs (Eq. 4-5): each item's top-H neighbours by cosine similarity, affinity set to 1.
 
 Two paths: exact (blocked matrix products, never an |X| x |X| matrix: at most ``BLOCK_ELEMENTS``
-similarities at once) and approximate (pynndescent's NN-descent). ``method="auto"`` takes exact up to ``EXACT_MAX_ITEMS`` items,
-where it is faster than pynndescent's start-up (50-70 s of numba compilation per process).
+similarities at once) and approximate (pynndescent's NN-descent). ``method="auto"`` takes exact up to
+``EXACT_MAX_ITEMS`` items, where it is faster than pynndescent's start-up (50-70 s of numba compilation per
+process).
 
 Self-loop policy: an item is never its own neighbour among the H (its cosine with itself, 1, would
 otherwise always take one of the H places); ``self_loops=True`` then adds the edge i -> i, so that H counts
 true neighbours and H = 0 leaves each item with itself only. Padding (row 0) has no edges.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,10 +37,10 @@ def exact_topk(features: Tensor, H: int, block: int | None = None, rows: Tensor 
     block = block or max(1, min(4096, BLOCK_ELEMENTS // unit.size(0)))
     out = torch.empty((len(rows), H), dtype=torch.long)
     for start in range(0, len(rows), block):
-        queries = rows[start:start + block]
+        queries = rows[start : start + block]
         sims = unit[queries] @ unit.T
         sims[torch.arange(len(queries)), queries] = float("-inf")
-        out[start:start + block] = sims.topk(H, dim=1).indices
+        out[start : start + block] = sims.topk(H, dim=1).indices
     return out
 
 
@@ -47,8 +49,9 @@ def approximate_topk(features: Tensor, H: int, seed: int = 0) -> Tensor:
     from pynndescent import NNDescent
 
     data = features.float().numpy()
-    index = NNDescent(data, metric="cosine", n_neighbors=min(H + 1, len(data) - 1), random_state=seed,
-                      low_memory=True, n_jobs=-1)
+    index = NNDescent(
+        data, metric="cosine", n_neighbors=min(H + 1, len(data) - 1), random_state=seed, low_memory=True, n_jobs=-1
+    )
     neighbours, _ = index.neighbor_graph
     rows = np.arange(len(data))[:, None]
     # drop the item itself wherever it appears, keep the first H others
@@ -57,8 +60,9 @@ def approximate_topk(features: Tensor, H: int, seed: int = 0) -> Tensor:
     return torch.from_numpy(np.take_along_axis(others, order, axis=1)[:, :H].astype(np.int64))
 
 
-def knn_graph(features: Tensor, H: int, method: str = "auto", self_loops: bool = True, seed: int = 0
-              ) -> tuple[Tensor, Tensor]:
+def knn_graph(
+    features: Tensor, H: int, method: str = "auto", self_loops: bool = True, seed: int = 0
+) -> tuple[Tensor, Tensor]:
     """``(edge_index, edge_weight)`` of Â^m (Eq. 5) over items 1..n-1 of ``features`` (row 0 is padding)."""
     num_items = features.size(0)
     real = features[1:]
@@ -81,7 +85,7 @@ def knn_graph(features: Tensor, H: int, method: str = "auto", self_loops: bool =
 
 def neighbour_lists(edge_index: Tensor, num_items: int, H: int) -> Tensor:
     """(num_items - 1, H) item indices: the H neighbours of items 1..n-1 back from :func:`knn_graph`'s edges."""
-    lists = edge_index[:, :(num_items - 1) * H]
+    lists = edge_index[:, : (num_items - 1) * H]
     if not torch.equal(lists[1], torch.arange(1, num_items).repeat_interleave(H)):
         raise ValueError("edge_index is not laid out as knn_graph writes it")
     return lists[0].view(num_items - 1, H)

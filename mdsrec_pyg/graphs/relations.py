@@ -2,6 +2,7 @@
 relation-graph construction (RGC) and its interest centres need, from the training sequences and the item
 features only, cached in the graph store. ``run_experiment`` calls it (rank 0 first under torchrun);
 MDSRec, ``bench.py`` and the recommender consume what it returns instead of rebuilding it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,8 +45,9 @@ def clamped_to_catalog(config: Config, items: int) -> Config:
     if graphs.k > items:
         changes["k"] = items
     for key, value in changes.items():
-        log.warning("%s=%d is more than this catalog of %d items allows; using %d", key, getattr(graphs, key),
-                    items, value)
+        log.warning(
+            "%s=%d is more than this catalog of %d items allows; using %d", key, getattr(graphs, key), items, value
+        )
     return dataclasses.replace(config, graphs=dataclasses.replace(graphs, **changes)) if changes else config
 
 
@@ -62,20 +64,28 @@ def inject_behaviour(config: Config, injection: RelationGraph, raw: Tensor) -> T
 
 def modal_graph(store: GraphStore, config: Config, modality: str, injected: Tensor) -> Graph:
     """Â^m (Eq. 4-5) of the behaviour-injected features, from the graph store or built and stored."""
-    return store.get(f"knn-{modality}", {"H": config.graphs.H, "method": config.graphs.knn_method, "self_loops": True},
-                     [injected], lambda: knn_graph(injected, config.graphs.H, config.graphs.knn_method, seed=config.training.seed))
+    return store.get(
+        f"knn-{modality}",
+        {"H": config.graphs.H, "method": config.graphs.knn_method, "self_loops": True},
+        [injected],
+        lambda: knn_graph(injected, config.graphs.H, config.graphs.knn_method, seed=config.training.seed),
+    )
 
 
 def cooccurrence_of(store: GraphStore, config: Config, split: LeaveOneOutSplit, num_items: int) -> Graph:
     """O (Eq. 1-2) of the training sequences (distance-weighted unless DIS is off), from the store or built."""
     distance = config.graphs.dis
-    return store.get("cooccurrence", {"distance_weighting": distance, "window": config.graphs.cooc_window},
-                     [split.train, num_items],
-                     lambda: cooccurrence_graph(split.train, num_items, distance, config.graphs.cooc_window))
+    return store.get(
+        "cooccurrence",
+        {"distance_weighting": distance, "window": config.graphs.cooc_window},
+        [split.train, num_items],
+        lambda: cooccurrence_graph(split.train, num_items, distance, config.graphs.cooc_window),
+    )
 
 
-def build_relation_graphs(config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit,
-                          store: GraphStore | None = None) -> RelationGraphs:
+def build_relation_graphs(
+    config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, store: GraphStore | None = None
+) -> RelationGraphs:
     """Co-occurrence graph, behaviour-injected modal top-H graphs and k-means interest assignments of the
     modalities ``config`` names (all the dataset has by default)."""
     from ..models.base import modal_features  # here: models import this module

@@ -5,6 +5,7 @@ built from, and every parameter), so a changed input never reuses a stale graph.
 atomically and carry a checksum of their tensors; a truncated or corrupted file is detected, reported with
 a warning, and rebuilt.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,6 +51,14 @@ class GraphStore:
                 log.warning("%s: cached graph is corrupt (%s); rebuilding", path, err)
         with phase(f"building the {kind} graph"):
             edge_index, edge_weight = build()
-        io.torch_save(path, {"key": key, "params": json.dumps(params), "edge_index": edge_index,
-                             "edge_weight": edge_weight, "checksum": _checksum(edge_index, edge_weight)})
+        io.torch_save(
+            path,
+            {
+                "key": key,
+                "params": json.dumps(params),
+                "edge_index": edge_index,
+                "edge_weight": edge_weight,
+                "checksum": _checksum(edge_index, edge_weight),
+            },
+        )
         return edge_index, edge_weight

@@ -1,4 +1,5 @@
 """One module per file format; each returns a :class:`~mdsrec_pyg.data.dataset.SequentialDataset`."""
+
 from .mmrec import read_mmrec
 from .sequence_file import read_sequence_file
 from .unisrec import read_unisrec

@@ -1,4 +1,5 @@
 """Parsing helpers shared by the readers: every failure is an InputError naming file, line and expectation."""
+
 from __future__ import annotations
 
 import math

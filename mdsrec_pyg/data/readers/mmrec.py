@@ -3,6 +3,7 @@
 is item i. Each user's items are ordered by timestamp (ties keep file order). MMRec's own ``x_label``
 split is not used: sequential evaluation re-splits every user leave-one-out.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -17,8 +18,9 @@ from .common import check_header, lines, npy_features, parse_float, parse_int
 HEADER = ["userID", "itemID", "rating", "timestamp", "x_label"]
 
 
-def read_mmrec(folder: str | Path, name: str | None = None, extra_feature_dir: str | Path | None = None
-               ) -> SequentialDataset:
+def read_mmrec(
+    folder: str | Path, name: str | None = None, extra_feature_dir: str | Path | None = None
+) -> SequentialDataset:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(folder, "dataset folder not found")
@@ -32,8 +34,9 @@ def read_mmrec(folder: str | Path, name: str | None = None, extra_feature_dir: s
             check_header(path, number, parts, HEADER)
             continue
         if len(parts) != len(HEADER):
-            raise InputError(path, f"expected {len(HEADER)} tab-separated fields ({' '.join(HEADER)}), "
-                                   f"got {len(parts)}", number)
+            raise InputError(
+                path, f"expected {len(HEADER)} tab-separated fields ({' '.join(HEADER)}), got {len(parts)}", number
+            )
         item = parse_int(parts[1], path, number, "itemID")
         if item < 0:
             raise InputError(path, f"field 'itemID': expected a non-negative integer, got {item}", number)
@@ -45,15 +48,21 @@ def read_mmrec(folder: str | Path, name: str | None = None, extra_feature_dir: s
     num_items = max_item + 1
     distinct = len({item for rows in events.values() for _, _, item in rows})
     if distinct != num_items:
-        raise InputError(path, f"field 'itemID': MMRec ids are 0..n-1 without gaps, but {distinct:,} distinct ids "
-                               f"go up to {max_item:,} (a catalog of {num_items:,} rows would follow)")
+        raise InputError(
+            path,
+            f"field 'itemID': MMRec ids are 0..n-1 without gaps, but {distinct:,} distinct ids "
+            f"go up to {max_item:,} (a catalog of {num_items:,} rows would follow)",
+        )
     not_integer = [u for u in events if not u.isdigit()]
     if not_integer:
         raise InputError(path, f"field 'userID': MMRec user ids are integers 0..n-1, got {not_integer[0]!r}")
     user_numbers = sorted(int(u) for u in events)
     if user_numbers != list(range(len(user_numbers))):
-        raise InputError(path, f"field 'userID': MMRec ids are 0..n-1 without gaps; {len(user_numbers):,} users "
-                               f"have ids from {user_numbers[0]} to {user_numbers[-1]}")
+        raise InputError(
+            path,
+            f"field 'userID': MMRec ids are 0..n-1 without gaps; {len(user_numbers):,} users "
+            f"have ids from {user_numbers[0]} to {user_numbers[-1]}",
+        )
     users = list(events)
     sequences = [np.array([item + 1 for _, _, item in sorted(events[u])]) for u in users]
     features = npy_features(folder, num_items)

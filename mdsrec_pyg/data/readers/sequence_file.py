@@ -6,6 +6,7 @@ sequence holds are ignored). Optional features: ``<modality>_feat.npy`` matrices
 that lists the original item id of each matrix row, one a line; every item of the sequences must be listed
 there.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,9 @@ from ..dataset import SequentialDataset, build_dataset
 from .common import lines, npy_features
 
 
-def read_sequence_file(folder: str | Path, name: str | None = None, extra_feature_dir: str | Path | None = None
-                       ) -> SequentialDataset:
+def read_sequence_file(
+    folder: str | Path, name: str | None = None, extra_feature_dir: str | Path | None = None
+) -> SequentialDataset:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(folder, "dataset folder not found")
@@ -48,7 +50,9 @@ def read_sequence_file(folder: str | Path, name: str | None = None, extra_featur
         row_of = {item: r for r, item in enumerate(listed)}
         missing = [item for item in item_ids[1:] if item not in row_of]
         if missing:
-            raise InputError(listing, f"item {missing[0]!r} of user_sequence.txt is not listed ({len(missing)} missing)")
+            raise InputError(
+                listing, f"item {missing[0]!r} of user_sequence.txt is not listed ({len(missing)} missing)"
+            )
         order = np.array([row_of[item] for item in item_ids[1:]])
         for modality, matrix in npy_features(feature_folder, len(listed)).items():
             features[modality] = np.vstack([matrix[:1], matrix[1:][order]])

@@ -7,6 +7,7 @@ one row per prediction target, histories cut to their last 50 items), optional `
 ``P.feat3CLS`` (image). A user's full sequence is rebuilt by chaining all their rows, shortest history first,
 each row's history checked against the chain built so far.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -85,13 +86,16 @@ def chain_rows(rows: list[tuple[list[int], int]], where: str) -> list[int]:
     pending = pending[1:]
     while pending:
         for i, (history, target) in enumerate(pending):
-            if chain[-len(history):] == history:
+            if chain[-len(history) :] == history:
                 chain.append(target)
                 del pending[i]
                 break
         else:
-            raise InputError(where, "rows do not chain into one sequence: a history is not the end of the "
-                                    f"sequence rebuilt so far (user rebuilt to {len(chain)} items)")
+            raise InputError(
+                where,
+                "rows do not chain into one sequence: a history is not the end of the "
+                f"sequence rebuilt so far (user rebuilt to {len(chain)} items)",
+            )
     return chain
 
 
@@ -115,8 +119,10 @@ def read_unisrec(
     missing = [users[u] for u in range(len(users)) if u not in by_user]
     if missing:
         raise InputError(folder / f"{prefix}.test.inter", f"user {missing[0]!r} has no rows in any .inter file")
-    sequences = [np.array(chain_rows(by_user[u], str(folder / f"{prefix}.*.inter") + f" user {users[u]!r}"))
-                 for u in range(len(users))]
+    sequences = [
+        np.array(chain_rows(by_user[u], str(folder / f"{prefix}.*.inter") + f" user {users[u]!r}"))
+        for u in range(len(users))
+    ]
 
     features: dict[str, np.ndarray] = {}
     for modality, (suffix, dim) in (feature_files or DEFAULT_FEATURE_FILES).items():
@@ -138,5 +144,6 @@ def read_unisrec(
             texts[parts[0]] = parts[1].strip() if len(parts) == 2 else ""
         item_text = [""] + [texts.get(asin, "") for asin in items]
 
-    return build_dataset(name or folder.name, sequences, ["[PAD]"] + items, users, features, item_text,
-                         source=str(folder))
+    return build_dataset(
+        name or folder.name, sequences, ["[PAD]"] + items, users, features, item_text, source=str(folder)
+    )
