@@ -557,3 +557,14 @@ def test_features_that_overflow_float32_arithmetic_are_refused():
     matrix[2, 1] = 1e30
     with pytest.raises(InputError, match="f.npy: row 2 has a value of magnitude 1e\\+30"):
         check_finite(matrix, Path("f.npy"))
+
+
+def test_sparsity_stays_in_range_when_sequences_repeat_items():
+    from mdsrec_pyg.data.dataset import SequentialDataset
+
+    repeats = SequentialDataset("r", [np.array([1, 1, 1, 1]), np.array([1, 2, 1])], ["[PAD]", "a", "b"], ["u", "v"])
+    stats = repeats.statistics()
+    assert stats["plain"]["sparsity"] == 1 - 3 / 4  # 3 distinct (user, item) cells of 2 x 2, not 7 interactions
+    assert stats["paper"]["sparsity"] == 1 - 5 / 9  # 5 training targets over (2 + 1) x (2 + 1) cells
+    crowded = SequentialDataset("c", [np.array([1] * 20)], ["[PAD]", "a"], ["u"])
+    assert crowded.statistics()["paper"]["sparsity"] == 0.0  # 19 targets in 4 cells: clipped, not -3.75
