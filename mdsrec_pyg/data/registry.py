@@ -7,22 +7,27 @@ from pathlib import Path
 from ..errors import InputError
 from ..names import check_dataset
 from .dataset import SequentialDataset
-from .readers import read_mmrec, read_sequence_file, read_unisrec
+from .readers import read_mmrec, read_recbole, read_sequence_file, read_unisrec
+from .readers.common import lines
+from .readers.recbole import is_atomic_header
 from .synthetic import make_synthetic
 
 
 def detect_format(folder: Path) -> str:
-    """``unisrec``, ``mmrec`` or ``sequence_file``, from the files in ``folder``."""
+    """``unisrec``, ``sequence_file``, ``recbole`` or ``mmrec``, from the files in ``folder`` (one ``.inter``
+    file is RecBole's when its header is typed, ``field:type``, else MMRec's)."""
     if list(folder.glob("*.item2index")):
         return "unisrec"
     if (folder / "user_sequence.txt").is_file():
         return "sequence_file"
-    if len(list(folder.glob("*.inter"))) == 1:
-        return "mmrec"
+    inter = list(folder.glob("*.inter"))
+    if len(inter) == 1:
+        first = next(lines(inter[0]), (1, ""))[1]
+        return "recbole" if is_atomic_header(first) else "mmrec"
     raise InputError(
         folder,
         "no known format: expected *.item2index (UniSRec/MISSRec), user_sequence.txt "
-        "(one user a line) or one {name}.inter (MMRec)",
+        "(one user a line) or one {name}.inter (RecBole's atomic files, or MMRec's)",
     )
 
 
@@ -44,6 +49,8 @@ def load_dataset(
         return read_unisrec(folder, name=folder.name, extra_feature_dir=extra_dir)
     if fmt == "sequence_file":
         return read_sequence_file(folder, name=folder.name, extra_feature_dir=extra_dir)
+    if fmt == "recbole":
+        return read_recbole(folder, name=folder.name, extra_feature_dir=extra_dir)
     stem = next(folder.glob("*.inter")).stem
     dataset = read_mmrec(folder, name=stem, extra_feature_dir=extra_dir)
     dataset.name = folder.name

@@ -118,3 +118,23 @@ def npy_features(folder: Path, rows: int) -> dict[str, np.ndarray]:
         modality = path.name[: -len("_feat.npy")]
         found[modality] = with_padding_row(check_finite(read_npy_matrix(path, rows), path))
     return found
+
+
+def listed_features(item_ids: list[str], folders: list[Path], source: str) -> dict[str, np.ndarray]:
+    """The ``<modality>_feat.npy`` matrices of each folder that has an ``items.txt`` (the original id of each
+    matrix row, one a line), reordered to ``item_ids`` (padding first); every item of ``source`` must be
+    listed. Later folders add to or replace earlier ones."""
+    features: dict[str, np.ndarray] = {}
+    for folder in folders:
+        listing = folder / "items.txt"
+        if not listing.exists():
+            continue
+        listed = [line.strip() for _, line in lines(listing)]
+        row_of = {item: r for r, item in enumerate(listed)}
+        missing = [item for item in item_ids[1:] if item not in row_of]
+        if missing:
+            raise InputError(listing, f"item {missing[0]!r} of {source} is not listed ({len(missing)} missing)")
+        order = np.array([row_of[item] for item in item_ids[1:]])
+        for modality, matrix in npy_features(folder, len(listed)).items():
+            features[modality] = np.vstack([matrix[:1], matrix[1:][order]])
+    return features

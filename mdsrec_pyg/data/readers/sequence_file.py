@@ -15,7 +15,7 @@ import numpy as np
 
 from ...errors import InputError
 from ..dataset import SequentialDataset, build_dataset
-from .common import lines, npy_features
+from .common import lines, listed_features
 
 
 def read_sequence_file(
@@ -41,21 +41,7 @@ def read_sequence_file(
     if not sequences:
         raise InputError(path, "no users")
     item_ids = ["[PAD]"] + list(index)
-    features: dict[str, np.ndarray] = {}
-    for feature_folder in [folder] + ([Path(extra_feature_dir)] if extra_feature_dir else []):
-        listing = feature_folder / "items.txt"
-        if not listing.exists():
-            continue
-        listed = [line.strip() for _, line in lines(listing)]
-        row_of = {item: r for r, item in enumerate(listed)}
-        missing = [item for item in item_ids[1:] if item not in row_of]
-        if missing:
-            raise InputError(
-                listing, f"item {missing[0]!r} of user_sequence.txt is not listed ({len(missing)} missing)"
-            )
-        order = np.array([row_of[item] for item in item_ids[1:]])
-        for modality, matrix in npy_features(feature_folder, len(listed)).items():
-            features[modality] = np.vstack([matrix[:1], matrix[1:][order]])
+    features = listed_features(item_ids, [folder] + ([Path(extra_feature_dir)] if extra_feature_dir else []), path.name)
     text_path = folder / "item_text.txt"
     item_text = read_item_text(text_path, item_ids) if text_path.is_file() else None
     return build_dataset(name or folder.name, sequences, item_ids, users, features, item_text, source=str(path))
