@@ -53,14 +53,15 @@ def dataset_folder(name: str, data_dir: str | Path) -> Path:
 
 
 def check_dataset(name: str, data_dir: str | Path) -> Path:
-    """The folder of dataset ``name`` (a known name under ``data_dir``, or a folder); one line saying what to
-    put where when it is unknown or missing. Reads no data."""
+    """The folder of dataset ``name``: a folder path, any folder under ``data_dir`` by its name, or a known
+    name; one line saying what to put where when it is unknown or missing. Reads no data."""
     if name == "synthetic":
         return Path(name)
-    if name not in KNOWN_DATASETS and not is_folder(name):
+    if name not in KNOWN_DATASETS and not is_folder(name) and not is_folder(Path(data_dir) / name):
         raise InputError(
             "--dataset",
-            f"unknown dataset {shorten(name)}; expected one of {', '.join(KNOWN_DATASETS)} or a dataset folder",
+            f"unknown dataset {shorten(name)}: no folder {Path(data_dir) / name}; expected a folder under "
+            f"--data-dir {data_dir}, a dataset folder, or one of {', '.join(KNOWN_DATASETS)}",
         )
     folder = dataset_folder(name, data_dir)
     if not is_folder(folder):
@@ -78,7 +79,10 @@ def list_models() -> str:
 
 
 def list_datasets(data_dir: str | Path) -> str:
-    width = max(map(len, KNOWN_DATASETS))
+    """The known datasets, found or not, then every other folder under ``data_dir`` (a dataset by its name)."""
+    others = sorted(p.name for p in Path(data_dir).iterdir() if p.is_dir()) if is_folder(data_dir) else []
+    others = [name for name in others if name not in KNOWN_DATASETS and name != "features"]
+    width = max(map(len, [*KNOWN_DATASETS, *others]))
     lines = []
     for name in KNOWN_DATASETS:
         folder = Path(data_dir) / name
@@ -88,4 +92,6 @@ def list_datasets(data_dir: str | Path) -> str:
             else (f"found at {folder}" if folder.is_dir() else f"not found at {folder}")
         )
         lines.append(f"{name:<{width}}  {where:<40}  {DATASET_NOTES[name]}")
+    for name in others:
+        lines.append(f"{name:<{width}}  {'found at ' + str(Path(data_dir) / name):<40}  a folder under --data-dir")
     return "\n".join(lines)

@@ -171,3 +171,16 @@ def test_a_file_that_is_not_npy_is_named(tmp_path):
     (tmp_path / "items.txt").write_text("a\nb\nc\n")
     (tmp_path / "text_feat.npy").write_bytes(b"not numpy at all")
     assert "text_feat.npy: not a .npy file" in error_of(lambda: read_sequence_file(tmp_path))
+
+
+def test_any_folder_under_the_data_dir_is_a_dataset_by_its_name(tmp_path):
+    from mdsrec_pyg.names import list_datasets
+
+    toys = tmp_path / "data" / "toys"
+    toys.mkdir(parents=True)
+    (toys / "user_sequence.txt").write_text("".join(f"u{u} a b c d\n" for u in range(5)))
+    dataset = load_dataset("toys", data_dir=tmp_path / "data")
+    assert dataset.name == "toys" and dataset.num_users == 5
+    listed = [line for line in list_datasets(tmp_path / "data").splitlines() if line.startswith("toys ")]
+    assert len(listed) == 1 and f"found at {toys}" in listed[0]
+    assert "expected a folder under --data-dir" in error_of(lambda: load_dataset("toy", data_dir=tmp_path / "data"))
