@@ -60,8 +60,8 @@ def check_dataset(name: str, data_dir: str | Path) -> Path:
     if name not in KNOWN_DATASETS and not is_folder(name) and not is_folder(Path(data_dir) / name):
         raise InputError(
             "--dataset",
-            f"unknown dataset {shorten(name)}: no folder {Path(data_dir) / name}; expected a folder under "
-            f"--data-dir {data_dir}, a dataset folder, or one of {', '.join(KNOWN_DATASETS)}",
+            f"unknown dataset {shorten(name)}: no folder {shorten(str(Path(data_dir) / name))}; expected a folder "
+            f"under --data-dir {data_dir}, a dataset folder, or one of {', '.join(KNOWN_DATASETS)}",
         )
     folder = dataset_folder(name, data_dir)
     if not is_folder(folder):
