@@ -65,37 +65,10 @@ def _failed(path: Path, err: BaseException) -> OutputError:
 
 
 def atomic_file(path: str | Path, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then move it into place (see the module)."""
+    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then move it into place (see the module):
+    :func:`write_set` of one file."""
     path = Path(path)
-    if is_stream(path):  # followed through links: /dev/stdout is a link to the process's own stream
-        try:
-            write(str(path))
-        except BrokenPipeError:  # the reader has gone (| head): the command ends quietly (cli)
-            raise
-        except (OSError, RuntimeError) as err:  # RuntimeError: torch.save's writer on a full device
-            raise _failed(path, err) from None
-        return path
-    target = destination(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as err:
-        raise _failed(path, err) from None
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, target)
-    except (OSError, RuntimeError) as err:
-        _remove(tmp)
-        raise _failed(path, err) from None
-    except BaseException:
-        _remove(tmp)
-        raise
+    write_set(path.parent, {path.name: write})
     return path
 
 
@@ -107,43 +80,43 @@ def _remove(tmp: str) -> None:
 
 
 def write_set(folder: str | Path, files: dict[str, Callable[[str], None]], owned: Iterable[str] = ()) -> list[Path]:
-    """Write several files of ``folder`` that belong together: every one is filled as a temporary file first,
-    and only when all are written are they moved into place; the names of ``owned`` that this set does not
-    hold (left by an earlier, larger set) are removed then, so that no file of another set stays beside it.
-    A name that is a symbolic link replaces the file it points to; one that is a device is written directly."""
+    """Write several files of ``folder`` that belong together: every one is filled as a temporary file first
+    (synced to disk, with the usual permissions), and only when all are written are they moved into place;
+    the names of ``owned`` that this set does not hold (left by an earlier, larger set) are removed then, so
+    that no file of another set stays beside it. A name that is a symbolic link replaces the file it points
+    to; a stream (a device, a pipe, ``/dev/stdout``) is written directly. An OS error is one line naming the
+    file; every temporary file is removed on any exit."""
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise _failed(folder, err) from None
+    umask = os.umask(0)
+    os.umask(umask)
     temporary: dict[Path, str] = {}
+    current = folder
     try:
         for name, write in files.items():
-            if is_stream(folder / name):
-                write(str(folder / name))
+            current = folder / name
+            if is_stream(current):  # followed through links: /dev/stdout links to the process's own stream
+                write(str(current))
                 continue
-            target = destination(folder / name)
+            target = destination(current)
+            target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
             os.close(fd)
             temporary[target] = tmp
             write(tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
         for target, tmp in temporary.items():
-            os.chmod(tmp, 0o644)
+            current = target
             os.replace(tmp, target)
         for name in set(owned) - set(files):
             (folder / name).unlink(missing_ok=True)
-    except BrokenPipeError:  # a stream's reader has gone (| head): the command ends quietly (cli)
+    except BaseException as err:
         for tmp in temporary.values():
             _remove(tmp)
-        raise
-    except (OSError, RuntimeError) as err:
-        for tmp in temporary.values():
-            _remove(tmp)
-        raise _failed(folder, err) from None
-    except BaseException:
-        for tmp in temporary.values():
-            _remove(tmp)
-        raise
+        if isinstance(err, (OSError, RuntimeError)) and not isinstance(err, BrokenPipeError):
+            raise _failed(current, err) from None  # RuntimeError: torch.save's writer on a full disk
+        raise  # Ctrl-C, SIGTERM, a reader gone from the pipe (the cli ends quietly), bad input
     return [folder / name for name in files]
 
 
