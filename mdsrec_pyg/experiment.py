@@ -135,28 +135,23 @@ def check_can_start(folder: RunFolder, config: Config, replace: bool) -> dict[st
     run of these (which ``--resume`` continues)."""
     if replace or not folder.is_run:
         return None
+    if not folder.finished and not folder.has_checkpoint:
+        return None  # it never finished an epoch: nothing to lose
     differences = folder.differences(config)
+    state = "a finished" if folder.finished else "an unfinished"
+    if differences:
+        raise InputError(
+            folder.path,
+            f"holds {state} run of other settings ({listed(differences)}); give another --out, or "
+            "--replace to discard that run",
+        )
     if folder.finished:
-        if not differences:
-            return folder.read_json(folder.RESULTS)
-        raise InputError(
-            folder.path,
-            f"holds a finished run of other settings ({listed(differences)}); give another --out, or "
-            "--replace to discard that run",
-        )
-    if folder.has_checkpoint:
-        if not differences:
-            raise InputError(
-                folder.path,
-                f"holds an unfinished run of these settings: python experiments/run.py --resume {folder.path} "
-                "continues it; --replace starts it over",
-            )
-        raise InputError(
-            folder.path,
-            f"holds an unfinished run of other settings ({listed(differences)}); give another --out, or "
-            "--replace to discard that run",
-        )
-    return None
+        return folder.read_json(folder.RESULTS)
+    raise InputError(
+        folder.path,
+        f"holds an unfinished run of these settings: python experiments/run.py --resume {folder.path} "
+        "continues it; --replace starts it over",
+    )
 
 
 @contextmanager

@@ -74,6 +74,11 @@ def table_runs(summary: dict[str, Any]) -> list[str]:
     return [run for row in summary.get("rows") or summary.get("points") or [] for run in row.get("runs", [])]
 
 
+def entry_differences(entry: Path, config: Config) -> list[str]:
+    """How the run entry ``entry`` differs from ``config`` (none where there is no entry)."""
+    return config_differences(read_json(entry).get("config", {}), config) if entry.is_file() else []
+
+
 def check_recordable(
     registry: str | Path,
     dataset: str,
@@ -116,14 +121,11 @@ def check_recordable(
         for run in runs:
             if run not in planned:
                 refuse(f"its run {run} is not one this command makes")
-            entry = folder / f"{run}.json"
-            if entry.is_file() and (
-                differences := config_differences(read_json(entry).get("config", {}), planned[run])
-            ):
+            if differences := entry_differences(folder / f"{run}.json", planned[run]):
                 refuse(f"run {run}: {listed(differences, 2)}")
     for run, config in planned.items():
         entry = registry / dataset / entry_dir / f"{run}.json"
-        if entry.is_file() and (differences := config_differences(read_json(entry).get("config", {}), config)):
+        if differences := entry_differences(entry, config):
             raise InputError(
                 entry,
                 f"the registry holds this run made with other settings ({listed(differences, 2)}); {elsewhere}, "
