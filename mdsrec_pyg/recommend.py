@@ -28,7 +28,7 @@ import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -351,6 +351,59 @@ def export_format(path: str | Path) -> str:
     return "parquet"
 
 
+Rows = Iterator[tuple[list[str], list[str], list[str]]]  # per batch: user ids, their items, their scores
+
+
+def recommendation_rows(recommender: Recommender, k: int, exclude_seen: bool, progress_shown: bool) -> Rows:
+    """Every user's top-``k`` batch by batch, in dataset order, ids and scores space-separated."""
+    dataset, sequences = recommender.dataset, recommender.dataset.sequences
+    begin = 0
+    found = recommender.top_k(sequences, k, exclude_seen)
+    total = -(-len(sequences) // recommender.batch_size)
+    for scores, items in progress(found, f"top-{k} of {len(sequences):,} users", total, "batch", progress_shown):
+        users = dataset.user_ids[begin : begin + len(items)]
+        begin += len(items)
+        keep = items >= 0
+        names = [" ".join(dataset.item_ids[i] for i in row[ok]) for row, ok in zip(items, keep)]
+        values = [" ".join(f"{v:.6g}" for v in row[ok]) for row, ok in zip(scores, keep)]
+        yield users, names, values
+
+
+def csv_writer(rows: Callable[[], Rows]) -> Callable[[str], None]:
+    """A ``write(tmp)`` of the rows as CSV: ``user_id``, ``items``, ``scores``."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["user_id", "items", "scores"])
+            for users, names, values in rows():
+                writer.writerows(zip(users, names, values))
+
+    return write
+
+
+def parquet_writer(rows: Callable[[], Rows]) -> Callable[[str], None]:
+    """A ``write(tmp)`` of the rows as Parquet (pyarrow): ``user_id``, lists of ``items`` and ``scores``."""
+
+    def write(tmp: str) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema(
+            [("user_id", pa.string()), ("items", pa.list_(pa.string())), ("scores", pa.list_(pa.float32()))]
+        )
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for users, names, values in rows():
+                columns = {
+                    "user_id": users,
+                    "items": [n.split() for n in names],
+                    "scores": [[float(v) for v in x.split()] for x in values],
+                }
+                writer.write_table(pa.table(columns, schema=schema))
+
+    return write
+
+
 def write_recommendations(
     recommender: Recommender,
     path: str | Path,
@@ -367,67 +420,29 @@ def write_recommendations(
     are written. Returns the report."""
     path = io.destination(Path(path))  # a link: the file it points to, with its report beside that file
     fmt = export_format(path)
-    dataset = recommender.dataset
-    sequences = dataset.sequences
-    k = recommender.catalog_k(k)
+    users, k = len(recommender.dataset.sequences), recommender.catalog_k(k)
     report: dict[str, Any] = dict(about or {})
 
-    def batches() -> Iterator[tuple[list[str], list[str], list[str]]]:
-        begin = 0
-        found = recommender.top_k(sequences, k, exclude_seen)
-        total = -(-len(sequences) // recommender.batch_size)
-        for scores, items in progress(found, f"top-{k} of {len(sequences):,} users", total, "batch", progress_shown):
-            users = dataset.user_ids[begin : begin + len(items)]
-            begin += len(items)
-            keep = items >= 0
-            names = [" ".join(dataset.item_ids[i] for i in row[ok]) for row, ok in zip(items, keep)]
-            values = [" ".join(f"{v:.6g}" for v in row[ok]) for row, ok in zip(scores, keep)]
-            yield users, names, values
-
-    def write_csv(tmp: str) -> None:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["user_id", "items", "scores"])
-            for users, names, values in batches():
-                writer.writerows(zip(users, names, values))
-
-    def write_parquet(tmp: str) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        schema = pa.schema(
-            [("user_id", pa.string()), ("items", pa.list_(pa.string())), ("scores", pa.list_(pa.float32()))]
-        )
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for users, names, values in batches():
-                writer.write_table(
-                    pa.table(
-                        {
-                            "user_id": users,
-                            "items": [n.split() for n in names],
-                            "scores": [[float(v) for v in x.split()] for x in values],
-                        },
-                        schema=schema,
-                    )
-                )
+    def rows() -> Rows:
+        return recommendation_rows(recommender, k, exclude_seen, progress_shown)
 
     def write_report(tmp: str) -> None:  # runs after the data file is written: the measurements are known
         seconds = time.time() - started
         report.update(
             {
-                "users": len(sequences),
-                "items": dataset.num_items - 1,
+                "users": users,
+                "items": recommender.dataset.num_items - 1,
                 "k": k,
                 "format": fmt,
                 "seconds": seconds,
-                "users_per_second": len(sequences) / max(seconds, 1e-9),
+                "users_per_second": users / max(seconds, 1e-9),
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }
         )
         io.json_writer(report)(tmp)
 
     started = time.time()
-    files = {path.name: write_parquet if fmt == "parquet" else write_csv}
+    files = {path.name: parquet_writer(rows) if fmt == "parquet" else csv_writer(rows)}
     if not io.is_stream(path):  # a report beside a file; none beside /dev/stdout
         files[path.name + ".json"] = write_report
     io.write_set(path.parent, files)
