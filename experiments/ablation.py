@@ -18,21 +18,17 @@ from pathlib import Path
 
 from mdsrec_pyg import io
 from mdsrec_pyg.cli import add_experiment_arguments, check_registry, command_line, experiment_settings, output_folder
-from mdsrec_pyg.config import build_config
+from mdsrec_pyg.config import TABLE3_VARIANTS, build_config
 from mdsrec_pyg.experiment import run_all
 from mdsrec_pyg.names import dataset_name
-from mdsrec_pyg.results_registry import check_recordable, record_run, render_ablation, write_table
+from mdsrec_pyg.registry.store import check_recordable, record_run, write_table
+from mdsrec_pyg.registry.tables import AblationSummary
+from mdsrec_pyg.runs import variant_run_name
 from mdsrec_pyg.significance import paired_comparison, per_user_ndcg
 
-# Table 3's variants as presets of the four ablation switches: (label, run name, settings); switches combine
-# freely in any run (e.g. --set dis=false --set ica=false)
-VARIANTS = [
-    ("w/o DIS", "no_dis", {"dis": False}),
-    ("w/o CRE", "no_cre", {"cre": False}),
-    ("w/o MRGC", "no_mrgc", {"mrgc": False}),
-    ("w/o ICA", "no_ica", {"ica": False}),
-    ("MDSRec", "mdsrec", {}),
-]
+# Table 3's rows, the full model last: (label, run name, settings); switches combine freely in any run
+# (e.g. --set dis=false --set ica=false)
+VARIANTS = [(label, name, settings) for name, (label, settings) in TABLE3_VARIANTS.items()]
 METRICS = ["recall@20", "ndcg@20"]
 K = 20
 
@@ -44,7 +40,7 @@ def main(argv: list[str] | None = None) -> str:
     check_registry(args)
     out = output_folder(args, "ablation")
     base = experiment_settings(args, "mdsrec")
-    folders = {(label, seed): out / f"{name}-s{seed}" for label, name, _ in VARIANTS for seed in args.seeds}
+    folders = {(label, seed): out / variant_run_name(name, seed) for label, name, _ in VARIANTS for seed in args.seeds}
     jobs = [
         (
             build_config(args.dataset, {**base, "seed": seed, **switches}, args.sets),
@@ -89,20 +85,19 @@ def main(argv: list[str] | None = None) -> str:
             }
         )
     config = jobs[-1][0]
-    summary = {
-        "kind": "ablation",
-        "dataset": dataset_name(args.dataset),
-        "seeds": args.seeds,
-        "metrics": METRICS,
-        "run_entries": f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
-        "k": K,
-        "users": len(full),
-        "rows": rows,
-        "note": f"lr {config.training.lr:g}, dropout {config.options.dropout:g}, "
+    summary = AblationSummary(
+        dataset=dataset_name(args.dataset),
+        seeds=args.seeds,
+        metrics=METRICS,
+        run_entries=f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
+        k=K,
+        users=len(full),
+        rows=rows,
+        note=f"lr {config.training.lr:g}, dropout {config.options.dropout:g}, "
         f"H {config.graphs.H}, k {config.graphs.k}.",
-    }
+    )
     recorded = write_table(args.registry, dataset, "ablation", summary)
-    table = render_ablation(summary)
+    table = summary.render()
     io.write_text(out / "ablation.md", table)
     print(table)
     print(f"recorded {recorded} and {len(results)} run entries in {Path(args.registry) / dataset / out.name}")

@@ -24,14 +24,11 @@ nothing, only its times and memory do. Peak resident memory is that of the whole
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import resource
 import shlex
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,62 +36,20 @@ import torch
 from torch_geometric.typing import WITH_TORCH_SPARSE
 
 from mdsrec_pyg import io
+from mdsrec_pyg.benchmarks import Stages, generated_catalog, peak_rss_mb, with_stand_in_features
 from mdsrec_pyg.cli import add_set_argument, command_line
 from mdsrec_pyg.config import build_config
-from mdsrec_pyg.data import SequentialDataset, build_dataset, load_dataset
+from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.evaluate import evaluate
 from mdsrec_pyg.graphs import GraphStore, cooccurrence_graph
 from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk, knn_recall, neighbour_lists
-from mdsrec_pyg.graphs.relations import inject_behaviour, injection_graph, modal_graph
-from mdsrec_pyg.models import build_model
+from mdsrec_pyg.graphs.relations import inject_behaviour, modal_graph
+from mdsrec_pyg.models import model_and_graphs
 from mdsrec_pyg.nn.propagation import RelationGraph
-from mdsrec_pyg.train import Trainer, bucketed_batches, source_commit
-
-LATENT = 64
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def stand_in_features(topics: np.ndarray, width: int, rng: np.random.Generator, chunk: int = 100_000) -> torch.Tensor:
-    """(len(topics), width) float32: each item's topic centre plus noise in a 64-d latent, mapped to ``width``."""
-    centres = rng.standard_normal((int(topics.max()) + 1, LATENT)).astype(np.float32)
-    mapping = rng.standard_normal((LATENT, width)).astype(np.float32) / np.sqrt(LATENT)
-    out = np.empty((len(topics), width), dtype=np.float32)
-    for start in range(0, len(topics), chunk):
-        part = topics[start : start + chunk]
-        latent = centres[part] + 0.7 * rng.standard_normal((len(part), LATENT)).astype(np.float32)
-        out[start : start + chunk] = latent @ mapping
-    out[0] = 0.0
-    return torch.from_numpy(out)
-
-
-def generated_catalog(items: int, sequences: int, seed: int = 0, topic_size: int = 200) -> SequentialDataset:
-    """``sequences`` users over ``items`` items: each user follows one topic (items i with i % T == t) and
-    picks its items with a popularity skew (u^3 over the topic's members); lengths 3 + Poisson(4)."""
-    rng = np.random.default_rng(seed)
-    num_topics = max(1, items // topic_size)
-    lengths = 3 + rng.poisson(4.0, sequences)
-    rows = []
-    for length, topic in zip(lengths, rng.integers(num_topics, size=sequences)):
-        members = (items - 2 - topic) // num_topics + 1  # items topic+1, topic+1+T, ... up to items-1
-        rank = (members * rng.random(length) ** 3).astype(np.int64)
-        rows.append(1 + topic + num_topics * rank)
-    item_ids = ["[PAD]"] + [f"item{i}" for i in range(1, items)]
-    topics = np.concatenate([[0], (np.arange(1, items) - 1) % num_topics])
-    features = {"text": stand_in_features(topics, 384, rng).numpy()}
-    dataset = build_dataset(
-        f"generated-{items}", rows, item_ids, [f"u{u}" for u in range(sequences)], features, source="generated"
-    )
-    return dataset
-
-
-def with_stand_in_features(dataset: SequentialDataset, seed: int = 0) -> SequentialDataset:
-    rng = np.random.default_rng(seed)
-    topics = np.concatenate([[0], rng.integers(max(1, dataset.num_items // 200), size=dataset.num_items - 1)])
-    dataset.features = {"image": stand_in_features(topics, 4096, rng), "text": stand_in_features(topics, 384, rng)}
-    return dataset
+from mdsrec_pyg.provenance import source_commit
+from mdsrec_pyg.registry.measurements import BenchSummary
+from mdsrec_pyg.registry.store import write_summary
+from mdsrec_pyg.train import Trainer, bucketed_batches
 
 
 def propagation_layouts(
@@ -128,7 +83,7 @@ def profile_training(trainer: Trainer, optimizer: torch.optim.Optimizer, batches
     from torch.profiler import ProfilerActivity, profile
 
     rows = min(len(trainer.windows), batches * trainer.config.training.batch_size)
-    trainer.windows, trainer.window_lengths = trainer.windows[:rows], trainer.window_lengths[:rows]
+    trainer.keep_rows(np.arange(rows))
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         trainer.train_epoch(optimizer, np.random.default_rng(1), 1)
     events = prof.key_averages()
@@ -145,21 +100,6 @@ def profile_training(trainer: Trainer, optimizer: torch.optim.Optimizer, batches
     ]
     print("\n".join(lines))
     io.write_text(out, "\n".join(lines) + "\n")
-
-
-class Stages:
-    """Times named stages and records peak memory after each."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, float, float, str]] = []
-
-    def run(self, name: str, fn, note: str = ""):
-        tick = time.perf_counter()
-        out = fn()
-        seconds = time.perf_counter() - tick
-        self.rows.append((name, seconds, peak_rss_mb(), note))
-        print(f"{name:<34} {seconds:9.2f} s   peak RSS {peak_rss_mb():8.0f} MB   {note}", flush=True)
-        return out, seconds
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -225,15 +165,17 @@ def main(argv: list[str] | None = None) -> dict:
     config = build_config(name if args.dataset else "synthetic", {**base, "model": "mdsrec"}, args.sets)
     # the modal graph of MDSRec's text modality with the relation-graph stage's own functions, stored for
     # MDSRec's build below to read
-    injection = injection_graph(config, cooccurrence, n)
-    injected = inject_behaviour(config, injection, dataset.features["text"])
+    settings = config.graphs
+    injection = RelationGraph(*cooccurrence, n, settings.cooc_norm, settings.adjacency_layout)
+    injected = inject_behaviour(settings, injection, dataset.features["text"])
     warm = torch.from_numpy(np.random.default_rng(0).standard_normal((3000, injected.size(1))).astype(np.float32))
     _, figures["knn_compile_seconds"] = stages.run(
         "pynndescent start-up (numba compile)", lambda: approximate_topk(warm, config.graphs.H), "once per process"
     )
     store = GraphStore(config.data.graph_dir, dataset.name)
     graph, figures["knn_seconds"] = stages.run(
-        f"knn H={config.graphs.H} pynndescent (all items)", lambda: modal_graph(store, config, "text", injected)
+        f"knn H={config.graphs.H} pynndescent (all items)",
+        lambda: modal_graph(store, settings, "text", injected, config.training.seed),
     )
     approximate = neighbour_lists(graph[0], n, config.graphs.H) - 1
     real = injected[1:]
@@ -260,7 +202,9 @@ def main(argv: list[str] | None = None) -> dict:
         model_config = build_config(
             name if args.dataset else "synthetic", {**base, "model": model_name}, args.sets, where_held=True
         )  # MDSRec's graph settings pass over SASRec
-        model, _ = stages.run(f"{model_name}: build", lambda: build_model(model_config, dataset, split))
+        (model_config, model), _ = stages.run(
+            f"{model_name}: build", lambda: model_and_graphs(model_config, dataset, split)
+        )
         trainer = Trainer(model, split, model_config, n)
         all_rows = len(trainer.windows)
         if args.train_rows and args.train_rows < all_rows:  # time whole batches of an epoch, then scale
@@ -268,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
                 trainer.window_lengths, model_config.training.batch_size, np.random.default_rng(0)
             )
             keep = np.concatenate(batches[: -(-args.train_rows // model_config.training.batch_size)])
-            trainer.windows, trainer.window_lengths = trainer.windows[keep], trainer.window_lengths[keep]
+            trainer.keep_rows(keep)
         optimizer = torch.optim.Adam(model.parameters(), lr=model_config.training.lr)
         rng = np.random.default_rng(0)
         _, seconds = stages.run(
@@ -305,7 +249,7 @@ def main(argv: list[str] | None = None) -> dict:
     figures["peak_rss_mb"] = peak_rss_mb()
     shutil.rmtree(graph_dir, ignore_errors=True)
     figures["stages"] = [{"stage": s, "seconds": t, "peak_rss_mb": m, "note": note} for s, t, m, note in stages.rows]
-    io.write_text(args.out, json.dumps(figures, indent=2) + "\n")
+    write_summary(args.out, BenchSummary.from_dict(figures, args.out))
     print(
         f"MDSRec/SASRec epoch time: {figures['epoch_ratio_mdsrec_sasrec']:.2f}x; peak RSS "
         f"{figures['peak_rss_mb']:.0f} MB; written {args.out}"

@@ -23,12 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench import peak_rss_mb, stand_in_features
 
-from mdsrec_pyg import io
+from mdsrec_pyg.benchmarks import peak_rss_mb, stand_in_features
 from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.recommend import Recommender
+from mdsrec_pyg.registry.measurements import RetrievalSummary
+from mdsrec_pyg.registry.store import write_summary
 from mdsrec_pyg.retrieval import ExactIndex, FaissIndex, recall_at_k
 from mdsrec_pyg.tables import to_markdown
 
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     exact, exact_seconds = timed(lambda: search(exact_index))
     rows = [["exact (chunked matmul)", "-", f"{users.size(0) / exact_seconds:,.0f}", "1.000", "1.0x"]]
     report = {
+        "kind": RetrievalSummary.kind,
         "source": source_name,
         "items": items.size(0) - 1,
         "dim": items.size(1),
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"peak memory {report['peak_rss_mb']:,.0f} MB"
     )
     print(to_markdown(["search", "nprobe", "users/s", f"recall@{args.k} vs exact", "speed-up"], rows))
-    io.write_json(Path(args.out), report)
+    write_summary(Path(args.out), RetrievalSummary.from_dict(report, args.out))
     print(f"written {args.out}")
     return report
 

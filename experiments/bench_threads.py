@@ -22,9 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from mdsrec_pyg import io
 from mdsrec_pyg.cli import add_set_argument, command_line
 from mdsrec_pyg.errors import InputError
+from mdsrec_pyg.registry.measurements import ThreadsSummary
+from mdsrec_pyg.registry.store import write_summary
 from mdsrec_pyg.tables import to_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.epochs < 1 or any(t < 0 for t in args.threads) or any(n < 0 for n in args.load):
         raise InputError("bench_threads.py", "expected --epochs >= 1, --threads >= 0 and --load >= 0")
-    report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "epochs": args.epochs, "rows": []}
+    report = {
+        "kind": ThreadsSummary.kind,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "epochs": args.epochs,
+        "rows": [],
+    }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for load in args.load:
@@ -106,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
                     worker.terminate()
             time.sleep(args.settle if load else 0)
     print(to_markdown(["busy processes", "--threads", "threads used", "train s / epoch", "valid N@20"], rows))
-    io.write_json(args.out, report)
+    write_summary(args.out, ThreadsSummary.from_dict(report, args.out))
     print(f"written {args.out}")
     return report
 

@@ -16,7 +16,8 @@ is checked before the run loads: never one of the run's own files, a folder, or 
 written; a symbolic link is written through. ``--k`` above the catalog ranks the whole catalog.
 ``--export-vectors DIR`` writes the item vectors (and, with ``--all-users``, every user's vector) whose inner
 products are the scores. ``--index faiss`` searches an approximate inverted-file index (faiss-cpu) instead
-of the exact chunked product. Items of the history are left out unless ``--include-seen``.
+of the exact chunked product. Items of the history are left out unless ``--include-seen``. ``--new-items DIR``
+adds items that were not in training, by their features (``Recommender.add_items``), before recommending.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from mdsrec_pyg import distributed, io
 from mdsrec_pyg.cli import command_line
+from mdsrec_pyg.data.readers.common import new_items_folder
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.recommend import (
     EXPORT_SUFFIXES,
@@ -65,6 +67,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--index", default="exact", choices=INDEXES, help="exact (default) or faiss (approximate)")
     parser.add_argument("--nprobe", type=int, help="faiss: cells scanned per query (default nlist / 16)")
     parser.add_argument("--export-vectors", metavar="DIR", help="write item (and with --all-users user) vectors")
+    parser.add_argument(
+        "--new-items",
+        metavar="DIR",
+        help="items not in training, by their features: DIR/items.txt, DIR/<modality>_feat.npy (a row per "
+        "listed item), optional DIR/item_text.txt; they may then be recommended",
+    )
+    parser.add_argument(
+        "--new-id-embedding",
+        choices=["zero", "neighbours"],
+        default="zero",
+        help="MDSRec: a new item's ID embedding, zero or its nearest catalog items' mean (default zero)",
+    )
     parser.add_argument("--data-dir", help="where the run's dataset is now, if not where it was trained")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--force", action="store_true", help="load even if the dataset changed since training")
@@ -75,7 +89,9 @@ TABLE_SUFFIXES = (".md", ".txt")  # --user / --history --out: the Markdown table
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Every flag checked before the run is loaded, every output path as :func:`io.check_target` checks it."""
+    """Every flag checked before the run is loaded, every output path as :func:`io.check_target` checks it;
+    ``--new-items`` read (``args.new_item_rows``)."""
+    args.new_item_rows = new_items_folder(args.new_items) if args.new_items else None
     positive = [("--k", args.k), ("--nprobe", args.nprobe)]
     for flag, value in positive:
         if value is not None and value < 1:
@@ -127,6 +143,10 @@ def main(argv: list[str] | None = None) -> dict:
     recommender = Recommender.load(
         args.run, device=args.device, index=args.index, data_dir=args.data_dir, allow_changed_data=args.force, **options
     )
+    if args.new_item_rows is not None:
+        ids, features, text = args.new_item_rows
+        recommender.add_items(ids, features, text, args.new_id_embedding)
+        print(f"added {len(ids):,} new items from {args.new_items}", file=sys.stderr)
     exclude_seen = not args.include_seen
     report: dict = {"run": args.run, "k": args.k, "index": args.index, "exclude_seen": exclude_seen}
     if args.all_users:

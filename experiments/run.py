@@ -18,10 +18,14 @@ from __future__ import annotations
 import argparse
 import os
 
+from mdsrec_pyg import distributed
 from mdsrec_pyg.cli import add_set_argument, command_line
 from mdsrec_pyg.config import Config, build_config, read_config_file, validate
 from mdsrec_pyg.errors import InputError, shorten
-from mdsrec_pyg.names import MODEL_NAMES, check_dataset, list_datasets, list_models
+from mdsrec_pyg.experiment import run_experiment
+from mdsrec_pyg.models import MODELS, list_models
+from mdsrec_pyg.names import check_dataset, list_datasets
+from mdsrec_pyg.runs import RunFolder, run_folder
 
 DEFAULTS = {"dataset": "synthetic", "model": "mdsrec", "data_dir": "data"}  # data_dir: for --list only
 
@@ -90,13 +94,13 @@ def check_resume_flags(args: argparse.Namespace) -> None:
 
 def new_run_config(args: argparse.Namespace) -> Config:
     """The config of a new run: the config file's values, then the flags given (a flag left out keeps the
-    file's value), then ``--set``; names and values checked before anything heavy is imported."""
+    file's value), then ``--set``; names and values checked before any data is read."""
     file = read_config_file(args.config) if args.config else {}
     model = args.model or file.get("model") or DEFAULTS["model"]
-    if model not in MODEL_NAMES:
+    if model not in MODELS:
         raise InputError(
             "--model" if args.model else args.config,
-            f"unknown model {shorten(model)}; expected one of {', '.join(MODEL_NAMES)} (--list models)",
+            f"unknown model {shorten(model)}; expected one of {', '.join(MODELS)} (--list models)",
         )
     dataset = args.dataset or file.get("dataset") or DEFAULTS["dataset"]
     flags = {
@@ -126,11 +130,6 @@ def main(argv: list[str] | None = None) -> dict | None:
         check_resume_flags(args)
     else:
         config = new_run_config(args)
-
-    from mdsrec_pyg import distributed
-    from mdsrec_pyg.experiment import run_experiment, run_folder
-    from mdsrec_pyg.runs import RunFolder
-
     if args.resume:
         config = RunFolder(args.resume).located_config()  # its data found from any working directory
         for key in RESUME_KEEPS:

@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench import with_stand_in_features
-
 from mdsrec_pyg import io
+from mdsrec_pyg.benchmarks import with_stand_in_features
 from mdsrec_pyg.cli import command_line
 from mdsrec_pyg.data import load_dataset
 

@@ -34,9 +34,11 @@ from mdsrec_pyg.cli import (  # noqa: E402
 )
 from mdsrec_pyg.config import METRIC_NAMES, Config, build_config  # noqa: E402
 from mdsrec_pyg.errors import InputError, shorten  # noqa: E402
-from mdsrec_pyg.experiment import run_all, run_folder  # noqa: E402
+from mdsrec_pyg.experiment import run_all  # noqa: E402
 from mdsrec_pyg.names import dataset_name  # noqa: E402
-from mdsrec_pyg.results_registry import check_recordable, record_run, render_sweep, write_table  # noqa: E402
+from mdsrec_pyg.registry.store import check_recordable, record_run, write_table  # noqa: E402
+from mdsrec_pyg.registry.tables import SweepSummary  # noqa: E402
+from mdsrec_pyg.runs import run_folder  # noqa: E402
 from mdsrec_pyg.tables import mean_std, to_csv  # noqa: E402
 
 
@@ -126,20 +128,19 @@ def main(argv: list[str] | None = None) -> dict:
     plot(figure, args.param, values, curves, chosen, dataset)
     shutil.copyfile(figure, out / f"sweep-{args.param}.png")  # beside the runs too
     config = next(iter(configs.values()))
-    summary = {
-        "kind": "sweep",
-        "dataset": dataset,
-        "param": args.param,
-        "default": chosen,
-        "seeds": args.seeds,
-        "metrics": args.metrics,
-        "points": points,
-        "figure": str(figure),
-        "run_entries": f"{dataset}/{out.name}",
-        "note": f"epochs at most {config.training.epochs}, patience {config.training.patience}.",
-    }
+    summary = SweepSummary(
+        dataset=dataset,
+        param=args.param,
+        default=chosen,
+        seeds=args.seeds,
+        metrics=args.metrics,
+        points=points,
+        figure=str(figure),
+        run_entries=f"{dataset}/{out.name}",
+        note=f"epochs at most {config.training.epochs}, patience {config.training.patience}.",
+    )
     recorded = write_table(args.registry, dataset, f"sweep-{args.param}", summary)
-    print(render_sweep(summary))
+    print(summary.render())
     print(f"written {out / f'sweep-{args.param}.png'}, .csv and {figure}")
     print(f"recorded {recorded} and {len(results)} run entries in {Path(args.registry) / dataset / out.name}")
     return {"values": values, "curves": curves}

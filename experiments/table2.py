@@ -36,7 +36,9 @@ from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.experiment import run_all
 from mdsrec_pyg.models import MODELS
 from mdsrec_pyg.names import dataset_name
-from mdsrec_pyg.results_registry import check_recordable, ran_on, record_run, render_comparison, write_table
+from mdsrec_pyg.registry.store import check_recordable, ran_on, record_run, write_table
+from mdsrec_pyg.registry.tables import Table2Summary
+from mdsrec_pyg.runs import grid_run_name
 from mdsrec_pyg.significance import paired_comparison, per_user_ndcg
 from mdsrec_pyg.tables import mean_std
 
@@ -58,15 +60,6 @@ LR_GRID = [3e-4, 1e-3, 3e-3]
 DROPOUT_GRID = [0.2, 0.5]
 PROPOSED = "mdsrec"
 K = 20  # the paired tests are on NDCG@K
-
-
-def run_name(config: Config) -> str:
-    dropout = config.flat().get("dropout")  # most popular has none
-    return (
-        f"{config.model}-lr{config.training.lr:g}"
-        + (f"-do{dropout:g}" if dropout is not None else "")
-        + f"-s{config.training.seed}"
-    )
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -105,7 +98,7 @@ def main(argv: list[str] | None = None) -> str:
         for m in args.models
     }
     planned = {  # every run this command may make: each setting it may choose, on every seed
-        run_name(c): c
+        grid_run_name(c): c
         for m in args.models
         for g in grids[m]
         for c in [config(m, s, g.training.lr, g.flat().get("dropout")) for s in args.seeds]
@@ -113,14 +106,14 @@ def main(argv: list[str] | None = None) -> str:
     facts = {"seeds": args.seeds, "models": args.models, "tuned": bool(args.tune)}
     elsewhere = "give --table NAME to record this one beside it"
     check_recordable(args.registry, dataset, args.table, out.name, planned, facts, args.replace, elsewhere)
-    searched = [(c, out / run_name(c)) for m in args.models for c in grids[m]]
+    searched = [(c, out / grid_run_name(c)) for m in args.models for c in grids[m]]
     outcomes = dict(
         zip([folder for _, folder in searched], run_all(searched, args.jobs, keep_failures=True, replace=args.replace))
     )
     finished = {folder: r for folder, r in outcomes.items() if isinstance(r, dict)}
 
     def searched_score(c: Config) -> float:  # a setting whose training failed (diverged) is never chosen
-        result = outcomes[out / run_name(c)]
+        result = outcomes[out / grid_run_name(c)]
         return result["valid"]["ndcg@20"] if isinstance(result, dict) else float("-inf")
 
     chosen = {m: max(grids[m], key=searched_score) for m in args.models}
@@ -141,7 +134,7 @@ def main(argv: list[str] | None = None) -> str:
                     "configs": [config(m, s, setting.training.lr, setting.flat().get("dropout")) for s in args.seeds],
                 }
             )
-    jobs = [(c, out / run_name(c)) for row in rows for c in row["configs"]]
+    jobs = [(c, out / grid_run_name(c)) for row in rows for c in row["configs"]]
     rows_runs = [folder.name for _, folder in jobs]  # the search chose them: the table is these runs
     check_recordable(args.registry, dataset, args.table, out.name, planned, facts, args.replace, elsewhere, rows_runs)
     results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs, replace=args.replace)))
@@ -150,7 +143,7 @@ def main(argv: list[str] | None = None) -> str:
 
     summary_rows = []
     for row in rows:
-        runs = [results[out / run_name(c)] for c in row["configs"]]
+        runs = [results[out / grid_run_name(c)] for c in row["configs"]]
         trainable = MODELS[row["model"]].trainable
         summary_rows.append(
             {
@@ -164,14 +157,14 @@ def main(argv: list[str] | None = None) -> str:
                 "best_epochs": [r["best_epoch"] for r in runs],
                 "seconds": [r["seconds"] for r in runs],
                 "ran_on": sorted({ran_on(r) for r in runs}),
-                "runs": [run_name(c) for c in row["configs"]],
+                "runs": [grid_run_name(c) for c in row["configs"]],
             }
         )
     grid_valid = {
         m: {
             f"lr={c.training.lr:g} dropout={c.options.dropout:g}": searched_score(c)
-            if out / run_name(c) in finished
-            else f"failed: {outcomes[out / run_name(c)]}"
+            if out / grid_run_name(c) in finished
+            else f"failed: {outcomes[out / grid_run_name(c)]}"
             for c in grids[m]
         }
         for m in args.models
@@ -180,24 +173,23 @@ def main(argv: list[str] | None = None) -> str:
     loaded = load_dataset(
         args.dataset, defaults[args.models[0]].data.data_dir, defaults[args.models[0]].data.feature_dir
     )
-    summary = {
-        "kind": "table2",
-        "dataset": dataset,
-        "seeds": args.seeds,
-        "models": args.models,
-        "features": {m: int(t.shape[1]) for m, t in loaded.features.items()},
-        "run_entries": f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
-        "tuned": bool(args.tune),
-        "grid": {"lr": LR_GRID, "dropout": DROPOUT_GRID} if args.tune else None,
-        "grid_valid_ndcg@20": grid_valid,
-        "proposed": PROPOSED,
-        "k": K,
-        "note": note(args.tune),
-        "tests": paired_tests(summary_rows, out),
-        "rows": summary_rows,
-    }
+    summary = Table2Summary(
+        dataset=dataset,
+        seeds=args.seeds,
+        models=args.models,
+        features={m: int(t.shape[1]) for m, t in loaded.features.items()},
+        run_entries=f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
+        tuned=bool(args.tune),
+        grid={"lr": LR_GRID, "dropout": DROPOUT_GRID} if args.tune else None,
+        grid_valid_ndcg=grid_valid,
+        proposed=PROPOSED,
+        k=K,
+        note=note(args.tune),
+        tests=paired_tests(summary_rows, out),
+        rows=summary_rows,
+    )
     recorded = write_table(args.registry, dataset, args.table, summary)
-    table = render_comparison(summary)
+    table = summary.render()
     io.write_text(out / f"{args.table}.md", table)
     print(table)
     entries = len({**finished, **results})

@@ -22,10 +22,10 @@ import re
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from .errors import InputError, shorten
-from .names import MODEL_NAMES, dataset_name
+from .names import dataset_name
 
 METRIC_NAMES = ("recall", "ndcg", "hit", "mrr", "precision")  # what the evaluator reports at every K of topk
 
@@ -64,20 +64,40 @@ def one_of(*choices: str) -> Rule:
     return (lambda v: v in choices), "one of " + ", ".join(repr(c) for c in choices)
 
 
-def registered(registry: str) -> Rule:
-    """One of the names of a registry that lives with its code, looked up when checked (graph operators can be
-    registered at run time, and the registries import torch)."""
-    return (lambda v: v in registry_names(registry)), (
-        lambda: "one of " + ", ".join(repr(c) for c in registry_names(registry))
-    )
+# ----- names registered by the code that implements them -----
+NAMES: dict[str, Collection[str]] = {}  # "softmax" (losses.py), and what other parts register
+MODELS: dict[str, Any] = {}  # model name -> its class (``models/__init__.py`` registers them, in table order)
 
 
-def registry_names(registry: str) -> tuple[str, ...]:
-    from .graphs.knn import METHODS
-    from .losses import KINDS
-    from .nn.propagation import LAYOUTS, OPERATORS
+def register_names(kind: str, names: Collection[str]) -> None:
+    """Make ``names`` (a live collection: a dict filled later counts) the accepted values of ``kind``."""
+    NAMES[kind] = names
 
-    return {"softmax": KINDS, "operators": tuple(sorted(OPERATORS)), "layouts": LAYOUTS, "knn": METHODS}[registry]
+
+def register_models(models: dict[str, Any]) -> None:
+    """The models by name, each a class with ``Options`` (its options dataclass) and ``Graphs`` (the settings
+    class of the relation-graph stage it is built from, or None)."""
+    MODELS.clear()
+    MODELS.update(models)
+
+
+def named(names: Callable[[], Collection[str]]) -> Rule:
+    """One of the names ``names()`` gives when checked (graph operators can be registered at run time)."""
+    return (lambda v: v in names()), (lambda: "one of " + ", ".join(repr(c) for c in names()))
+
+
+def registered(kind: str) -> Rule:
+    """One of the names registered for ``kind``."""
+    return named(lambda: NAMES.get(kind, ()))
+
+
+def model_class(model: str) -> Any:
+    """The class registered for ``model``; one line for an unknown name."""
+    if not MODELS:
+        raise RuntimeError("no models are registered: import mdsrec_pyg.models first")
+    if model not in MODELS:
+        raise InputError("--model", f"unknown model {shorten(model)}; expected one of {', '.join(MODELS)}")
+    return MODELS[model]
 
 
 def weights() -> Rule:
@@ -104,10 +124,11 @@ def distinct_names(description: str) -> Rule:
     )
 
 
-def setting(default: Any, rule: Rule) -> Any:
-    """A config field: its default and its rule (a list default is copied for every config)."""
+def setting(default: Any, rule: Rule, item: type = str) -> Any:
+    """A config field: its default and its rule; a list's ``item`` type parses ``a,b,c`` (a list default is
+    copied for every config)."""
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"rule": rule})
+        return field(default_factory=lambda: list(default), metadata={"rule": rule, "item": item})
     return field(default=default, metadata={"rule": rule})
 
 
@@ -168,6 +189,7 @@ class EvaluationConfig:
             ),
             "a non-empty list of distinct integers >= 1",
         ),
+        item=int,
     )
     valid_metric: str = setting(
         "ndcg@20",
@@ -182,47 +204,11 @@ class EvaluationConfig:
 
 
 @dataclass
-class GraphConfig:
-    """The relation-graph stage (MDSRec's RGC and interest centres); per-dataset H and k come from
-    ``configs/<dataset>.json``. ``dis`` and ``cre`` are two of the four ablation switches of Table 3."""
-
-    mu_id: float = setting(16.0, real(0.0))  # Eq. 3, ID embeddings
-    mu_m: float = setting(0.2, real(0.0))  # Eq. 3, modal features
-    cooc_norm: str = setting("lightgcn", registered("operators"))  # operator applied to O before Eq. 3
-    cooc_window: int = setting(0, integer(0))  # largest position distance counted in O (0: no cap)
-    dis: bool = setting(True, boolean())  # distance-weighted co-occurrence, Eq. 1 (False: w/o DIS)
-    cre: bool = setting(True, boolean())  # behaviour-injected modal graphs, Eq. 3-5 (False: w/o CRE)
-    H: int = setting(10, integer(0))  # Eq. 5 neighbours
-    graph_operator: str = setting("mean", registered("operators"))  # operator applied to Â^m before Eq. 6
-    knn_method: str = setting("auto", registered("knn"))  # exact, nndescent or auto (by catalog size)
-    adjacency_layout: str = setting("auto", registered("layouts"))  # csr, sparse_tensor, edge_index or auto
-    k: int = setting(32, integer(1))  # Eq. 10 interest centres
-
-
-@dataclass
 class Options:
     """A model's own options; each model registers a subclass as ``Options`` (none for most popular)."""
 
     def check(self, config: "Config") -> None:
         """Checks across fields, after every field has passed its rule."""
-
-
-@dataclass
-class EncoderOptions(Options):
-    """A SASRec-style transformer encoder (the defaults MISSRec used on these datasets)."""
-
-    hidden_size: int = setting(300, integer(1))
-    num_layers: int = setting(2, integer(1))
-    num_heads: int = setting(4, integer(1))
-    inner_size: int = setting(256, integer(1))
-    dropout: float = setting(0.5, real(0.0, 1.0, high_open=True))
-
-    def check(self, config: "Config") -> None:
-        if self.hidden_size % self.num_heads:
-            raise InputError(
-                f"setting {config.model}.num_heads",
-                f"got {self.num_heads}; expected a divisor of hidden_size {self.hidden_size}",
-            )
 
 
 # How a run is executed, not what it computes: a finished run is reused whatever its device and threads (a GPU
@@ -231,22 +217,28 @@ RUNTIME_KEYS = ("threads", "device")
 # Where a run's data and graph store lie, not what it computes (data.json records the data's fingerprint)
 LOCATION_KEYS = ("data_dir", "feature_dir", "graph_dir")
 
-# The ablation setting of before the four switches (Table 3's names), as saved in older run folders
-LEGACY_ABLATIONS = {
-    "": {},
-    "no_dis": {"dis": False},
-    "no_cre": {"cre": False},
-    "no_mrgc": {"mrgc": False},
-    "no_ica": {"ica": False},
+# Table 3's variants as presets of its four switches (they combine freely in any run): name -> (label, settings)
+TABLE3_VARIANTS: dict[str, tuple[str, dict[str, bool]]] = {
+    "no_dis": ("w/o DIS", {"dis": False}),
+    "no_cre": ("w/o CRE", {"cre": False}),
+    "no_mrgc": ("w/o MRGC", {"mrgc": False}),
+    "no_ica": ("w/o ICA", {"ica": False}),
+    "mdsrec": ("MDSRec", {}),
 }
-LEGACY_NAMES = {"unisrec_inductive": "inductive"}  # keys renamed with the sections
+# The flat config.json form (every setting at the top level, no sections): its one ``ablation`` name is one of
+# Table 3's variants ("" the full model), and one key has another name there
+FLAT_ABLATIONS = {"": {}, **{name: settings for name, (_, settings) in TABLE3_VARIANTS.items()}}
+FLAT_NAMES = {"unisrec_inductive": "inductive"}
 
 
 def model_options(model: str) -> type[Options]:
     """The options class registered with ``model``."""
-    from .models import MODELS  # here: the models import this module
+    return model_class(model).Options
 
-    return MODELS[model].Options
+
+def graph_settings() -> type | None:
+    """The settings class of the relation-graph stage, as the models built from it register it."""
+    return next((cls.Graphs for cls in MODELS.values() if cls.Graphs is not None), None)
 
 
 def leaves(section: Any) -> dict[str, Any]:
@@ -261,19 +253,15 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    graphs: GraphConfig | None = None  # only for a model that builds relation graphs
+    graphs: Any = None  # the relation-graph stage's settings (graphs/settings.py), for a model built from it
     options: Options = field(default_factory=Options)
 
     @classmethod
     def for_model(cls, dataset: str, model: str) -> "Config":
         """The defaults for ``model`` on ``dataset``, before the dataset's file and any override."""
-        if model not in MODEL_NAMES:
-            raise InputError("--model", f"unknown model {model!r}; expected one of {', '.join(MODEL_NAMES)}")
-        from .models import MODELS
-
-        return cls(
-            dataset, model, graphs=GraphConfig() if MODELS[model].needs_graphs else None, options=model_options(model)()
-        )
+        model_cls = model_class(model)
+        graphs = model_cls.Graphs() if model_cls.Graphs is not None else None
+        return cls(dataset, model, graphs=graphs, options=model_cls.Options())
 
     def sections(self) -> dict[str, Any]:
         """The sections this config has, by the name they are saved and addressed under."""
@@ -306,20 +294,20 @@ class Config:
             name = self.model if name == "model" else name
             if name in sections and leaf in leaves(sections[name]):
                 return sections[name], leaf
-            if name in MODEL_NAMES and name != self.model and leaf in model_options(name).__dataclass_fields__:
+            if name in MODELS and name != self.model and leaf in model_options(name).__dataclass_fields__:
                 raise NotHeld(source, f"{key}: an option of model {name}, and this run's model is {self.model}")
-            if name == "graphs" and leaf in GraphConfig.__dataclass_fields__:
+            if name == "graphs" and leaf in getattr(graph_settings(), "__dataclass_fields__", {}):
                 raise NotHeld(source, f"{key}: model {self.model} builds no relation graphs")
             raise InputError(source, f"unknown config key {key!r}; known keys: {', '.join(self.known_keys())}")
         held = [s for s in sections.values() if key in leaves(s)]
         if held:
             return held[0], key
-        if key in GraphConfig.__dataclass_fields__:
+        if key in getattr(graph_settings(), "__dataclass_fields__", {}):
             raise NotHeld(
                 source,
                 f"{key}: a setting of the relation graphs (graphs.{key}), which model {self.model} does not build",
             )
-        owners = [m for m in MODEL_NAMES if key in model_options(m).__dataclass_fields__]
+        owners = [m for m in MODELS if key in model_options(m).__dataclass_fields__]
         if owners:
             raise NotHeld(
                 source, f"{key}: an option of model {', '.join(owners)}, not of this run's model {self.model}"
@@ -338,12 +326,13 @@ class Config:
         if key in ("dataset", "model"):
             raise InputError(source, f"{key} is chosen with --{key}, not --set")
         section, leaf = self.locate(key, source)
-        setattr(section, leaf, _coerce(getattr(section, leaf), value, f"{source} {key}"))
+        item = section.__dataclass_fields__[leaf].metadata.get("item", str)
+        setattr(section, leaf, _coerce(getattr(section, leaf), value, f"{source} {key}", item))
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], legacy: bool = False) -> "Config":
-        """The config of a saved dictionary (``to_dict``'s form). With ``legacy``, also the flat form written
-        before the sections (every setting at the top, ablations as one ``ablation`` name); there a setting this
+    def from_dict(cls, values: dict[str, Any], flat_form: bool = False) -> "Config":
+        """The config of a saved dictionary (``to_dict``'s form). With ``flat_form``, also the flat form of
+        early run folders (every setting at the top, ablations as one ``ablation`` name); there a setting this
         model does not have is dropped (flat configs carried every model's knobs) and a missing one is its
         default. Not validated: :func:`validate` checks."""
         config = cls.for_model(values.get("dataset", "synthetic"), values.get("model", "mdsrec"))
@@ -353,8 +342,8 @@ class Config:
             if isinstance(value, dict) and key in config.sections():
                 for leaf, v in value.items():
                     config.override(f"{key}.{leaf}", v, source="config")
-            elif legacy:
-                changes = LEGACY_ABLATIONS.get(value, {}) if key == "ablation" else {LEGACY_NAMES.get(key, key): value}
+            elif flat_form:
+                changes = FLAT_ABLATIONS.get(value, {}) if key == "ablation" else {FLAT_NAMES.get(key, key): value}
                 for leaf, v in changes.items():
                     try:
                         config.override(leaf, v, source="config")
@@ -365,7 +354,7 @@ class Config:
         return config
 
 
-def _coerce(current: Any, value: Any, where: str) -> Any:
+def _coerce(current: Any, value: Any, where: str, item: type = str) -> Any:
     if not isinstance(value, str):
         return value
     try:
@@ -378,8 +367,7 @@ def _coerce(current: Any, value: Any, where: str) -> Any:
         if isinstance(current, float):
             return float(value)
         if isinstance(current, list):
-            parse = {"topk": int, "rho": float}.get(where.rsplit(".", 1)[-1].rsplit(" ", 1)[-1], str)
-            return [parse(v) for v in value.split(",") if v.strip()]
+            return [item(v) for v in value.split(",") if v.strip()]
     except ValueError:
         raise InputError(where, f"expected a value of type {type(current).__name__}, got {shorten(value)}") from None
     return value
@@ -441,7 +429,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         key = str(key)
         if isinstance(value, dict):  # a section as a nested mapping
             pairs = [(f"{key}.{leaf}", v) for leaf, v in value.items()]
-        elif key in SECTION_NAMES or key in MODEL_NAMES:
+        elif key in SECTION_NAMES or key in MODELS:
             raise InputError(path, f"{key} is a section; expected a mapping of its settings, got {shorten(value)}")
         else:
             pairs = [(key, value)]

@@ -11,17 +11,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import distributed, io
-from .config import LOCATION_KEYS, RUNTIME_KEYS, Config, build_config
+from .config import LOCATION_KEYS, Config
 from .data import SequentialDataset, load_dataset
 from .errors import InputError, RunInterrupted, Terminated, TrainingError
-from .graphs.relations import build_relation_graphs
-from .hashing import fingerprint
-from .models import MODELS, build_model
+from .models import model_and_graphs
 from .names import dataset_name
 from .progress import phase
-from .runs import RunFolder, listed
+from .runs import RunFolder, listed, read_checkpoint
 from .threads import set_threads
-from .train import Trainer, read_checkpoint
+from .train import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -95,21 +93,6 @@ def format_metrics(results: dict[str, Any]) -> str:
     for name in names:
         lines.append(f"| {name} | " + " | ".join(f"{results[split][f'{name}@{k}']:.4f}" for split, k in columns) + " |")
     return "\n".join(lines)
-
-
-NAMED_KEYS = ("dataset", "model", "seed") + LOCATION_KEYS + RUNTIME_KEYS  # in the name, or not the run's identity
-
-
-def run_folder(config: Config, root: str | Path = "runs") -> Path:
-    """The default folder of a run: ``runs/<dataset>/<model>-<seed>``, plus ``-<8 hex>`` (a hash of the settings
-    that differ from the dataset's defaults) when any do, so that runs differing in any setting never share a
-    folder. Where a run executes and where its data lie do not count."""
-    defaults = build_config(config.dataset, {"model": config.model}).flat()
-    changed = {k: v for k, v in config.flat().items() if k not in NAMED_KEYS and defaults.get(k) != v}
-    name = f"{config.model}-{config.training.seed}"
-    if changed:
-        name += "-" + fingerprint(changed)[:8]
-    return Path(root) / dataset_name(config.dataset) / name
 
 
 def check_out_folder(out_dir: str | Path) -> Path:
@@ -280,12 +263,8 @@ def _run(
         split = dataset.split()
         if not main:  # rank 0 builds and stores the relation graphs first, the others then read them
             distributed.barrier()
-        graphs = None
-        if MODELS[config.model].needs_graphs:
-            with phase("relation graphs", enabled=main):
-                graphs = build_relation_graphs(config, dataset, split)
-        with phase(f"building {config.model}", enabled=main):
-            model = build_model(config, dataset, split, graphs)
+        with phase(f"relation graphs and {config.model}", enabled=main):
+            config, model = model_and_graphs(config, dataset, split)  # the graph settings as the stage used them
         if main:
             distributed.barrier()
         if main and checkpoint is None:

@@ -27,7 +27,8 @@ import torch
 
 from .errors import InputError
 
-# The files a run folder holds (mdsrec_pyg.runs.RunFolder names each); no output given by a user may be one.
+# The files a run folder holds, named here once (mdsrec_pyg.runs.RunFolder takes its names from them): no output
+# given by a user may be one.
 RUN_FILES = (
     "config.json",
     "data.json",

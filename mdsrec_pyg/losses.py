@@ -15,9 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import register_names
 from .errors import InputError
 
 KINDS = ("full", "chunked", "sampled")
+register_names("softmax", KINDS)  # the values of training.softmax
 
 
 def full_softmax_loss(hidden: Tensor, weights: Tensor, targets: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -1,25 +1,11 @@
-"""The names a command line accepts, importable without torch: models and datasets (the registries in
-``models/`` and ``data/registry.py`` hold the classes and readers; a test checks that the names agree)."""
+"""The dataset names a command line accepts and where each dataset's folder is, importable without torch (the
+readers are in ``data/registry.py``; the models are listed once, in ``models/__init__.py``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from .errors import InputError, shorten
-
-MODEL_NAMES: dict[str, str] = {
-    "pop": "most popular in training (the floor every model must clear)",
-    "gru4rec": "GRU4Rec (Tan et al. 2016), ID-based",
-    "sasrec": "SASRec (Kang and McAuley 2018), ID-based",
-    "bert4rec": "BERT4Rec (Sun et al. 2019), ID-based",
-    "gru4recf": "GRU4Rec with modal features fused into the input (RecBole's GRU4RecF)",
-    "sasrecf": "SASRec with modal features fused into the input (RecBole's SASRecF)",
-    "fdsa": "FDSA (Zhang et al. 2019): item and feature self-attention streams",
-    "unisrec": "UniSRec (Hou et al. 2022): MoE-whitened modal item vectors",
-    "mmmlp": "MMMLP (Liang et al. 2023): MLP-mixer over ID, image and text sequences",
-    "missrec": "MISSRec (Wang et al. 2023): fused item tokens and interest tokens",
-    "mdsrec": "MDSRec (Li et al.): multimodal difference learning, the default",
-}
 
 PAPER_DATASETS = ("scientific", "pantry", "baby", "sports", "clothing")
 KNOWN_DATASETS = ("synthetic",) + PAPER_DATASETS + ("scientific_mm",)
@@ -71,11 +57,6 @@ def check_dataset(name: str, data_dir: str | Path) -> Path:
             f"'Datasets'), or give --data-dir the folder that holds {name}/",
         )
     return folder
-
-
-def list_models() -> str:
-    width = max(map(len, MODEL_NAMES))
-    return "\n".join(f"{name:<{width}}  {text}" for name, text in MODEL_NAMES.items())
 
 
 def list_datasets(data_dir: str | Path) -> str:

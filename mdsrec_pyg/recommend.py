@@ -22,6 +22,7 @@ ranks (1 + the other candidates scoring at least as high).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import os
 import resource
@@ -34,15 +35,16 @@ import numpy as np
 import torch
 
 from . import io
-from .config import Config
+from .config import Config, model_class
 from .data import SequentialDataset, load_dataset
 from .data.dataset import left_pad
 from .distributed import check_device
 from .errors import InputError, shorten
 from .evaluate import trim_left_padding
 from .hashing import file_sha256
-from .models import MODELS, SequentialRecommender, build_model
+from .models import SequentialRecommender, build_model, model_and_graphs
 from .progress import progress
+from .registry.measurements import ExportSummary
 from .retrieval import InnerProductIndex, build_index, check_index_options
 from .runs import RunFolder
 
@@ -87,7 +89,7 @@ def load_trained(
     if data_dir is not None:
         config.data.data_dir = data_dir
     weights = folder.file(folder.BEST)
-    if MODELS[config.model].trainable:  # the weights are checked before anything is loaded
+    if model_class(config.model).trainable:  # the weights are checked before anything is loaded
         if not weights.is_file():
             raise InputError(weights, "not found: the run's best weights are missing")
         expected = results.get("best_sha256")
@@ -107,17 +109,32 @@ def load_trained(
             f"dataset {dataset.name!r} has changed since this run was trained (its "
             "fingerprint differs); retrain, or load with allow_changed_data / --force",
         )
-    model = build_model(config, dataset, dataset.split())
-    if model.trainable:
-        try:
-            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        except Exception as err:  # a truncated or foreign file: one line, never a traceback
-            raise InputError(
-                weights,
-                f"cannot be loaded as this run's weights ({type(err).__name__}: {' '.join(str(err).split())[:300]})",
-            ) from None
+    config, model = trained_model(config, dataset, weights)
     model.to(device).eval()
     return config, dataset, model
+
+
+def trained_model(config: Config, dataset: SequentialDataset, weights: Path) -> tuple[Config, SequentialRecommender]:
+    """The model of ``config`` with the weights of ``weights``; a model built from relation graphs takes them
+    from its weights (nothing is clustered or searched again). One line for a file that is not its weights."""
+    split = dataset.split()
+    if not model_class(config.model).trainable:
+        return model_and_graphs(config, dataset, split)
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        graphs = model_class(config.model).graphs_in(config, dataset, state)
+        if graphs is not None:
+            config = graphs.config_of(config)
+        model = build_model(config, dataset, split, graphs)
+        model.load_state_dict(state)
+    except InputError:
+        raise
+    except Exception as err:  # a truncated or foreign file: one line, never a traceback
+        raise InputError(
+            weights,
+            f"cannot be loaded as this run's weights ({type(err).__name__}: {' '.join(str(err).split())[:300]})",
+        ) from None
+    return config, model
 
 
 def positive_count(value: Any, name: str) -> int:
@@ -141,6 +158,30 @@ def id_list(values: Any, name: str) -> list[str]:
     return out
 
 
+def new_feature_rows(features: Any, catalog: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]:
+    """The feature rows of ``count`` new items as float tensors, one matrix per modality of ``catalog`` with its
+    width; one line for a missing modality, a wrong shape or a value that is not finite."""
+    if not isinstance(features, dict):
+        raise InputError("features", f"got {type(features).__name__}; expected {{modality: matrix}}")
+    missing = [m for m in catalog if m not in features]
+    if missing:
+        raise InputError("features", f"no rows for modality {', '.join(missing)}; the model reads {list(catalog)}")
+    rows = {}
+    for m, matrix in catalog.items():
+        try:
+            values = torch.as_tensor(np.asarray(features[m], dtype=np.float32))
+        except (TypeError, ValueError):
+            raise InputError("features", f"modality {m}: expected a numeric matrix") from None
+        if tuple(values.shape) != (count, matrix.size(1)):
+            raise InputError(
+                "features", f"modality {m}: got shape {tuple(values.shape)}; expected ({count}, {matrix.size(1)})"
+            )
+        if not torch.isfinite(values).all():
+            raise InputError("features", f"modality {m}: a value is not finite")
+        rows[m] = values
+    return rows
+
+
 class Recommender:
     """Top-K recommendations of a trained model, by original ids (see the module docstring)."""
 
@@ -156,14 +197,51 @@ class Recommender:
         self.config, self.dataset, self.model = config, dataset, model.eval()
         self.device = torch.device(check_device(config.training.device, "device"))
         self.batch_size = positive_count(batch_size, "batch_size") if batch_size else config.evaluation.eval_batch_size
-        self.item_of = {item: i for i, item in enumerate(dataset.item_ids) if i}  # original id -> index
         self.user_of = {user: u for u, user in enumerate(dataset.user_ids)}
-        with torch.no_grad():
-            self.tables = model.item_tables()  # the weights are fixed: the item side is computed once
-        self.item_vectors = self._catalog_vectors()  # (num_items, D), row 0 padding
         if index == "exact":
             index_options.setdefault("chunk", config.evaluation.item_chunk)
-        self.index: InnerProductIndex = build_index(index, self.item_vectors, **index_options)
+        self.index_kind, self.index_options = index, index_options
+        self.index_catalog()
+
+    def index_catalog(self) -> None:
+        """The item side of the model, computed once (the weights are fixed), and the index over it."""
+        self.item_of = {item: i for i, item in enumerate(self.dataset.item_ids) if i}  # original id -> index
+        with torch.no_grad():
+            self.tables = self.model.item_tables()
+        self.item_vectors = self._catalog_vectors()  # (num_items, D), row 0 padding
+        self.index: InnerProductIndex = build_index(self.index_kind, self.item_vectors, **self.index_options)
+
+    def add_items(
+        self,
+        ids: Sequence[str],
+        features: dict[str, Any],
+        text: Sequence[str] | None = None,
+        id_embedding: str = "zero",
+    ) -> None:
+        """Items that were not in training, known by their features (``{modality: (len(ids), d_m) matrix}``, every
+        modality the model reads), join the catalog: recommendations may include them from now on, by their
+        ids, as any other item (``exclude_seen`` too). A model that reads no features refuses in one line; see
+        each model's ``add_items`` for how it scores a new item (MDSRec: its nearest catalog items by
+        features; ``id_embedding`` ``"zero"`` or ``"neighbours"``)."""
+        ids = id_list(ids, "ids")
+        known = [i for i in ids if i in self.item_of]
+        if known or len(set(ids)) != len(ids) or not ids:
+            problem = f"{shorten(known[0])} is in the catalog already" if known else "expected distinct new ids"
+            raise InputError("ids", problem)
+        catalog = self.dataset.select_features(self.config.data.modalities, self.config.model)
+        rows = new_feature_rows(features, catalog, len(ids))
+        if text is not None and len(id_list(text, "text")) != len(ids):
+            raise InputError("text", f"got {len(text)} texts for {len(ids)} new items; expected one each")
+        self.model.add_items({m: t.to(self.device) for m, t in rows.items()}, catalog, id_embedding)
+        self.model.to(self.device).eval()
+        grown = {m: torch.cat([f, rows[m]]) if m in rows else f for m, f in self.dataset.features.items()}
+        item_text = None
+        if self.dataset.item_text is not None or text is not None:
+            item_text = (self.dataset.item_text or [""] * self.dataset.num_items) + list(text or [""] * len(ids))
+        self.dataset = dataclasses.replace(
+            self.dataset, item_ids=self.dataset.item_ids + ids, features=grown, item_text=item_text
+        )
+        self.index_catalog()
 
     @classmethod
     def load(
@@ -421,7 +499,7 @@ def write_recommendations(
     path = io.destination(Path(path))  # a link: the file it points to, with its report beside that file
     fmt = export_format(path)
     users, k = len(recommender.dataset.sequences), recommender.catalog_k(k)
-    report: dict[str, Any] = dict(about or {})
+    report: dict[str, Any] = {"kind": ExportSummary.kind, **(about or {})}
 
     def rows() -> Rows:
         return recommendation_rows(recommender, k, exclude_seen, progress_shown)

@@ -17,6 +17,7 @@ that process ends however it ends, so neither a crash nor a recycled process id 
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -25,10 +26,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+import torch
+
 from . import io
-from .config import LOCATION_KEYS, RUNTIME_KEYS, Config, validate
+from .config import LOCATION_KEYS, RUNTIME_KEYS, Config, build_config, validate
 from .errors import InputError, shorten
-from .names import MODEL_NAMES, dataset_name
+from .graphs.settings import fitted_to_catalog
+from .hashing import fingerprint
+from .models import MODELS
+from .names import dataset_name
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +44,9 @@ def config_differences(saved: dict[str, Any], config: Config) -> list[str]:
     """The settings in which a saved config dictionary differs from ``config``, as ``key: A there, B here``
     lines (a setting the saved one lacks counts as its default; the runtime keys threads and device and the
     folders of the data and graphs do not count, and the dataset counts by its name, not its path; a config
-    saved before the sections is read as it was meant)."""
+    in the flat form of early runs is read as it was meant)."""
     try:
-        old = Config.from_dict(saved, legacy=True).flat()
+        old = Config.from_dict(saved, flat_form=True).flat()
     except InputError as err:
         return [f"the saved config cannot be read ({err.message})"]
     new = config.flat()
@@ -54,6 +61,38 @@ def same_config(saved: dict[str, Any], config: Config) -> bool:
     return not config_differences(saved, config)
 
 
+# ----- the names of run folders -----
+NAMED_KEYS = ("dataset", "model", "seed") + LOCATION_KEYS + RUNTIME_KEYS  # in the name, or not the run's identity
+
+
+def run_folder(config: Config, root: str | Path = "runs") -> Path:
+    """The default folder of a run: ``runs/<dataset>/<model>-<seed>``, plus ``-<8 hex>`` (a hash of the settings
+    that differ from the dataset's defaults) when any do, so that runs differing in any setting never share a
+    folder. Where a run executes and where its data lie do not count."""
+    defaults = build_config(config.dataset, {"model": config.model}).flat()
+    changed = {k: v for k, v in config.flat().items() if k not in NAMED_KEYS and defaults.get(k) != v}
+    name = f"{config.model}-{config.training.seed}"
+    if changed:
+        name += "-" + fingerprint(changed)[:8]
+    return Path(root) / dataset_name(config.dataset) / name
+
+
+def grid_run_name(config: Config) -> str:
+    """The folder name of a run of a search grid (``table2.py``): ``<model>-lr<lr>[-do<dropout>]-s<seed>``,
+    the point of the grid it is."""
+    dropout = config.flat().get("dropout")  # most popular has none
+    return (
+        f"{config.model}-lr{config.training.lr:g}"
+        + (f"-do{dropout:g}" if dropout is not None else "")
+        + f"-s{config.training.seed}"
+    )
+
+
+def variant_run_name(variant: str, seed: int) -> str:
+    """The folder name of a run of a named variant (``ablation.py``'s Table 3 rows): ``<variant>-s<seed>``."""
+    return f"{variant}-s{seed}"
+
+
 def listed(differences: list[str], most: int = 4) -> str:
     """The first ``most`` differences in one line."""
     more = len(differences) - most
@@ -63,14 +102,7 @@ def listed(differences: list[str], most: int = 4) -> str:
 class RunFolder:
     """The folder of one run (see the module docstring for its files)."""
 
-    CONFIG = "config.json"
-    DATA = "data.json"
-    RESULTS = "results.json"
-    BEST = "best.pt"
-    CHECKPOINT = "checkpoint.pt"
-    RANKS = "ranks.npz"
-    LOCK = "run.lock"
-    LOG = "run.log"
+    CONFIG, DATA, RESULTS, BEST, CHECKPOINT, RANKS, LOCK, LOG = io.RUN_FILES  # the writer refuses them as outputs
     OUTCOME = (RESULTS, BEST, RANKS, CHECKPOINT)  # what training makes; --replace removes them first
 
     def __init__(self, path: str | Path) -> None:
@@ -106,12 +138,20 @@ class RunFolder:
             raise InputError(path, "not found: a run folder written by experiments/run.py is expected")
         return io.read_json_object(path)
 
+    def ranks(self, stage: str = "test") -> np.ndarray:
+        """The per-user target ranks of ``stage`` the finished run stored (``ranks.npz``)."""
+        path = self.file(self.RANKS)
+        if not path.is_file():
+            raise InputError(path, "not found: the run has not finished, or its folder lost its ranks; run it again")
+        with np.load(path) as stored:
+            return stored[stage].astype(np.int64)
+
     def saved_config(self) -> Config:
         """The config the run was started with (``config.json``)."""
         values = self.read_json(self.CONFIG)
-        if values.get("model") not in MODEL_NAMES:
+        if values.get("model") not in MODELS:
             raise InputError(self.file(self.CONFIG), "not a run's config (no known model in it)")
-        return validate(Config.from_dict(values, legacy=True))
+        return validate(Config.from_dict(values, flat_form=True))
 
     def located_config(self) -> Config:
         """:meth:`saved_config` with the data, feature and graph folders the run recorded (``data.json``, as
@@ -127,11 +167,21 @@ class RunFolder:
                 config.dataset = where
         return config
 
+    def as_run_here(self, config: Config) -> Config:
+        """``config`` as a run of it here records it: its graph settings fitted to the catalog the run's
+        ``data.json`` names (a run records the H and k it used)."""
+        if config.graphs is None or not self.file(self.DATA).is_file():
+            return config
+        items = self.read_json(self.DATA).get("items")
+        if not isinstance(items, int) or isinstance(items, bool):
+            return config
+        return dataclasses.replace(config, graphs=fitted_to_catalog(config.graphs, items, warn=False))
+
     def differences(self, config: Config) -> list[str]:
         """How the run here differs from ``config`` (empty: the same settings; no run here: empty)."""
         if not self.is_run:
             return []
-        return config_differences(self.read_json(self.CONFIG), config)
+        return config_differences(self.read_json(self.CONFIG), self.as_run_here(config))
 
     def finished_results(self, config: Config) -> dict[str, Any] | None:
         """The results of a finished run here with exactly ``config``, or None."""
@@ -141,14 +191,14 @@ class RunFolder:
             results = self.read_json(self.RESULTS)
         except InputError:
             return None
-        return results if same_config(results.get("config", {}), config) else None
+        return results if same_config(results.get("config", {}), self.as_run_here(config)) else None
 
     def interrupted(self, config: Config) -> bool:
         """Whether an unfinished run of exactly ``config`` with a checkpoint to resume from is here."""
         if self.finished or not self.has_checkpoint:
             return False
         try:
-            return same_config(self.read_json(self.CONFIG), config)
+            return same_config(self.read_json(self.CONFIG), self.as_run_here(config))
         except InputError:
             return False
 
@@ -275,3 +325,30 @@ class RunFolder:
                 log.info("%s is being trained by process %d: waiting for it", self.path, owner)
                 said = True
             time.sleep(poll_seconds)
+
+
+# ----- the checkpoint's format -----
+def state_checksum(model_state: dict[str, torch.Tensor], epoch: int) -> str:
+    """A hash of a checkpoint's weights and epoch (as the graph store checksums its graphs)."""
+    return fingerprint(epoch, *[value for key in sorted(model_state) for value in (key, model_state[key])])
+
+
+def write_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """``state`` (``Trainer.checkpoint``'s) written atomically with the checksum of its weights."""
+    io.torch_save(path, {**state, "checksum": state_checksum(state["model"], state["epoch"])})
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`write_checkpoint`, refused in one line when it cannot be read or its weights
+    do not match their checksum (never silently resumed from)."""
+    try:
+        state = torch.load(path, weights_only=True)
+        checksum = state.pop("checksum", None)
+        epoch, model_state = state["epoch"], state["model"]
+    except Exception as err:  # truncated, not a torch file, or not a checkpoint
+        raise InputError(
+            path, f"cannot be read as a checkpoint ({type(err).__name__}); it is corrupt: start the run again"
+        ) from None
+    if checksum is not None and checksum != state_checksum(model_state, epoch):
+        raise InputError(path, "corrupt: its weights do not match their checksum; start the run again")
+    return state

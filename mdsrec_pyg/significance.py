@@ -14,18 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .runs import RunFolder
 
 ALPHA = 0.05
-
-
-def read_ranks(run_dir: str | Path, stage: str = "test") -> np.ndarray:
-    """The per-user target ranks a finished run stored (``ranks.npz``)."""
-    path = Path(run_dir) / "ranks.npz"
-    if not path.is_file():
-        raise InputError(path, "not found: runs made before per-user ranks were stored need running again")
-    with np.load(path) as stored:
-        return stored[stage].astype(np.int64)
 
 
 def ndcg_per_user(ranks: np.ndarray, k: int) -> np.ndarray:
@@ -76,7 +67,7 @@ def paired_comparison(a: np.ndarray, b: np.ndarray, resamples: int = 10_000, see
 
 def per_user_ndcg(run_dirs: list[str | Path], k: int = 20, stage: str = "test") -> np.ndarray:
     """Each user's NDCG@k averaged over the runs (one model's seeds); the runs must rank the same users."""
-    values = [ndcg_per_user(read_ranks(d, stage), k) for d in run_dirs]
+    values = [ndcg_per_user(RunFolder(d).ranks(stage), k) for d in run_dirs]
     if len({len(v) for v in values}) != 1:
         raise ValueError(f"runs {list(map(str, run_dirs))} ranked different numbers of users")
     return np.mean(values, axis=0)

@@ -6,9 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import os
-import platform
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +18,13 @@ from torch.nn.parallel import DistributedDataParallel
 from . import distributed, io
 from .config import Config
 from .data import LeaveOneOutSplit
-from .errors import InputError, TrainingError
+from .errors import TrainingError
 from .evaluate import metrics_from_ranks, target_ranks, trim_left_padding
-from .hashing import file_sha256, fingerprint
+from .hashing import file_sha256
 from .models.base import SequentialRecommender
 from .progress import progress
+from .provenance import machine, versions
+from .runs import RunFolder, write_checkpoint
 from .seed import seed_everything
 
 log = logging.getLogger(__name__)
@@ -46,56 +45,10 @@ def bucketed_batches(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def versions() -> dict[str, str | None]:
-    """Library versions and the project's commit (see :func:`source_commit`)."""
-    import torch_geometric
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "torch_geometric": torch_geometric.__version__,
-        "commit": source_commit(),
-    }
-
-
-def source_commit() -> str | None:
-    """The git commit of the checkout this package runs from (``-dirty`` with uncommitted changes to tracked
-    files); for a copy without ``.git`` (say, one sent to a GPU machine) the ``MDSREC_COMMIT`` environment
-    variable; else None."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-        if head.returncode == 0:
-            dirty = subprocess.run(
-                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-            ).stdout.strip()
-            return head.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return os.environ.get("MDSREC_COMMIT") or None
-
-
-def machine(device: str) -> dict[str, Any]:
-    """Where a run executed: host processor, core count and, on a GPU, its name."""
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "device": device,
-    }
-    if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return info
-
-
 @dataclass
 class EarlyStopping:
+    """Stop after ``patience`` epochs without a better validation value; keeps the best weights."""
+
     patience: int
     best: float = float("-inf")
     best_epoch: int = -1
@@ -112,28 +65,23 @@ class EarlyStopping:
         return self.bad_epochs >= self.patience
 
 
-def state_checksum(model_state: dict[str, torch.Tensor], epoch: int) -> str:
-    """A hash of a checkpoint's weights and epoch (as the graph store checksums its graphs)."""
-    return fingerprint(epoch, *[value for key in sorted(model_state) for value in (key, model_state[key])])
+@dataclass
+class TrainingProgress:
+    """Where a run's training stands: the optimiser and random state, early stopping, the epochs so far."""
 
-
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by :meth:`Trainer.fit`, refused in one line when it cannot be read or its weights
-    do not match their checksum (never silently resumed from)."""
-    try:
-        state = torch.load(path, weights_only=True)
-        checksum = state.pop("checksum", None)
-        epoch, model_state = state["epoch"], state["model"]
-    except Exception as err:  # truncated, not a torch file, or not a checkpoint
-        raise InputError(
-            path, f"cannot be read as a checkpoint ({type(err).__name__}); it is corrupt: start the run again"
-        ) from None
-    if checksum is not None and checksum != state_checksum(model_state, epoch):
-        raise InputError(path, "corrupt: its weights do not match their checksum; start the run again")
-    return state
+    optimizer: torch.optim.Optimizer | None
+    rng: np.random.Generator
+    stopper: EarlyStopping
+    started: float  # time.time() of the start, less the seconds of the epochs before a resume
+    epoch: int = 0  # the last finished epoch
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped: bool = False
 
 
 class Trainer:
+    """Trains one model on a split's training windows and ranks the catalog for validation and test; with an
+    output folder (a :class:`runs.RunFolder`) it writes the checkpoint, best.pt and ranks.npz there."""
+
     def __init__(
         self,
         model: SequentialRecommender,
@@ -149,10 +97,14 @@ class Trainer:
         self.split = split
         self.config = config
         self.num_items = num_items
-        self.out_dir = Path(out_dir) if out_dir else None
+        self.folder = RunFolder(out_dir) if out_dir else None
         self.writes = distributed.is_main()  # with several ranks, rank 0 alone writes files
         self.windows = split.train_windows(config.data.max_len)
         self.window_lengths = (self.windows != 0).sum(1)
+
+    def keep_rows(self, rows: np.ndarray) -> None:
+        """Train on the training windows ``rows`` only (a benchmark's share of an epoch)."""
+        self.windows, self.window_lengths = self.windows[rows], self.window_lengths[rows]
 
     def ranks(self, stage: str) -> np.ndarray:
         """The target rank of every user of ``stage`` (capped at max(topk) + 1); with several processes each
@@ -205,85 +157,81 @@ class Trainer:
         """Train with early stopping, then test the best weights; returns the results dictionary.
 
         With an output folder, a checkpoint (model, optimiser, random states, early-stopping state, history)
-        is written atomically after every epoch; ``resume`` (a checkpoint as :func:`read_checkpoint` returns
-        it) continues from one, and the run then ends exactly as an uninterrupted one with the same seed would
-        (on CPU)."""
-        config = self.config
-        seed_everything(config.training.seed)
-        rng = np.random.default_rng(config.training.seed)
-        history: list[dict[str, Any]] = []
-        stopper = EarlyStopping(config.training.patience)
-        first_epoch, elapsed, stopped = 1, 0.0, not self.model.trainable
+        is written atomically after every epoch; ``resume`` (a checkpoint as :func:`runs.read_checkpoint`
+        returns it) continues from one, and the run then ends exactly as an uninterrupted one with the same
+        seed would (on CPU)."""
+        seed_everything(self.config.training.seed)
+        progress_ = self.start(resume)
+        while not progress_.stopped and progress_.epoch < self.config.training.epochs:
+            self.run_epoch(progress_)
+            if self.folder is not None and self.writes:
+                write_checkpoint(self.folder.file(RunFolder.CHECKPOINT), self.checkpoint(progress_))
+        return self.finish(progress_)
+
+    def start(self, resume: dict[str, Any] | None) -> "TrainingProgress":
+        """The state of a new run, or of the checkpoint ``resume``, with its optimiser."""
+        training = self.config.training
         optimizer = None
         if self.model.trainable:
-            optimizer = torch.optim.Adam(
-                self.model.parameters(), lr=config.training.lr, weight_decay=config.training.weight_decay
-            )
-        checkpoint = self.out_dir / "checkpoint.pt" if self.out_dir else None
+            optimizer = torch.optim.Adam(self.model.parameters(), lr=training.lr, weight_decay=training.weight_decay)
+        state = TrainingProgress(
+            optimizer, np.random.default_rng(training.seed), EarlyStopping(training.patience), time.time()
+        )
+        state.stopped = not self.model.trainable
         if resume is not None:
-            state = resume
-            self.model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            rng.bit_generator.state = state["numpy_rng"]
-            stopper = EarlyStopping(**state["early_stopping"])
-            history, elapsed, stopped = state["history"], state["seconds"], state["stopped"]
-            first_epoch = state["epoch"] + 1
-            log.info("resumed from the checkpoint of epoch %d", state["epoch"])
-        started = time.time() - elapsed
-        for epoch in range(first_epoch, config.training.epochs + 1):
-            if stopped:
-                break
-            tick = time.time()
-            loss = self.train_epoch(optimizer, rng, epoch)
-            train_seconds = time.time() - tick
-            valid = self.evaluate("valid")
-            record = {
-                "epoch": epoch,
-                "loss": loss,
-                "train_seconds": train_seconds,
-                "seconds": time.time() - tick,
-                "valid": valid,
-            }
-            history.append(record)
-            log.info(
-                "epoch %3d  loss %.4f  %s  %.1fs",
-                epoch,
-                loss,
-                "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if k.startswith(("recall", "ndcg"))),
-                record["seconds"],
-            )
-            stopped = stopper.update(valid[config.evaluation.valid_metric], epoch, self.model)
-            if stopped:
-                log.info(
-                    "early stop: no better %s for %d epochs", config.evaluation.valid_metric, config.training.patience
-                )
-            if checkpoint and self.writes:
-                model_state = self.model.state_dict()
-                io.torch_save(
-                    checkpoint,
-                    {
-                        "epoch": epoch,
-                        "model": model_state,
-                        "optimizer": optimizer.state_dict(),
-                        "torch_rng": torch.get_rng_state(),
-                        "numpy_rng": rng.bit_generator.state,
-                        "early_stopping": dataclasses.asdict(stopper),
-                        "history": history,
-                        "seconds": time.time() - started,
-                        "stopped": stopped,
-                        "config": config.to_dict(),  # what --resume checks config.json against
-                        "checksum": state_checksum(model_state, epoch),
-                    },
-                )
+            self.model.load_state_dict(resume["model"])
+            optimizer.load_state_dict(resume["optimizer"])
+            torch.set_rng_state(resume["torch_rng"])
+            state.rng.bit_generator.state = resume["numpy_rng"]
+            state.stopper = EarlyStopping(**resume["early_stopping"])
+            state.history, state.stopped, state.epoch = resume["history"], resume["stopped"], resume["epoch"]
+            state.started = time.time() - resume["seconds"]
+            log.info("resumed from the checkpoint of epoch %d", resume["epoch"])
+        return state
+
+    def run_epoch(self, state: "TrainingProgress") -> None:
+        """One epoch of training and its validation, logged and recorded in ``state``."""
+        state.epoch += 1
+        tick = time.time()
+        loss = self.train_epoch(state.optimizer, state.rng, state.epoch)
+        train_seconds = time.time() - tick
+        valid = self.evaluate("valid")
+        record = {"epoch": state.epoch, "loss": loss, "train_seconds": train_seconds, "valid": valid}
+        record["seconds"] = time.time() - tick
+        state.history.append(record)
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if k.startswith(("recall", "ndcg")))
+        log.info("epoch %3d  loss %.4f  %s  %.1fs", state.epoch, loss, shown, record["seconds"])
+        metric = self.config.evaluation.valid_metric
+        state.stopped = state.stopper.update(valid[metric], state.epoch, self.model)
+        if state.stopped:
+            log.info("early stop: no better %s for %d epochs", metric, self.config.training.patience)
+
+    def checkpoint(self, state: "TrainingProgress") -> dict[str, Any]:
+        """What resumes the run after ``state``'s epoch (the format :func:`runs.read_checkpoint` reads)."""
+        return {
+            "epoch": state.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": state.rng.bit_generator.state,
+            "early_stopping": dataclasses.asdict(state.stopper),
+            "history": state.history,
+            "seconds": time.time() - state.started,
+            "stopped": state.stopped,
+            "config": self.config.to_dict(),  # what --resume checks config.json against
+        }
+
+    def finish(self, state: "TrainingProgress") -> dict[str, Any]:
+        """The best weights restored (and written), every user's valid and test rank, and the results."""
+        config, stopper, writes = self.config, state.stopper, self.folder is not None and self.writes
         best_sha256 = None
         if self.model.trainable:
             self.model.load_state_dict(stopper.best_state)
-            if self.out_dir and self.writes:
-                best_sha256 = file_sha256(io.torch_save(self.out_dir / "best.pt", stopper.best_state))
+            if writes:
+                best_sha256 = file_sha256(io.torch_save(self.folder.file(RunFolder.BEST), stopper.best_state))
         ranks = {stage: self.ranks(stage) for stage in ("valid", "test")}
-        if self.out_dir and self.writes:  # per-user ranks, for paired tests between runs (significance.py)
-            io.save_ranks(self.out_dir / "ranks.npz", **ranks)
+        if writes:  # per-user ranks, for paired tests between runs (significance.py)
+            io.save_ranks(self.folder.file(RunFolder.RANKS), **ranks)
         valid, test = (metrics_from_ranks(ranks[stage], config.evaluation.topk) for stage in ("valid", "test"))
         return {
             "dataset": config.dataset,
@@ -292,9 +240,9 @@ class Trainer:
             "best_epoch": stopper.best_epoch if self.model.trainable else 0,
             "valid": valid,
             "test": test,
-            "history": history,
-            "seconds": time.time() - started,
-            "seconds_to_best_epoch": sum(h["seconds"] for h in history[: stopper.best_epoch]),
+            "history": state.history,
+            "seconds": time.time() - state.started,
+            "seconds_to_best_epoch": sum(h["seconds"] for h in state.history[: stopper.best_epoch]),
             "train_rows": int(len(self.windows)),
             "train_targets": int((self.windows[:, :-1] != 0).sum()),
             "mask_history": config.evaluation.mask_history,

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from mdsrec_pyg.config import Config
+from mdsrec_pyg.data import LeaveOneOutSplit, SequentialDataset
+from mdsrec_pyg.models import SequentialRecommender, model_and_graphs
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
 
@@ -27,3 +31,8 @@ def script(name: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProce
         text=True,
         timeout=600,
     )
+
+
+def built_model(config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit) -> SequentialRecommender:
+    """The model of ``config`` as a run builds it: its relation graphs first where it is built from them."""
+    return model_and_graphs(config, dataset, split)[1]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import built_model
 
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data.readers import read_mmrec, read_sequence_file
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.models import build_model
 
 HEADER = "userID\titemID\trating\ttimestamp\tx_label\n"
 
@@ -99,7 +99,7 @@ def test_a_model_that_needs_features_says_how_to_get_them(tmp_path):
     dataset = read_sequence_file(tmp_path)
     config = build_config("synthetic", {"model": "sasrecf"})
     with pytest.raises(InputError, match=r"needs item features.*add <modality>_feat.npy files"):
-        build_model(config, dataset, dataset.split())
+        built_model(config, dataset, dataset.split())
     dataset.item_text = ["", "text a", "text b", "text c"]
     with pytest.raises(InputError, match=r"python experiments/encode_text.py --dataset"):
-        build_model(config, dataset, dataset.split())
+        built_model(config, dataset, dataset.split())

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import built_model
 
 from mdsrec_pyg.config import Config, build_config
 from mdsrec_pyg.data import make_synthetic
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.evaluate import target_ranks, trim_left_padding
-from mdsrec_pyg.models import MODELS, ItemTableRecommender, build_model
+from mdsrec_pyg.models import MODELS, ItemTableRecommender
 from mdsrec_pyg.models.bert4rec import cloze_mask
 
 BASELINES = ["gru4rec", "sasrec", "bert4rec", "gru4recf", "sasrecf", "fdsa", "unisrec", "mmmlp", "missrec"]
@@ -28,7 +29,7 @@ def small(name: str, dataset, split, **overrides):
     has = Config.for_model("synthetic", name).flat()
     narrow = {k: v for k, v in {"hidden_size": 32, "inner_size": 64, "dropout": 0.0}.items() if k in has}
     config = build_config("synthetic", {"model": name, **narrow, **overrides}, where_held=True)
-    return config, build_model(config, dataset, split)
+    return config, built_model(config, dataset, split)
 
 
 def batch(split, config, rows: int = 128) -> torch.Tensor:

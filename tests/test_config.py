@@ -9,13 +9,13 @@ import logging
 from dataclasses import fields
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, built_model
 
 from mdsrec_pyg.cli import command_line
-from mdsrec_pyg.config import Config, GraphConfig, build_config, field_rules
+from mdsrec_pyg.config import Config, build_config, field_rules
 from mdsrec_pyg.data import make_synthetic
-from mdsrec_pyg.models import build_model
-from mdsrec_pyg.names import MODEL_NAMES
+from mdsrec_pyg.graphs.settings import GraphConfig
+from mdsrec_pyg.models import MODELS
 
 
 def load_run_script():
@@ -101,7 +101,7 @@ BAD_MODEL_SETTINGS = [
 
 
 def test_every_setting_has_a_rule_and_one_bare_key():
-    for model in MODEL_NAMES:
+    for model in MODELS:
         config = Config.for_model("synthetic", model)
         rules = field_rules(config)
         keys = [f"{name}.{f.name}" for name, section in config.sections().items() for f in fields(section)]
@@ -249,7 +249,7 @@ def test_h_and_k_larger_than_the_catalog_are_clamped_with_a_warning(tmp_path, ca
         },
     )
     with caplog.at_level(logging.WARNING):
-        model = build_model(config, dataset, dataset.split())
+        model = built_model(config, dataset, dataset.split())
     assert "H=500 is more than this catalog of 20 items allows; using 19" in caplog.text
     assert "k=500 is more than this catalog of 20 items allows; using 20" in caplog.text
     assert model.k == 20

@@ -10,10 +10,9 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, built_model
 
 from mdsrec_pyg.data import load_dataset
-from mdsrec_pyg.models import build_model
 from mdsrec_pyg.runs import RunFolder
 from mdsrec_pyg.train import Trainer
 
@@ -50,7 +49,7 @@ def test_two_processes_match_one(tmp_path):
     config = RunFolder(tmp_path / "two").saved_config()
     dataset = load_dataset(config.dataset, config.data.data_dir, config.data.feature_dir)
     split = dataset.split()
-    model = build_model(config, dataset, split)
+    model = built_model(config, dataset, split)
     model.load_state_dict(torch.load(tmp_path / "two" / "best.pt", weights_only=True))
     trainer = Trainer(model, split, config, dataset.num_items)
     assert trainer.evaluate("test") == two["test"] and trainer.evaluate("valid") == two["valid"]

@@ -239,9 +239,9 @@ def test_bench_writes_the_figures_the_issue_asks_for(tmp_path):
     for stage in ("centralized attention", "sequence encoders", "softmax over all items", "item tables"):
         assert f"mdsrec: {stage}" in profile, stage
     assert "sasrec: softmax over all items" in (tmp_path / "runs" / "bench-profile-sasrec.txt").read_text()
-    from mdsrec_pyg.results_registry import render_bench
+    from mdsrec_pyg.registry.measurements import BenchSummary
 
-    table = render_bench(figures)
+    table = BenchSummary.from_dict(figures, "bench.json").render()
     assert figures["kind"] == "bench" and figures["command"].startswith("python experiments/bench.py --items 3000")
     assert "| co-occurrence graph |" in table and f"{figures['epoch_ratio_mdsrec_sasrec']:.2f}x" in table
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import built_model
 
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import make_synthetic
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.losses import ItemSoftmax, chunked_softmax_loss, full_softmax_loss, sampled_softmax_loss
-from mdsrec_pyg.models import build_model
 from mdsrec_pyg.train import Trainer
 
 
@@ -89,7 +89,7 @@ def test_training_is_the_same_under_the_full_and_the_chunked_softmax(name, tmp_p
                 "graph_dir": str(tmp_path / "graphs"),
             },
         )
-        results = Trainer(build_model(config, dataset, split), split, config, dataset.num_items).fit()
+        results = Trainer(built_model(config, dataset, split), split, config, dataset.num_items).fit()
         losses[kind] = [h["loss"] for h in results["history"]]
     assert losses["full"] == pytest.approx(losses["chunked"], rel=1e-4)
 
@@ -98,8 +98,11 @@ def test_the_sampled_softmax_learns():
     dataset = make_synthetic(seed=0)
     split = dataset.split()
     config = build_config("synthetic", {"model": "sasrec", "epochs": 15, "softmax": "sampled", "negatives": 100})
-    sampled = Trainer(build_model(config, dataset, split), split, config, dataset.num_items).fit()["test"]
+    sampled = Trainer(built_model(config, dataset, split), split, config, dataset.num_items).fit()["test"]
     pop = Trainer(
-        build_model(build_config("synthetic", {"model": "pop"}), dataset, split), split, config, dataset.num_items
+        built_model(build_config("synthetic", {"model": "pop"}), dataset, split),
+        split,
+        config,
+        dataset.num_items,
     ).fit()["test"]
     assert sampled["ndcg@20"] > 1.5 * pop["ndcg@20"], (sampled, pop)

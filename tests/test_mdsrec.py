@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import built_model
 
-from mdsrec_pyg.config import build_config
+from mdsrec_pyg.config import TABLE3_VARIANTS, build_config
 from mdsrec_pyg.data import build_dataset, make_synthetic
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.models import build_model
 from mdsrec_pyg.nn.centralized import centre_features, prefix_mask
 from mdsrec_pyg.train import Trainer
 
@@ -21,7 +21,7 @@ def tiny(tmp_path, dataset=None, **overrides):
     dataset = dataset or make_synthetic(seed=1, num_users=120, num_items=60, clusters=6, dim=8)
     config = build_config("synthetic", {"model": "mdsrec", "graph_dir": str(tmp_path), **TINY, **overrides})
     split = dataset.split()
-    return build_model(config, dataset, split), dataset, split, config
+    return built_model(config, dataset, split), dataset, split, config
 
 
 def test_centres_never_see_future_positions(tmp_path):
@@ -66,11 +66,7 @@ def test_evaluation_is_deterministic_and_training_is_noisy(tmp_path):
 
 
 ABLATIONS = {
-    "full": {},
-    "no_dis": {"dis": False},
-    "no_cre": {"cre": False},
-    "no_mrgc": {"mrgc": False},
-    "no_ica": {"ica": False},
+    **{name: settings for name, (_, settings) in TABLE3_VARIANTS.items()},
     "no_dis+no_ica": {"dis": False, "ica": False},
     "no_cre+no_mrgc": {"cre": False, "mrgc": False},
 }
@@ -138,7 +134,7 @@ def test_short_training_beats_sasrec_on_synthetic(tmp_path):
     results = {}
     for name in ("sasrec", "mdsrec"):
         config = build_config("synthetic", {"model": name, "epochs": 8, "graph_dir": str(tmp_path)})
-        results[name] = Trainer(build_model(config, dataset, split), split, config, dataset.num_items).fit()["test"]
+        results[name] = Trainer(built_model(config, dataset, split), split, config, dataset.num_items).fit()["test"]
     assert results["mdsrec"]["ndcg@20"] > 1.5 * results["sasrec"]["ndcg@20"], results
     assert results["mdsrec"]["recall@20"] > results["sasrec"]["recall@20"] + 0.05, results
 

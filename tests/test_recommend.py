@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, script
+from conftest import ROOT, built_model, script
 
 from mdsrec_pyg import Recommender
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import make_synthetic
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.evaluate import target_ranks
-from mdsrec_pyg.models import build_model
 from mdsrec_pyg.recommend import load_trained
 
 TINY = ["--epochs", "1", "--set", "hidden_size=16", "--set", "inner_size=16", "--set", "max_len=8"]
@@ -75,7 +75,7 @@ def test_a_users_test_item_gets_the_evaluators_rank(name, synthetic, tmp_path):
         },
         where_held=True,
     )
-    model = build_model(config, dataset, split).eval()
+    model = built_model(config, dataset, split).eval()
     users = np.arange(300)
     inputs, targets = split.eval_inputs("test", config.data.max_len)
     expected = target_ranks(
@@ -114,6 +114,27 @@ def test_seen_items_are_left_out_only_when_asked(run_dir):
         assert recommendation.scores == sorted(recommendation.scores, reverse=True)
     kept = recommender.recommend_users(users, k=30, exclude_seen=False)
     assert any(set(r.items) & history for r, history in zip(kept, seen))
+
+
+def test_loading_a_trained_mdsrec_clusters_and_searches_nothing(run_dir, monkeypatch):
+    """The interest assignments and the graphs come from best.pt: no k-means, no neighbour search, no
+    co-occurrence count at load time, and the model is the one that was evaluated (its test ranks)."""
+    from mdsrec_pyg import models
+    from mdsrec_pyg.graphs import relations
+
+    def refused(*args, **kwargs):
+        raise AssertionError("recomputed at load time")
+
+    for name in ("kmeans_assignment", "knn_graph", "cooccurrence_graph", "build_relation_graphs"):
+        monkeypatch.setattr(relations, name, refused)
+    monkeypatch.setattr(models, "build_relation_graphs", refused)
+    recommender = Recommender.load(run_dir)
+    ranks = np.load(run_dir / "ranks.npz")["test"]
+    split = recommender.dataset.split()
+    inputs, targets = split.eval_inputs("test", recommender.config.data.max_len)
+    got = target_ranks(recommender.model, inputs, targets, 20, num_items=recommender.dataset.num_items)
+    assert len(got) == len(ranks) and got.max() <= 21
+    assert np.array_equal(got, ranks)
 
 
 def test_original_ids_round_trip_and_known_users_use_their_whole_history(run_dir):
@@ -275,3 +296,90 @@ def test_a_parquet_path_without_pyarrow_is_one_line(run_dir, tmp_path):
     done = recommend_cli("--run", str(run_dir), "--all-users", "--out", str(tmp_path / "x.parquet"))
     assert done.returncode == 2 and "needs pyarrow" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "x.parquet").exists()
+
+
+def tiny_recommender(model: str, tmp_path, **settings) -> Recommender:
+    dataset = make_synthetic(seed=42)
+    config = build_config(
+        "synthetic",
+        {"model": model, "hidden_size": 16, "inner_size": 16, "max_len": 8, "graph_dir": str(tmp_path), **settings},
+        where_held=True,
+    )
+    return Recommender(config, dataset, built_model(config, dataset, dataset.split()))
+
+
+def copy_of(recommender: Recommender, item: int) -> dict:
+    return {m: f[item : item + 1].numpy() for m, f in recommender.dataset.features.items()}
+
+
+def test_a_new_item_that_copies_a_catalog_items_features_gets_its_modal_embeddings(tmp_path):
+    """Ê^m of a new item is the mean E^id of its nearest catalog items: for an exact copy of item 5 (Â^m built
+    from the raw features, cre off) those are item 5's own neighbours, so its Ê^m is item 5's."""
+    recommender = tiny_recommender("mdsrec", tmp_path, cre=False)
+    before = recommender.item_vectors.clone()
+    recommender.add_items(["new5"], copy_of(recommender, 5))
+    new = recommender.item_of["new5"]
+    modal = recommender.tables.modal
+    assert new == len(before) and set(modal) == {"image", "text"}
+    for m in modal:
+        assert torch.allclose(modal[m][new], modal[m][5], atol=1e-6)
+    assert torch.equal(recommender.tables.items[new], torch.zeros(16))  # E^id zero: never trained
+    assert torch.allclose(recommender.item_vectors[: len(before)], before)  # the catalog's scores stay
+    everything = recommender.recommend([["i1"]], k=recommender.dataset.num_items, exclude_seen=False)[0]
+    assert "new5" in everything.items
+    assert "new5" not in recommender.recommend([["i1", "new5"]], k=len(everything.items))[0].items
+
+
+def test_a_new_items_id_embedding_can_be_its_neighbours_mean(tmp_path):
+    recommender = tiny_recommender("mdsrec", tmp_path, cre=False)
+    weights = recommender.model.item_embedding.weight.detach().clone()
+    recommender.add_items(["new5"], copy_of(recommender, 5), id_embedding="neighbours")
+    assert torch.linalg.norm(recommender.tables.items[-1]) > 0
+    assert recommender.tables.items[-1].norm() < weights[1:].norm(dim=1).max()  # a mean, not a new vector
+
+
+def test_unisrec_reads_a_new_item_through_its_adaptors(tmp_path):
+    recommender = tiny_recommender("unisrec", tmp_path, inductive=True)
+    recommender.add_items(["new7"], copy_of(recommender, 7))
+    assert torch.allclose(recommender.item_vectors[-1], recommender.item_vectors[7], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "model, ids, features, expected",
+    [
+        ("sasrec", ["x"], None, "model SASRec reads no item features: a new item needs retraining"),
+        ("pop", ["x"], None, "model MostPopular reads no item features"),
+        ("sasrecf", ["i3"], None, "ids: 'i3' is in the catalog already"),
+        ("sasrecf", ["x", "x"], None, "ids: expected distinct new ids"),
+        ("sasrecf", ["x"], {"image": np.zeros((1, 3))}, "features: no rows for modality"),
+        ("sasrecf", ["x"], "shape", "features: modality image: got shape (2,"),
+        ("sasrecf", ["x"], "nan", "features: modality image: a value is not finite"),
+    ],
+)
+def test_new_items_that_cannot_join_are_one_line(model, ids, features, expected, tmp_path):
+    recommender = tiny_recommender(model, tmp_path)
+    rows = copy_of(recommender, 2)
+    if features == "shape":
+        features = {m: np.concatenate([f, f]) for m, f in rows.items()}
+    elif features == "nan":
+        features = {m: np.full_like(f, np.nan) for m, f in rows.items()}
+    with pytest.raises(InputError, match=re.escape(expected)):
+        recommender.add_items(ids, rows if features is None else features)
+    assert len(recommender.item_vectors) == recommender.dataset.num_items == 1 + len(recommender.item_of)
+
+
+def test_the_cli_recommends_new_items_from_a_folder(run_dir, tmp_path):
+    dataset = load_trained(run_dir)[1]
+    folder = tmp_path / "new"
+    folder.mkdir()
+    (folder / "items.txt").write_text("brand-new\n")
+    (folder / "item_text.txt").write_text("brand-new\ta thing listed today\n")
+    for m, matrix in dataset.features.items():
+        np.save(folder / f"{m}_feat.npy", matrix[1:2].numpy())
+    done = recommend_cli("--run", str(run_dir), "--history", "i1", "--k", "1000", "--new-items", str(folder))
+    assert done.returncode == 0, done.stderr
+    assert "`brand-new`" in done.stdout and "a thing listed today" in done.stdout
+    assert "added 1 new items" in done.stderr
+    (folder / "text_feat.npy").unlink()
+    done = recommend_cli("--run", str(run_dir), "--user", "u1", "--new-items", str(folder))
+    assert done.returncode == 2 and "features: no rows for modality text" in done.stderr

@@ -11,10 +11,12 @@ import pytest
 from conftest import ROOT
 
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.results_registry import record_run, regenerate, render, write_table
+from mdsrec_pyg.registry.pages import regenerate, render
+from mdsrec_pyg.registry.store import TABLE_KINDS, read_summary, record_run, write_table
+from mdsrec_pyg.registry.tables import Table2Summary
 
 
-def comparison(p: float) -> dict:
+def comparison(p: float) -> Table2Summary:
     test = {
         "users": 100,
         "users_differing": 40,
@@ -40,10 +42,14 @@ def comparison(p: float) -> dict:
         }
         for m, values in (("sasrec", [0.10, 0.10]), ("mdsrec", [0.12, 0.10]))
     ]
-    return {
+    values = {
         "kind": "table2",
         "dataset": "toy",
         "seeds": [42, 1],
+        "models": ["sasrec", "mdsrec"],
+        "run_entries": "toy/table2",
+        "tuned": True,
+        "grid": {"lr": [1e-3, 3e-3]},
         "features": {"text": 8},
         "note": "a note.",
         "proposed": "mdsrec",
@@ -55,6 +61,7 @@ def comparison(p: float) -> dict:
             "mdsrec": {"lr=0.001": 0.25, "lr=0.003": 0.3},
         },
     }
+    return Table2Summary.from_dict(values, "toy/table2.json")
 
 
 def test_a_table_renders_mean_std_bold_best_and_the_verdict(tmp_path):
@@ -99,36 +106,44 @@ def test_a_run_entry_holds_what_a_reader_needs_and_no_weights_or_ranks(tmp_path)
     assert entry["run"] == "sasrec-s1" and entry["versions"]["commit"] == "abc" and "history" not in entry
 
 
-def test_the_readme_tables_are_what_the_committed_registry_renders():
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_the_tables_of_every_page_are_what_the_committed_registry_renders():
+    assert len(PAGES) >= 7 and ROOT / "docs" / "results.md" in PAGES
     done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "experiments" / "readme_tables.py"),
-            "--check",
-            "--readme",
-            str(ROOT / "README.md"),
-            "--registry",
-            str(ROOT / "results"),
-        ],
+        [sys.executable, str(ROOT / "experiments" / "readme_tables.py"), "--check", "--registry", "results"],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    assert all(str(page.relative_to(ROOT)) in done.stdout for page in PAGES)  # every page was checked
 
 
-def test_every_committed_table_renders_and_the_readme_shows_it():
-    readme = (ROOT / "README.md").read_text()
-    tables = sorted(
-        p
-        for p in (ROOT / "results").glob("*/*.json")
-        if json.loads(p.read_text()).get("kind") in ("table2", "ablation", "sweep", "bench")
-    )
-    assert len(tables) >= 6, "the registry has lost tables"
-    for path in tables:
-        key = f"{path.parent.name}/{path.stem}"
-        assert render(ROOT / "results", key)
-        assert f"<!-- registry: {key} -->" in readme, f"{key} is in the registry but not in the README"
+def test_every_committed_file_renders_as_its_kind_and_a_page_shows_it():
+    pages = "".join(page.read_text() for page in PAGES)
+    files = sorted((ROOT / "results").glob("*/*.json"))  # the run entries lie a level below
+    kinds = {read_summary(p).kind for p in files}
+    assert kinds >= {"table2", "ablation", "sweep", "bench", "export", "retrieval", "threads", "paper"}
+    for path in files:
+        summary = read_summary(path)
+        if summary.kind in TABLE_KINDS:
+            key = f"{path.parent.name}/{path.stem}"
+            assert render(ROOT / "results", key)
+            assert f"<!-- registry: {key} -->" in pages, f"{key} is in the registry but on no page"
+        assert summary.to_dict() == json.loads(path.read_text())  # read and written back unchanged
+
+
+def test_a_file_of_no_known_kind_is_one_line_naming_it(tmp_path):
+    (tmp_path / "toy").mkdir()
+    (tmp_path / "toy" / "t.json").write_text('{"rows": []}')
+    with pytest.raises(InputError, match=r"t.json: a registry file of unknown kind None; expected one of table2"):
+        render(tmp_path, "toy/t")
+    (tmp_path / "toy" / "t.json").write_text('{"kind": "sweep", "dataset": "toy"}')
+    with pytest.raises(InputError, match=r"t.json: a sweep file without param, default, seeds"):
+        render(tmp_path, "toy/t")
 
 
 def test_a_bad_readme_or_a_missing_table_is_one_line_and_exit_2(tmp_path):
@@ -181,9 +196,8 @@ def test_the_registry_holds_runs_written_before_the_config_had_sections():
 def test_a_registry_run_is_still_the_run_its_command_makes_today(path):
     """Each committed run (flat config, one ablation name) is the same experiment as the config its script
     builds now from the same command: a re-run of the table reuses it instead of training again."""
-    from mdsrec_pyg.config import Config, build_config, validate
-    from mdsrec_pyg.experiment import run_folder
-    from mdsrec_pyg.runs import same_config
+    from mdsrec_pyg.config import TABLE3_VARIANTS, Config, build_config, validate
+    from mdsrec_pyg.runs import run_folder, same_config
 
     entry = json.loads(path.read_text())
     saved, folder = entry["config"], path.parent.name
@@ -192,13 +206,8 @@ def test_a_registry_run_is_still_the_run_its_command_makes_today(path):
     if folder == "table2":  # the tuned grid gives lr and dropout
         command.update(lr=saved["lr"], dropout=saved["dropout"])
     elif folder == "ablation":  # the paper's four variants as switches
-        sets = {
-            "no_dis": ["dis=false"],
-            "no_cre": ["cre=false"],
-            "no_mrgc": ["mrgc=false"],
-            "no_ica": ["ica=false"],
-            "mdsrec": [],
-        }[path.stem.rsplit("-s", 1)[0]]
+        switches = TABLE3_VARIANTS[path.stem.rsplit("-s", 1)[0]][1]
+        sets = [f"{key}={str(value).lower()}" for key, value in switches.items()]
     else:  # sweeps: the sweep's own epochs, patience and the swept setting, as the flat config holds them
         default = build_config(saved["dataset"], {"model": saved["model"]}).flat()
         command.update({k: v for k, v in saved.items() if k in default and default[k] != v and k != "dataset"})
@@ -206,7 +215,7 @@ def test_a_registry_run_is_still_the_run_its_command_makes_today(path):
     assert same_config(saved, config)
     if folder == "sweeps":  # named by the settings that differ from the defaults: the same name as before
         assert run_folder(config).name == path.stem
-    assert validate(Config.from_dict(saved, legacy=True)).flat() == {
+    assert validate(Config.from_dict(saved, flat_form=True)).flat() == {
         **config.flat(),
         "device": saved["device"],
         "threads": saved["threads"],

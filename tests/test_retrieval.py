@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import built_model
 
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import make_synthetic
 from mdsrec_pyg.evaluate import trim_left_padding
-from mdsrec_pyg.models import MODELS, build_model
+from mdsrec_pyg.models import MODELS
 from mdsrec_pyg.retrieval import ExactIndex, build_index, recall_at_k
 
 
@@ -29,7 +30,7 @@ def test_the_inner_product_form_gives_the_models_scores(name, synthetic, tmp_pat
         {"model": name, "hidden_size": 16, "inner_size": 16, "max_len": 8, "graph_dir": str(tmp_path)},
         where_held=True,
     )
-    model = build_model(config, dataset, split).eval()
+    model = built_model(config, dataset, split).eval()
     inputs, _ = split.eval_inputs("test", config.data.max_len)
     with torch.no_grad():
         state = model.user_state(torch.as_tensor(trim_left_padding(inputs[:64])))

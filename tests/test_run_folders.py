@@ -16,7 +16,7 @@ import torch
 from conftest import ROOT, script
 
 from mdsrec_pyg.config import build_config
-from mdsrec_pyg.experiment import run_folder
+from mdsrec_pyg.runs import run_folder
 
 TINY = ["--model", "sasrec", "--epochs", "2", "--set", "hidden_size=16", "--set", "inner_size=16", "--set", "max_len=8"]
 

@@ -29,7 +29,7 @@ from mdsrec_pyg.config import read_config_file
 from mdsrec_pyg.data.readers.common import check_finite
 from mdsrec_pyg.errors import InputError, shorten
 from mdsrec_pyg.graphs.cooccurrence import check_size, estimated_bytes
-from mdsrec_pyg.results_registry import regenerate
+from mdsrec_pyg.registry.pages import regenerate
 from mdsrec_pyg.runs import RunFolder
 from mdsrec_pyg.threads import available_cores, set_threads
 

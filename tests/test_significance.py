@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.significance import bootstrap_interval, ndcg_per_user, paired_comparison, per_user_ndcg, read_ranks
+from mdsrec_pyg.runs import RunFolder
+from mdsrec_pyg.significance import bootstrap_interval, ndcg_per_user, paired_comparison, per_user_ndcg
 
 
 def test_ndcg_per_user_by_hand():
@@ -88,7 +89,7 @@ def test_a_run_stores_ranks_that_give_its_metrics(tmp_path):
     )
     results = run_experiment(config, tmp_path)
     for stage in ("valid", "test"):
-        ranks = read_ranks(tmp_path, stage)
+        ranks = RunFolder(tmp_path).ranks(stage)
         assert len(ranks) == 2000 and ranks.min() >= 1 and ranks.max() <= 21
         assert metrics_from_ranks(ranks, config.evaluation.topk) == pytest.approx(results[stage])
     assert per_user_ndcg([tmp_path, tmp_path]).mean() == pytest.approx(results["test"]["ndcg@20"])
@@ -97,4 +98,4 @@ def test_a_run_stores_ranks_that_give_its_metrics(tmp_path):
 
 def test_a_run_without_stored_ranks_is_named(tmp_path):
     with pytest.raises(InputError, match="ranks.npz: not found"):
-        read_ranks(tmp_path)
+        RunFolder(tmp_path).ranks()

@@ -6,11 +6,10 @@ import json
 import subprocess
 
 import pytest
-from conftest import ROOT, script
+from conftest import ROOT, built_model, script
 
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import make_synthetic
-from mdsrec_pyg.models import build_model
 from mdsrec_pyg.train import Trainer, TrainingError
 
 
@@ -18,7 +17,7 @@ def trainer_for(model: str, **overrides) -> Trainer:
     config = build_config("synthetic", {"model": model, **overrides})
     dataset = make_synthetic(seed=0)
     split = dataset.split()
-    return Trainer(build_model(config, dataset, split), split, config, dataset.num_items)
+    return Trainer(built_model(config, dataset, split), split, config, dataset.num_items)
 
 
 def fit(model: str, **overrides):

@@ -40,6 +40,25 @@ class SequentialDataset:
     def num_users(self) -> int:
         return len(self.sequences)
 
+    def select_features(self, modalities: list[str], model: str) -> dict[str, torch.Tensor]:
+        """The item features of ``modalities`` (empty: every modality of the dataset), by name, for ``model``;
+        one line saying how to add them where the dataset lacks one or has none."""
+        names = modalities or list(self.features)
+        missing = [m for m in names if m not in self.features]
+        if not names or missing:
+            remedy = (
+                f"python experiments/encode_text.py --dataset {self.name} makes text features from its item text"
+                if self.item_text
+                else "add <modality>_feat.npy files (one row per item) to the dataset "
+                f"folder or to data/features/{self.name}/ (see docs/datasets.md)"
+            )
+            raise InputError(
+                self.name,
+                f"model {model!r} needs item features; asked for {names or 'any'}, "
+                f"the dataset has {list(self.features) or 'none'}: {remedy}",
+            )
+        return {m: self.features[m] for m in names}
+
     def statistics(self) -> dict[str, dict[str, float]]:
         """Table 1 of the paper: in its conventions (padding counted, training targets = sum of length - 1)
         and in plain ones (users, items, all interactions)."""

@@ -44,6 +44,16 @@ def exact_topk(features: Tensor, H: int, block: int | None = None, rows: Tensor 
     return out
 
 
+def nearest_in(catalog: Tensor, queries: Tensor, count: int) -> Tensor:
+    """(len(queries), count) indices of the rows 1.. of ``catalog`` (row 0 is padding) most cosine-similar to
+    each query row, most similar first; blocked as :func:`exact_topk`."""
+    unit, asked = _unit_rows(catalog[1:]), _unit_rows(queries)
+    block = max(1, min(4096, BLOCK_ELEMENTS // unit.size(0)))
+    count = min(count, unit.size(0))
+    parts = [(asked[s : s + block] @ unit.T).topk(count, dim=1).indices for s in range(0, len(asked), block)]
+    return torch.cat(parts) + 1
+
+
 def approximate_topk(features: Tensor, H: int, seed: int = 0) -> Tensor:
     """(n, H) approximate cosine neighbours (self excluded) from pynndescent."""
     from pynndescent import NNDescent

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from ..config import Config
+from ..config import Config, model_class, register_models
 from ..data import LeaveOneOutSplit, SequentialDataset
-from ..errors import InputError
 from ..graphs.relations import RelationGraphs, build_relation_graphs
+from ..graphs.store import GraphStore
 from ..losses import ItemSoftmax
 from ..seed import seed_everything
 from .base import ItemTableRecommender, MostPopular, SequentialRecommender
@@ -20,7 +20,7 @@ from .mmmlp import MMMLP
 from .sasrec import SASRec, SASRecF
 from .unisrec import UniSRec
 
-MODELS: dict[str, type[SequentialRecommender]] = {
+MODELS: dict[str, type[SequentialRecommender]] = {  # the one list of models, in the order of Table 2
     "pop": MostPopular,
     # ID-based
     "gru4rec": GRU4Rec,
@@ -35,26 +35,48 @@ MODELS: dict[str, type[SequentialRecommender]] = {
     "missrec": MISSRec,
     "mdsrec": MDSRec,
 }
+register_models(MODELS)
 
 
 def build_model(
     config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, graphs: RelationGraphs | None = None
 ) -> SequentialRecommender:
     """The model ``config`` names with its loss over items (``training.softmax``), its weights initialised from
-    ``training.seed``; a model that needs relation graphs takes ``graphs`` when given (the stage's output),
-    else builds them."""
-    if config.model not in MODELS:
-        raise InputError("--model", f"unknown model {config.model!r}; expected one of {', '.join(sorted(MODELS))}")
-    cls = MODELS[config.model]
-    if cls.needs_graphs and graphs is None:
-        graphs = build_relation_graphs(config, dataset, split)
+    ``training.seed``; ``graphs`` is the relation-graph stage's output for a model built from it (see
+    :func:`model_and_graphs`)."""
+    cls = model_class(config.model)
     training = config.training
     counts = torch.as_tensor(split.train_item_counts(dataset.num_items)) if training.softmax == "sampled" else None
     softmax = ItemSoftmax(training.softmax, training.softmax_chunk, training.negatives, counts)
     seed_everything(training.seed)  # the same seed gives the same initial weights
-    if cls.needs_graphs:
-        return cls.from_graphs(graphs, dataset.num_items, softmax)
-    return cls.build(config, dataset, split, softmax)
+    return cls.build(config, dataset, split, softmax, graphs)
 
 
-__all__ = ["ItemTableRecommender", "MDSRec", "MODELS", "MostPopular", "SASRec", "SequentialRecommender", "build_model"]
+def model_and_graphs(
+    config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, store: GraphStore | None = None
+) -> tuple[Config, SequentialRecommender]:
+    """The stages after the split: the relation graphs (for a model built from them), then the model. Returns
+    the run's one configuration (its graph settings as the stage used them) with the model."""
+    graphs = build_relation_graphs(config, dataset, split, store)
+    if graphs is not None:
+        config = graphs.config_of(config)
+    return config, build_model(config, dataset, split, graphs)
+
+
+def list_models() -> str:
+    """Every model with its one-line description (``run.py --list models``)."""
+    width = max(map(len, MODELS))
+    return "\n".join(f"{name:<{width}}  {cls.description}" for name, cls in MODELS.items())
+
+
+__all__ = [
+    "ItemTableRecommender",
+    "MDSRec",
+    "MODELS",
+    "MostPopular",
+    "SASRec",
+    "SequentialRecommender",
+    "build_model",
+    "list_models",
+    "model_and_graphs",
+]

@@ -9,17 +9,24 @@ import torch
 from torch import Tensor, nn
 from torch.profiler import record_function
 
-from ..config import Config, EncoderOptions, Options
+from ..config import Config, Options
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
+from ..graphs.relations import RelationGraphs
 from ..losses import ItemSoftmax
+from ..nn.transformer import EncoderOptions
 
 
 class SequentialRecommender(nn.Module):
     """A next-item model over left-padded item sequences (B, L), item 0 being padding.
 
-    - ``Options``: the model's own options (a dataclass of ``config.py``), ``config.options`` when built.
-    - ``build(config, dataset, split, softmax)``: the model, its loss over items ``softmax`` given.
+    - ``description``: one line for ``run.py --list models``.
+    - ``Options``: the model's own options (a dataclass of ``config.py``'s rules), ``config.options`` when built.
+    - ``Graphs``: the settings class of the relation-graph stage for a model built from it (MDSRec), else None;
+      the run's config then has a ``graphs`` section and ``build`` receives the stage's output.
+    - ``reads_features``: whether the model reads item features (``data.modalities``); an ID-only model does not.
+    - ``build(config, dataset, split, softmax, graphs)``: the model, its loss over items ``softmax`` given; by
+      default ``cls(num_items, features, config, softmax)``, features empty for an ID-only model.
     - ``item_tables()``: the item-side tables scoring needs (they depend on the weights, not on the users), or
       None; computed once per evaluation by the caller and passed to ``user_state``.
     - ``loss(inputs, targets)``: mean training loss; ``targets[b, l]`` is the item after ``inputs[b, :l+1]``,
@@ -30,9 +37,11 @@ class SequentialRecommender(nn.Module):
       evaluator changes it in place); the evaluator ranks all items in chunks with it.
     """
 
+    description = ""
     Options = Options
+    Graphs: type | None = None
+    reads_features = False
     trainable = True
-    needs_graphs = False  # True: built from the relation-graph stage (``from_graphs``), as MDSRec
 
     def __init__(self, softmax: ItemSoftmax | None = None) -> None:
         super().__init__()
@@ -40,9 +49,28 @@ class SequentialRecommender(nn.Module):
 
     @classmethod
     def build(
-        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+        cls,
+        config: Config,
+        dataset: SequentialDataset,
+        split: LeaveOneOutSplit,
+        softmax: ItemSoftmax | None = None,
+        graphs: RelationGraphs | None = None,
     ) -> "SequentialRecommender":
-        raise NotImplementedError
+        features = dataset.select_features(config.data.modalities, config.model) if cls.reads_features else {}
+        return cls(dataset.num_items, features, config, softmax)
+
+    def add_items(self, features: dict[str, Tensor], catalog: dict[str, Tensor], id_embedding: str = "zero") -> None:
+        """Append new items, known by their ``features`` only (each modality's rows), to the catalog this model
+        scores; ``catalog`` is the trained catalog's features. A model that reads no features refuses."""
+        raise InputError(
+            "new items", f"model {type(self).__name__} reads no item features: a new item needs retraining"
+        )
+
+    @classmethod
+    def graphs_in(cls, config: Config, dataset: SequentialDataset, state: dict[str, Tensor]) -> RelationGraphs | None:
+        """The relation graphs that a trained model's weights ``state`` hold (a model built from graphs keeps
+        them as buffers), so that loading it computes none of them again; None for a model built from none."""
+        return None
 
     def item_tables(self) -> Any:
         return None
@@ -82,13 +110,25 @@ class ItemTableRecommender(SequentialRecommender):
 
     Subclasses give ``item_tables()``: the item table (num_items, d), and ``encode(inputs, table)``: the states
     (B, L, d), one per position and causal, and the table they are scored against; training is the
-    cross-entropy over all items at every non-padding position.
+    cross-entropy over all items at every non-padding position. The default table is the ID embedding table
+    of an ``items`` module (``nn/modal.py``).
     """
 
     Options = EncoderOptions
 
     def item_tables(self) -> Tensor:
-        raise NotImplementedError
+        return self.items.id_embedding.weight
+
+    def add_items(self, features: dict[str, Tensor], catalog: dict[str, Tensor], id_embedding: str = "zero") -> None:
+        """Every item module grows by the new items: a zero ID embedding, their projected features (a model
+        whose scores read the ID table alone scores a new item 0)."""
+        if not self.reads_features:
+            super().add_items(features, catalog, id_embedding)
+        if id_embedding != "zero":
+            raise InputError("new items", f"model {type(self).__name__} gives a new item a zero ID embedding only")
+        for module in self.children():
+            if hasattr(module, "grow"):
+                module.grow(features)
 
     def encode(self, inputs: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
@@ -116,29 +156,10 @@ class ItemTableRecommender(SequentialRecommender):
         return state[1]
 
 
-def modal_features(config: Config, dataset: SequentialDataset) -> dict[str, Tensor]:
-    """The item features of ``config.data.modalities`` (empty: every modality of the dataset), by name; a clear
-    error when the dataset lacks one or has none."""
-    names = config.data.modalities or list(dataset.features)
-    missing = [m for m in names if m not in dataset.features]
-    if not names or missing:
-        remedy = (
-            f"python experiments/encode_text.py --dataset {dataset.name} makes text features from its item text"
-            if dataset.item_text
-            else "add <modality>_feat.npy files (one row per item) to the dataset "
-            f"folder or to data/features/{dataset.name}/ (see README, Datasets)"
-        )
-        raise InputError(
-            dataset.name,
-            f"model {config.model!r} needs item features; asked for {names or 'any'}, "
-            f"the dataset has {list(dataset.features) or 'none'}: {remedy}",
-        )
-    return {m: dataset.features[m] for m in names}
-
-
 class MostPopular(SequentialRecommender):
     """Scores every item by its number of occurrences in the training sequences: the floor to clear."""
 
+    description = "most popular in training (the floor every model must clear)"
     trainable = False
 
     def __init__(self, counts: np.ndarray) -> None:
@@ -147,7 +168,12 @@ class MostPopular(SequentialRecommender):
 
     @classmethod
     def build(
-        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+        cls,
+        config: Config,
+        dataset: SequentialDataset,
+        split: LeaveOneOutSplit,
+        softmax: ItemSoftmax | None = None,
+        graphs: RelationGraphs | None = None,
     ) -> "MostPopular":
         return cls(split.train_item_counts(dataset.num_items))
 

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..config import Config, EncoderOptions, real, setting
-from ..data import LeaveOneOutSplit, SequentialDataset
+from ..config import Config, real, setting
 from ..losses import ItemSoftmax
-from ..nn.transformer import SequenceEncoder, init_weights
+from ..nn.transformer import EncoderOptions, SequenceEncoder, init_weights
 from .base import SequentialRecommender
 
 
@@ -47,9 +46,12 @@ class BERT4RecOptions(EncoderOptions):
 
 
 class BERT4Rec(SequentialRecommender):
+    description = "BERT4Rec (Sun et al. 2019), ID-based"
     Options = BERT4RecOptions
 
-    def __init__(self, num_items: int, config: Config, softmax: ItemSoftmax | None = None) -> None:
+    def __init__(
+        self, num_items: int, features: dict[str, Tensor], config: Config, softmax: ItemSoftmax | None = None
+    ) -> None:
         super().__init__(softmax)
         self.num_items = num_items
         self.mask_token = num_items  # one more row than the catalog
@@ -66,12 +68,6 @@ class BERT4Rec(SequentialRecommender):
         self.apply(init_weights)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
-
-    @classmethod
-    def build(
-        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
-    ) -> "BERT4Rec":
-        return cls(dataset.num_items, config, softmax)
 
     def hidden(self, inputs: Tensor) -> Tensor:
         return self.head(self.encoder(self.item_embedding(inputs), inputs)[-1])

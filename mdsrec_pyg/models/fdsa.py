@@ -16,11 +16,10 @@ import torch
 from torch import Tensor, nn
 
 from ..config import Config
-from ..data import LeaveOneOutSplit, SequentialDataset
 from ..losses import ItemSoftmax
 from ..nn.modal import IdEmbedding, ModalProjection
 from ..nn.transformer import SequenceEncoder, init_weights
-from .base import ItemTableRecommender, modal_features
+from .base import ItemTableRecommender
 
 
 class VanillaAttention(nn.Module):
@@ -36,6 +35,9 @@ class VanillaAttention(nn.Module):
 
 
 class FDSA(ItemTableRecommender):
+    description = "FDSA (Zhang et al. 2019): item and feature self-attention streams"
+    reads_features = True
+
     def __init__(
         self, num_items: int, features: dict[str, Tensor], config: Config, softmax: ItemSoftmax | None = None
     ) -> None:
@@ -50,15 +52,6 @@ class FDSA(ItemTableRecommender):
         self.concat = nn.Linear(2 * d, d)
         self.apply(init_weights)
         self.items.zero_padding()
-
-    @classmethod
-    def build(
-        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
-    ) -> "FDSA":
-        return cls(dataset.num_items, modal_features(config, dataset), config, softmax)
-
-    def item_tables(self) -> Tensor:
-        return self.items.id_embedding.weight
 
     def encode(self, inputs: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
         item_states = self.item_encoder(self.items(inputs), inputs)[-1]

@@ -17,11 +17,10 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..config import Config, Options, integer, real, setting
-from ..data import LeaveOneOutSplit, SequentialDataset
 from ..losses import ItemSoftmax
-from ..nn.modal import FusedItemEmbedding, IdEmbedding
+from ..nn.modal import item_inputs
 from ..nn.transformer import init_weights
-from .base import ItemTableRecommender, modal_features
+from .base import ItemTableRecommender
 
 
 @dataclass
@@ -51,12 +50,15 @@ def left_padded_gru(gru: nn.GRU, x: Tensor, seqs: Tensor) -> Tensor:
 
 
 class GRU4Rec(ItemTableRecommender):
+    description = "GRU4Rec (Tan et al. 2016), ID-based"
     Options = GRU4RecOptions
 
-    def __init__(self, items: nn.Module, config: Config, softmax: ItemSoftmax | None = None) -> None:
+    def __init__(
+        self, num_items: int, features: dict[str, Tensor], config: Config, softmax: ItemSoftmax | None = None
+    ) -> None:
         super().__init__(softmax)
         d = config.options.hidden_size
-        self.items = items
+        self.items = item_inputs(num_items, d, features, config.options.dropout)
         self.dropout = nn.Dropout(config.options.dropout)
         self.gru = nn.GRU(d, d, num_layers=config.options.gru_layers, batch_first=True)
         self.dense = nn.Linear(d, d)
@@ -65,15 +67,6 @@ class GRU4Rec(ItemTableRecommender):
             (nn.init.xavier_uniform_ if name.startswith("weight") else nn.init.zeros_)(weight)
         self.items.zero_padding()
 
-    @classmethod
-    def build(
-        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
-    ) -> "GRU4Rec":
-        return cls(IdEmbedding(dataset.num_items, config.options.hidden_size), config, softmax)
-
-    def item_tables(self) -> Tensor:
-        return self.items.id_embedding.weight
-
     def encode(self, inputs: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
         return self.dense(left_padded_gru(self.gru, self.dropout(self.items(inputs)), inputs)), table
 
@@ -81,13 +74,5 @@ class GRU4Rec(ItemTableRecommender):
 class GRU4RecF(GRU4Rec):
     """GRU4Rec over input item vectors that fuse the ID embedding with each modality's projected features."""
 
-    @classmethod
-    def build(
-        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
-    ) -> "GRU4RecF":
-        features = modal_features(config, dataset)
-        return cls(
-            FusedItemEmbedding(dataset.num_items, config.options.hidden_size, features, config.options.dropout),
-            config,
-            softmax,
-        )
+    description = "GRU4Rec with modal features fused into the input (RecBole's GRU4RecF)"
+    reads_features = True

@@ -32,15 +32,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.profiler import record_function
 
-from ..config import Config, EncoderOptions, boolean, one_of, real, setting, weights
+from ..config import Config, boolean, one_of, real, setting, weights
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
-from ..graphs.relations import RelationGraphs, build_relation_graphs
+from ..graphs.knn import nearest_in
+from ..graphs.relations import RelationGraphs
+from ..graphs.settings import GraphConfig, fitted_to_catalog
 from ..losses import ItemSoftmax
 from ..nn.centralized import CentralizedAttention, centre_features
-from ..nn.modal import BufferDict, ModalProjection
+from ..nn.modal import BufferDict, ModalProjection, grown_embedding
 from ..nn.propagation import RelationGraph
-from ..nn.transformer import SequenceEncoder, init_weights
+from ..nn.transformer import EncoderOptions, SequenceEncoder, init_weights
 from .base import SequentialRecommender
 
 
@@ -50,7 +52,7 @@ class MDSRecOptions(EncoderOptions):
 
     centre_norm: str = setting("mean", one_of("mean", "sum"))  # C^m rows: centroid of members, or their sum
     tau: float = setting(1.0, real(0.0, low_open=True))  # Eq. 19 Gumbel-softmax temperature
-    rho: list[float] = setting([], weights())  # Eq. 17/22/23 modality weights; empty: equal, summing to 1
+    rho: list[float] = setting([], weights(), item=float)  # Eq. 17/22/23 modality weights; empty: equal, summing to 1
     share_modal_encoder: bool = setting(False, boolean())  # one transformer for all modal streams
     # the share of a batch's positions with ICA and the modal losses in training (1: all)
     modal_positions: float = setting(1.0, real(0.0, 1.0, low_open=True))
@@ -81,76 +83,115 @@ class UserState:
 
 
 class MDSRec(SequentialRecommender):
+    """MDSRec over the output of the relation-graph stage (``graphs/relations.py``): ``config.graphs`` is the
+    settings the graphs were built with."""
+
+    description = "MDSRec (Li et al.): multimodal difference learning, the default"
     Options = MDSRecOptions
-    needs_graphs = True
+    Graphs = GraphConfig
+    reads_features = True
 
     def __init__(
-        self,
-        config: Config,
-        num_items: int,
-        modal_features: dict[str, Tensor],
-        cooccurrence: RelationGraph,
-        modal_graphs: dict[str, tuple[Tensor, Tensor]],
-        assignments: dict[str, Tensor],
-        softmax: ItemSoftmax | None = None,
+        self, config: Config, num_items: int, graphs: RelationGraphs, softmax: ItemSoftmax | None = None
     ) -> None:
         super().__init__(softmax)
         options = config.options
         d = options.hidden_size
-        self.modalities = list(modal_features)
+        self.modalities = list(graphs.features)
         rho = options.rho or [1.0 / len(self.modalities)] * len(self.modalities)
         if len(rho) != len(self.modalities):
             raise InputError(
                 "setting mdsrec.rho", f"expected {len(self.modalities)} weights for {self.modalities}, got {rho}"
             )
         self.rho = dict(zip(self.modalities, rho))
-        self.mu_id, self.k = config.graphs.mu_id, config.graphs.k
+        self.mu_id, self.k, self.H = graphs.settings.mu_id, graphs.settings.k, graphs.settings.H
+        self.graph_operator = graphs.settings.graph_operator
         self.tau, self.centre_norm, self.modal_positions = options.tau, options.centre_norm, options.modal_positions
 
         def encoder() -> SequenceEncoder:
             return SequenceEncoder.of(options, config.data.max_len)
 
         self.item_embedding = nn.Embedding(num_items, d, padding_idx=0)  # E^id
-        self.cooccurrence = cooccurrence  # O, normalised once (Eq. 3)
+        self.cooccurrence = graphs.injection  # O, normalised once (Eq. 3)
         self.id_encoder = encoder()
         shared = encoder() if options.share_modal_encoder else None
         self.modal_encoders = nn.ModuleDict({m: shared or encoder() for m in self.modalities})
         self.use_graphs = options.mrgc
         if self.use_graphs:
-            self.modal_graphs = nn.ModuleDict(
-                {
-                    m: RelationGraph(
-                        *modal_graphs[m], num_items, config.graphs.graph_operator, config.graphs.adjacency_layout
-                    )
-                    for m in self.modalities
-                }
-            )
+            self.modal_graphs = nn.ModuleDict({m: graphs.modal[m] for m in self.modalities})  # Â^m, normalised
         else:
-            self.projected = ModalProjection(modal_features, d)
+            self.projected = ModalProjection(graphs.features, d)
         self.use_ica = options.ica
         if self.use_ica:
             self.centralized = nn.ModuleDict(
                 {m: CentralizedAttention(d, options.inner_size, options.num_layers) for m in self.modalities}
             )
-            self.assignments = BufferDict({m: assignments[m] for m in self.modalities})
-        self.register_load_state_dict_pre_hook(rename_legacy_keys)
+            self.assignments = BufferDict({m: graphs.assignments[m] for m in self.modalities})
+        self.register_load_state_dict_pre_hook(read_flat_assignment_keys)
         self.apply(init_weights)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
 
     @classmethod
     def build(
-        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
+        cls,
+        config: Config,
+        dataset: SequentialDataset,
+        split: LeaveOneOutSplit,
+        softmax: ItemSoftmax | None = None,
+        graphs: RelationGraphs | None = None,
     ) -> "MDSRec":
-        """Builds the relation graphs (the stage of ``graphs/relations.py``), then the model over them."""
-        return cls.from_graphs(build_relation_graphs(config, dataset, split), dataset.num_items, softmax)
+        if graphs is None:
+            raise ValueError("MDSRec is built from the relation-graph stage's output: build_relation_graphs")
+        return cls(config, dataset.num_items, graphs, softmax)
 
     @classmethod
-    def from_graphs(cls, graphs: RelationGraphs, num_items: int, softmax: ItemSoftmax | None = None) -> "MDSRec":
-        """The model over relation graphs already built (their config, with H and k as they were built)."""
-        return cls(
-            graphs.config, num_items, graphs.features, graphs.injection, graphs.modal, graphs.assignments, softmax
-        )
+    def graphs_in(cls, config: Config, dataset: SequentialDataset, state: dict[str, Tensor]) -> RelationGraphs:
+        """O, Â^m (already normalised) and the interest assignments as ``best.pt`` holds them: loading a
+        trained MDSRec runs no k-means and no neighbour search (``KeyError`` for weights of another model)."""
+        state = dict(state)
+        read_flat_assignment_keys(None, state, "")
+        settings, num_items = fitted_to_catalog(config.graphs, dataset.num_items - 1, warn=False), dataset.num_items
+        features = dataset.select_features(config.data.modalities, config.model)
+
+        def stored(name: str) -> RelationGraph:  # "sum" keeps the stored (normalised) weights as they are
+            weights = state[f"{name}.edge_weight"]
+            return RelationGraph(state[f"{name}.edge_index"], weights, num_items, "sum", settings.adjacency_layout)
+
+        modal = {m: stored(f"modal_graphs.{m}") for m in features if f"modal_graphs.{m}.edge_index" in state}
+        assignments = {m: state[f"assignments.{m}"] for m in features if f"assignments.{m}" in state}
+        return RelationGraphs(settings, stored("cooccurrence"), modal, assignments, features)
+
+    def add_items(self, features: dict[str, Tensor], catalog: dict[str, Tensor], id_embedding: str = "zero") -> None:
+        """New items by their raw features: in Â^m each takes the place of its nearest catalog items, its top
+        H + 1 by cosine (a new item has no co-occurrence, so no behaviour injection), so Ê^m is their mean
+        (Eq. 6 with the ``mean`` operator; ``sum``: their sum), and an exact copy of a catalog item's
+        features gets that item's Ê^m where Â^m was built from the raw features (``cre`` off). Its E^id is
+        zero (``id_embedding="zero"``) or the mean E^id of those neighbours (``"neighbours"``); it is in no
+        O edge and a member of no interest centre, so the catalog's own scores do not change."""
+        if id_embedding not in ("zero", "neighbours"):
+            raise InputError("id_embedding", f"got {id_embedding!r}; expected 'zero' or 'neighbours'")
+        if self.use_graphs and self.graph_operator not in ("mean", "sum"):
+            raise InputError(
+                "new items", f"graph_operator {self.graph_operator!r}: a new item's weights in Â^m need mean or sum"
+            )
+        old, count = self.item_embedding.num_embeddings, len(next(iter(features.values())))
+        neighbours = {m: nearest_in(catalog[m], features[m], self.H + 1) for m in self.modalities}
+        weight = self.item_embedding.weight
+        rows = weight.new_zeros(count, weight.size(1))
+        if id_embedding == "neighbours":
+            rows = torch.stack([weight[n].mean(1) for n in neighbours.values()]).mean(0)
+        self.item_embedding = grown_embedding(self.item_embedding, rows)
+        self.cooccurrence.grow(count)
+        if not self.use_graphs:
+            self.projected.grow(features)
+            return
+        for m, found in neighbours.items():
+            targets = torch.arange(old, old + count).repeat_interleave(found.size(1))
+            scale = 1.0 / found.size(1) if self.graph_operator == "mean" else 1.0
+            self.modal_graphs[m].grow(
+                count, torch.stack([found.flatten(), targets]), torch.full((len(targets),), scale)
+            )
 
     # ----- item tables -----
     def item_tables(self) -> ItemTables:
@@ -262,8 +303,8 @@ class MDSRec(SequentialRecommender):
         return torch.cat([state.items] + [state.modal_items[m] for m in self.modalities], dim=1)
 
 
-def rename_legacy_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-    """Weights saved before the per-modality buffers became a module dict: ``assignment_<m>`` is now
-    ``assignments.<m>`` (a load_state_dict pre-hook, so that older runs' best.pt still load)."""
+def read_flat_assignment_keys(module: nn.Module | None, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+    """Weights with one top-level buffer per modality, ``assignment_<m>`` (the best.pt of early runs), load as
+    ``assignments.<m>`` (a load_state_dict pre-hook)."""
     for key in [k for k in state_dict if k.startswith(prefix + "assignment_")]:
         state_dict[prefix + "assignments." + key[len(prefix + "assignment_") :]] = state_dict.pop(key)

@@ -23,12 +23,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..config import Config, EncoderOptions, integer, setting
-from ..data import LeaveOneOutSplit, SequentialDataset
+from ..config import Config, integer, setting
 from ..losses import ItemSoftmax
 from ..nn.modal import IdEmbedding, ModalProjection
-from ..nn.transformer import LAYER_NORM_EPS, SequenceEncoder, init_weights
-from .base import ItemTableRecommender, modal_features
+from ..nn.transformer import LAYER_NORM_EPS, EncoderOptions, SequenceEncoder, init_weights
+from .base import ItemTableRecommender
 
 
 @dataclass
@@ -51,6 +50,8 @@ class InterestTokens(nn.Module):
 
 
 class MISSRec(ItemTableRecommender):
+    description = "MISSRec (Wang et al. 2023): fused item tokens and interest tokens"
+    reads_features = True
     Options = MISSRecOptions
 
     def __init__(
@@ -70,12 +71,6 @@ class MISSRec(ItemTableRecommender):
         self.dropout = nn.Dropout(config.options.dropout)
         self.apply(init_weights)
         self.items.zero_padding()
-
-    @classmethod
-    def build(
-        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
-    ) -> "MISSRec":
-        return cls(dataset.num_items, modal_features(config, dataset), config, softmax)
 
     def item_tables(self) -> Tensor:
         """Every item's tokens fused by attention to a learned query (num_items, d); padding row zero."""

@@ -17,11 +17,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import Config
-from ..data import LeaveOneOutSplit, SequentialDataset
 from ..losses import ItemSoftmax
 from ..nn.modal import IdEmbedding, ModalProjection
 from ..nn.transformer import LAYER_NORM_EPS, FeedForward, init_weights
-from .base import ItemTableRecommender, modal_features
+from .base import ItemTableRecommender
 
 
 class CausalTokenMixer(nn.Module):
@@ -65,6 +64,9 @@ class MixerLayer(nn.Module):
 
 
 class MMMLP(ItemTableRecommender):
+    description = "MMMLP (Liang et al. 2023): MLP-mixer over ID, image and text sequences"
+    reads_features = True
+
     def __init__(
         self, num_items: int, features: dict[str, Tensor], config: Config, softmax: ItemSoftmax | None = None
     ) -> None:
@@ -82,15 +84,6 @@ class MMMLP(ItemTableRecommender):
         )
         self.apply(init_weights)
         self.items.zero_padding()
-
-    @classmethod
-    def build(
-        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
-    ) -> "MMMLP":
-        return cls(dataset.num_items, modal_features(config, dataset), config, softmax)
-
-    def item_tables(self) -> Tensor:
-        return self.items.id_embedding.weight
 
     def encode(self, inputs: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
         length = inputs.size(1)

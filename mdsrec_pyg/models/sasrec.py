@@ -8,34 +8,28 @@ with GELU (as RecBole), and the padding item excluded from the softmax.
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..config import Config
-from ..data import LeaveOneOutSplit, SequentialDataset
 from ..losses import ItemSoftmax
-from ..nn.modal import FusedItemEmbedding, IdEmbedding
+from ..nn.modal import item_inputs
 from ..nn.transformer import SequenceEncoder, init_weights
-from .base import ItemTableRecommender, modal_features
+from .base import ItemTableRecommender
 
 
 class SASRec(ItemTableRecommender):
     """Causal self-attention over the item sequence; scores are dot products with the ID embeddings."""
 
-    def __init__(self, items: nn.Module, config: Config, softmax: ItemSoftmax | None = None) -> None:
+    description = "SASRec (Kang and McAuley 2018), ID-based"
+
+    def __init__(
+        self, num_items: int, features: dict[str, Tensor], config: Config, softmax: ItemSoftmax | None = None
+    ) -> None:
         super().__init__(softmax)
-        self.items = items
+        self.items = item_inputs(num_items, config.options.hidden_size, features, config.options.dropout)
         self.encoder = SequenceEncoder.of(config.options, config.data.max_len)
         self.apply(init_weights)
         self.items.zero_padding()
-
-    @classmethod
-    def build(
-        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
-    ) -> "SASRec":
-        return cls(IdEmbedding(dataset.num_items, config.options.hidden_size), config, softmax)
-
-    def item_tables(self) -> Tensor:
-        return self.items.id_embedding.weight
 
     def encode(self, inputs: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
         return self.encoder(self.items(inputs), inputs)[-1], table
@@ -46,13 +40,5 @@ class SASRecF(SASRec):
     (concatenation, then a linear layer, as RecBole's SASRecF ``fusion_type=concat``); the output side
     scores against the ID embeddings, as RecBole does."""
 
-    @classmethod
-    def build(
-        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
-    ) -> "SASRecF":
-        features = modal_features(config, dataset)
-        return cls(
-            FusedItemEmbedding(dataset.num_items, config.options.hidden_size, features, config.options.dropout),
-            config,
-            softmax,
-        )
+    description = "SASRec with modal features fused into the input (RecBole's SASRecF)"
+    reads_features = True

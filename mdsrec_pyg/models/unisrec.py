@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import Config, EncoderOptions, boolean, integer, setting
-from ..data import LeaveOneOutSplit, SequentialDataset
+from ..config import Config, boolean, integer, setting
+from ..errors import InputError
 from ..losses import ItemSoftmax
-from ..nn.modal import BufferDict
-from ..nn.transformer import SequenceEncoder, init_weights
-from .base import ItemTableRecommender, modal_features
+from ..nn.modal import BufferDict, grown_embedding
+from ..nn.transformer import EncoderOptions, SequenceEncoder, init_weights
+from .base import ItemTableRecommender
 
 TEMPERATURE = 0.07
 
@@ -56,6 +56,8 @@ class MoEAdaptor(nn.Module):
 
 
 class UniSRec(ItemTableRecommender):
+    description = "UniSRec (Hou et al. 2022): MoE-whitened modal item vectors"
+    reads_features = True
     Options = UniSRecOptions
 
     def __init__(
@@ -72,11 +74,17 @@ class UniSRec(ItemTableRecommender):
         self.encoder = SequenceEncoder.of(config.options, config.data.max_len)
         self.apply(init_weights)
 
-    @classmethod
-    def build(
-        cls, config: Config, dataset: SequentialDataset, split: LeaveOneOutSplit, softmax: ItemSoftmax | None = None
-    ) -> "UniSRec":
-        return cls(dataset.num_items, modal_features(config, dataset), config, softmax)
+    def add_items(self, features: dict[str, Tensor], catalog: dict[str, Tensor], id_embedding: str = "zero") -> None:
+        """New items read through the adaptors (Eq. of v_i), with a zero ID embedding (none when inductive)."""
+        if id_embedding != "zero":
+            raise InputError("new items", "model UniSRec gives a new item a zero ID embedding only")
+        grown = {m: torch.cat([self.features[m], features[m].to(self.features[m])]) for m in self.adaptors}
+        self.features = BufferDict(grown, persistent=False)
+        if self.id_embedding is not None:
+            rows = self.id_embedding.weight.new_zeros(
+                len(next(iter(features.values()))), self.id_embedding.embedding_dim
+            )
+            self.id_embedding = grown_embedding(self.id_embedding, rows)
 
     def item_tables(self) -> Tensor:
         """v_i for every item (num_items, d); padding row zero."""

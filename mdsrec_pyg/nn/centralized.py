@@ -1,9 +1,9 @@
 """Interest-centralized attention (MDSRec Eq. 10-16).
 
-k-means on the raw modal features gives each item a centre (Eq. 10); ``C^m`` (k x |X|) is held as that
-assignment, and centre features ``Ê_c^m = C^m Ê^m`` (Eq. 11) are the mean (``centre_norm="mean"``, default:
-each centre is the centroid of its members in the propagated space) or the sum of their members' rows,
-recomputed on every forward pass as Ê^m changes.
+k-means on the raw modal features gives each item a centre (Eq. 10, ``graphs/interests.py``); ``C^m``
+(k x |X|) is held as that assignment, and centre features ``Ê_c^m = C^m Ê^m`` (Eq. 11) are the mean
+(``centre_norm="mean"``, default: each centre is the centroid of its members in the propagated space) or
+the sum of their members' rows, recomputed on every forward pass as Ê^m changes.
 
 The centres then attend over the modal stream's sequence (Eq. 12-14) with the *same* query, key, value and
 output weights as the stream's transformer layer l, reading that layer's input ``E_u^{m,l-1}``, followed
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -33,28 +32,15 @@ from torch_geometric.utils import scatter
 
 from .transformer import MultiHeadAttention
 
-KMEANS_FULL_MAX_ITEMS = 100_000
 ATTENTION_ELEMENTS = 2**25  # centre attention weights held at once in training (128 MiB of float32)
 
 
-def kmeans_assignment(features: Tensor, k: int, seed: int = 0) -> Tensor:
-    """Eq. 10: the centre (0..k-1) of each item 1..n-1 of ``features`` (row 0, padding, is left out)."""
-    from sklearn.cluster import KMeans, MiniBatchKMeans
-
-    data = features[1:].float().numpy()
-    k = max(1, min(k, len(data)))
-    if len(data) <= KMEANS_FULL_MAX_ITEMS:
-        model = KMeans(n_clusters=k, n_init=3, random_state=seed)
-    else:
-        model = MiniBatchKMeans(n_clusters=k, n_init=3, random_state=seed, batch_size=4096)
-    return torch.from_numpy(model.fit_predict(data).astype(np.int64))
-
-
 def centre_features(item_features: Tensor, assignment: Tensor, k: int, norm: str = "mean") -> Tensor:
-    """Eq. 11: ``C^m Ê^m`` for items 1..n-1 of ``item_features`` (n, d) -> (k, d)."""
+    """Eq. 11: ``C^m Ê^m`` for the items 1..len(assignment) of ``item_features`` (n, d) -> (k, d): the members
+    of the centres (items added after training are members of none)."""
     if norm not in ("mean", "sum"):
         raise ValueError(f"centre_norm must be mean or sum, got {norm!r}")
-    return scatter(item_features[1:], assignment, dim=0, dim_size=k, reduce=norm)
+    return scatter(item_features[1 : len(assignment) + 1], assignment, dim=0, dim_size=k, reduce=norm)
 
 
 def prefix_mask(seqs: Tensor, positions: Tensor) -> Tensor:

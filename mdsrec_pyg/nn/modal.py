@@ -32,8 +32,22 @@ class IdEmbedding(nn.Module):
         with torch.no_grad():
             self.id_embedding.weight[0].zero_()
 
+    def grow(self, features: dict[str, Tensor], rows: Tensor | None = None) -> None:
+        """Append new items: ``rows`` as their ID embeddings (default zero: an item never trained)."""
+        weight = self.id_embedding.weight
+        n = len(next(iter(features.values()))) if features else len(rows)
+        rows = weight.new_zeros(n, weight.size(1)) if rows is None else rows.to(weight)
+        self.id_embedding = grown_embedding(self.id_embedding, rows)
+
     def forward(self, items: Tensor) -> Tensor:
         return self.id_embedding(items)
+
+
+def grown_embedding(embedding: nn.Embedding, rows: Tensor) -> nn.Embedding:
+    """``embedding`` with ``rows`` appended (an evaluation-time copy: the new rows are not trained)."""
+    grown = nn.Embedding(embedding.num_embeddings + len(rows), embedding.embedding_dim, padding_idx=0)
+    grown.weight.data = torch.cat([embedding.weight.data, rows.to(embedding.weight)])
+    return grown.to(embedding.weight.device)
 
 
 class ModalProjection(nn.Module):
@@ -44,6 +58,11 @@ class ModalProjection(nn.Module):
         self.modalities = list(features)
         self.features = BufferDict({m: matrix.float() for m, matrix in features.items()}, persistent=False)
         self.projections = nn.ModuleDict({m: nn.Linear(f.size(1), hidden_size) for m, f in features.items()})
+
+    def grow(self, features: dict[str, Tensor]) -> None:
+        """Append the feature rows of new items (every modality of this projection)."""
+        grown = {m: torch.cat([self.features[m], features[m].to(self.features[m])]) for m in self.modalities}
+        self.features = BufferDict(grown, persistent=False)
 
     def forward(self, items: Tensor | None = None) -> dict[str, Tensor]:
         """{m: W_m f_m[items] + b_m}, each (*items.shape, d); every item's row (num_items, d) without
@@ -64,7 +83,19 @@ class FusedItemEmbedding(IdEmbedding):
         self.fuse = nn.Linear(hidden_size * (1 + len(features)), hidden_size)
         self.dropout = nn.Dropout(dropout)
 
+    def grow(self, features: dict[str, Tensor], rows: Tensor | None = None) -> None:
+        super().grow(features, rows)
+        self.modal.grow(features)
+
     def forward(self, items: Tensor) -> Tensor:
         parts = [self.id_embedding(items), *self.modal(items).values()]
         fused = self.fuse(self.dropout(torch.cat(parts, dim=-1)))
         return fused * (items != 0).unsqueeze(-1)  # padding stays a zero vector
+
+
+def item_inputs(num_items: int, hidden_size: int, features: dict[str, Tensor], dropout: float) -> IdEmbedding:
+    """The input item vectors of a model: the ID embedding, fused with the projected features where any are given
+    (SASRecF, GRU4RecF)."""
+    if features:
+        return FusedItemEmbedding(num_items, hidden_size, features, dropout)
+    return IdEmbedding(num_items, hidden_size)

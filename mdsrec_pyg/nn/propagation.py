@@ -142,6 +142,15 @@ class RelationGraph(torch.nn.Module):
         self.propagation = GraphPropagation()
         self._matrices: dict[str, tuple[Adj, OptTensor]] = {}  # adj_t and its CSR transpose (or None)
 
+    def grow(self, nodes: int, edge_index: Tensor | None = None, edge_weight: Tensor | None = None) -> None:
+        """``nodes`` more nodes, with the already normalised edges ``edge_index`` / ``edge_weight`` into them
+        (none: isolated); the edges among the first nodes stay as they are."""
+        if edge_index is not None:
+            self.edge_index = torch.cat([self.edge_index, edge_index.to(self.edge_index)], dim=1)
+            self.edge_weight = torch.cat([self.edge_weight, edge_weight.to(self.edge_weight)])
+        self.num_nodes += nodes
+        self._matrices = {}
+
     def forward(self, x: Tensor) -> Tensor:
         if self.layout == "edge_index":
             return self.propagation(x, self.edge_index, self.edge_weight)

@@ -9,13 +9,33 @@ so the last position always holds the newest item.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import EncoderOptions
+from ..config import Config, InputError, Options, integer, real, setting
 
 LAYER_NORM_EPS = 1e-12
+
+
+@dataclass
+class EncoderOptions(Options):
+    """A SASRec-style transformer encoder (the defaults MISSRec used on these datasets)."""
+
+    hidden_size: int = setting(300, integer(1))
+    num_layers: int = setting(2, integer(1))
+    num_heads: int = setting(4, integer(1))
+    inner_size: int = setting(256, integer(1))
+    dropout: float = setting(0.5, real(0.0, 1.0, high_open=True))
+
+    def check(self, config: Config) -> None:
+        if self.hidden_size % self.num_heads:
+            raise InputError(
+                f"setting {config.model}.num_heads",
+                f"got {self.num_heads}; expected a divisor of hidden_size {self.hidden_size}",
+            )
 
 
 def causal_padding_mask(seqs: Tensor, causal: bool = True) -> Tensor:

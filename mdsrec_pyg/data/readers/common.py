@@ -120,6 +120,22 @@ def npy_features(folder: Path, rows: int) -> dict[str, np.ndarray]:
     return found
 
 
+def new_items_folder(folder: str | Path) -> tuple[list[str], dict[str, np.ndarray], list[str] | None]:
+    """Items known by their features only: ``items.txt`` (their ids, one a line), a ``<modality>_feat.npy``
+    per modality (a row per listed item, in that order) and optional ``item_text.txt`` (``item<TAB>text``)."""
+    folder = Path(folder)
+    listing = require_file(folder / "items.txt")
+    ids = [line.strip() for _, line in lines(listing)]
+    features = {m: matrix[1:] for m, matrix in npy_features(folder, len(ids)).items()}
+    if not features:
+        raise InputError(folder, "no <modality>_feat.npy beside items.txt; a new item is known by its features")
+    text = None
+    if (folder / "item_text.txt").is_file():
+        texts = dict(line.partition("\t")[::2] for _, line in lines(folder / "item_text.txt"))
+        text = [texts.get(i, "").strip() for i in ids]
+    return ids, features, text
+
+
 def listed_features(item_ids: list[str], folders: list[Path], source: str) -> dict[str, np.ndarray]:
     """The ``<modality>_feat.npy`` matrices of each folder that has an ``items.txt`` (the original id of each
     matrix row, one a line), reordered to ``item_ids`` (padding first); every item of ``source`` must be

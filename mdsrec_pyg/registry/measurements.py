@@ -1,0 +1,189 @@
+"""The registry's measurements: ``bench.py``'s stages and ratios, ``recommend.py --all-users`` exports,
+``bench_retrieval.py``'s exact search against the FAISS index, and ``bench_threads.py``'s threads. Several
+files of one kind (a glob in a page's marker) render as one table: :meth:`render_together`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..tables import to_markdown
+from .summary import Summary
+
+
+@dataclass
+class BenchSummary(Summary):
+    """A ``bench.py`` file: every stage side by side in one process, then the ratios it measured."""
+
+    kind = "bench"
+    command: str
+    commit: str | None
+    dataset: str
+    items: int
+    users: int
+    features: dict[str, list[int]]
+    device: str
+    torch: str
+    stages: list[dict[str, Any]]  # stage, seconds, peak_rss_mb, note
+    epoch_ratio_mdsrec_sasrec: float
+    eval_users_per_second_sasrec: float
+    eval_users_per_second_mdsrec: float
+    knn_recall: float | None = None
+    knn_speedup: float | None = None
+    knn_exact_extrapolated: bool = False
+
+    def render(self, to_root: str = "") -> str:
+        header = ["stage", "seconds", "peak RSS (MB)", "note"]
+        lines = [[r["stage"], f"{r['seconds']:.2f}", f"{r['peak_rss_mb']:,.0f}", r["note"] or ""] for r in self.stages]
+        ratios = [
+            f"MDSRec / SASRec epoch time: **{self.epoch_ratio_mdsrec_sasrec:.2f}x**",
+            f"full ranking: {self.eval_users_per_second_sasrec:,.0f} users/s (SASRec), "
+            f"{self.eval_users_per_second_mdsrec:,.0f} (MDSRec)",
+        ]
+        if self.knn_recall is not None:
+            scaled = " (the exact time scaled from a sample)" if self.knn_exact_extrapolated else ""
+            knn = f"{self.knn_recall:.3f}, {self.knn_speedup:.0f}x faster{scaled}"
+            ratios.append(f"pynndescent recall against exact search: {knn}")
+        features = ", ".join(f"{m} {shape[1]}-d" for m, shape in self.features.items())
+        return (
+            f"`{self.command}` ({self.dataset}: {self.items:,} items, {self.users:,} users; "
+            f"stand-in random features: {features}; {self.device}, torch {self.torch}, commit "
+            f"{self.commit or '?'}):\n\n" + to_markdown(header, lines) + "\n" + "; ".join(ratios) + ".\n"
+        )
+
+
+@dataclass
+class ExportSummary(Summary):
+    """The report of a ``recommend.py --all-users`` export, beside the file it describes."""
+
+    kind = "export"
+    run: str
+    k: int
+    index: str
+    exclude_seen: bool
+    users: int
+    items: int
+    format: str
+    seconds: float
+    users_per_second: float
+    peak_rss_mb: float
+
+    @classmethod
+    def render_together(cls, files: list["ExportSummary"], to_root: str = "") -> str:
+        header = ["run", "users", "items", "top", "search", "users / s", "seconds", "peak memory (process)"]
+        lines = [
+            [
+                f"`{f.run}`",
+                f"{f.users:,}",
+                f"{f.items:,}",
+                f.k,
+                f.index,
+                f"{f.users_per_second:,.0f}",
+                f"{f.seconds:.1f}",
+                f"{f.peak_rss_mb / 1024:.1f} GB",
+            ]
+            for f in files
+        ]
+        return to_markdown(header, lines)
+
+
+@dataclass
+class RetrievalSummary(Summary):
+    """A ``bench_retrieval.py`` file: exact top-K search against the FAISS index at each nprobe."""
+
+    kind = "retrieval"
+    source: str
+    items: int
+    dim: int
+    users: int
+    k: int
+    exact_seconds: float
+    exact_users_per_second: float
+    machine: str
+    index: str
+    nlist: int
+    index_build_seconds: float
+    by_nprobe: list[dict[str, Any]]  # nprobe, seconds, users_per_second, recall@k
+    peak_rss_mb: float
+
+    def rows(self) -> list[list[Any]]:
+        exact = self.exact_users_per_second
+        memory = f"{self.peak_rss_mb / 1024:.1f} GB"
+        rows = [[f"{self.source}; {self.users:,} users", "exact", "-", f"{exact:,.0f}", "1.000", "1.0x", "-", memory]]
+        for i, r in enumerate(self.by_nprobe):
+            rows.append(
+                [
+                    "",
+                    f"IVF, {self.nlist:,} cells" if i == 0 else "",
+                    r["nprobe"],
+                    f"{r['users_per_second']:,.0f}",
+                    f"{r['recall@' + str(self.k)]:.3f}",
+                    f"{r['users_per_second'] / exact:.1f}x",
+                    f"{self.index_build_seconds:.1f} s" if i == 0 else "",
+                    "",
+                ]
+            )
+        return rows
+
+    @classmethod
+    def render_together(cls, files: list["RetrievalSummary"], to_root: str = "") -> str:
+        header = ["vectors", "search", "nprobe", "users / s", f"recall@{files[0].k}", "speed-up", "index build"]
+        header.append("peak memory")
+        lines = [row for f in files for row in f.rows()]
+        return f"({files[0].machine}; {files[0].index})\n\n" + to_markdown(header, lines)
+
+
+@dataclass
+class ThreadsSummary(Summary):
+    """A ``bench_threads.py`` file: seconds per epoch by busy processes and ``--threads``."""
+
+    kind = "threads"
+    machine: str
+    epochs: int
+    rows: list[dict[str, Any]]  # load, load_average, asked, threads, train_seconds_per_epoch, valid_ndcg@20
+
+    @classmethod
+    def render_together(cls, files: list["ThreadsSummary"], to_root: str = "") -> str:
+        header = ["busy processes", "`--threads`", "threads used", "train s / epoch", "valid N@20"]
+        lines = [
+            [
+                r["load"],
+                r["asked"] or "default",
+                r["threads"],
+                f"{r['train_seconds_per_epoch']:.1f}",
+                f"{r['valid_ndcg@20']:.4f}",
+            ]
+            for f in files
+            for r in f.rows
+        ]
+        return to_markdown(header, lines)
+
+
+@dataclass
+class LoadSummary(Summary):
+    """A ``bench_load.py`` file: loading a trained run through the relation-graph stage against from its
+    weights, side by side (the best of the repeats)."""
+
+    kind = "load"
+    machine: str
+    repeats: int
+    rows: list[dict[str, Any]]  # run, model, dataset, items, features, dataset_seconds, stage_seconds, ...
+
+    def render(self, to_root: str = "") -> str:
+        header = ["run", "items", "features", "dataset read", "through the stage", "from best.pt", "ratio"]
+        lines = []
+        for r in self.rows:
+            stage, stored = min(r["stage_seconds"]), min(r["stored_seconds"])
+            features = ", ".join(f"{m} {shape[1]}-d" for m, shape in r["features"].items())
+            lines.append(
+                [
+                    f"`{r['run']}`",
+                    f"{r['items']:,}",
+                    features,
+                    f"{r['dataset_seconds']:.1f} s",
+                    f"{stage:.2f} s",
+                    f"{stored:.2f} s",
+                    f"{stage / stored:.0f}x",
+                ]
+            )
+        return f"({self.machine}; best of {self.repeats} repeats each, alternately)\n\n" + to_markdown(header, lines)
