@@ -38,12 +38,13 @@ from torch_geometric.typing import WITH_TORCH_SPARSE
 from mdsrec_pyg import io
 from mdsrec_pyg.benchmarks import Stages, generated_catalog, peak_rss_mb, with_stand_in_features
 from mdsrec_pyg.cli import add_set_argument, command_line
-from mdsrec_pyg.config import build_config
-from mdsrec_pyg.data import load_dataset
+from mdsrec_pyg.config import Config, build_config
+from mdsrec_pyg.data import SequentialDataset, load_dataset
 from mdsrec_pyg.evaluate import evaluate
 from mdsrec_pyg.graphs import GraphStore, cooccurrence_graph
 from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk, knn_recall, neighbour_lists
 from mdsrec_pyg.graphs.relations import inject_behaviour, modal_graph
+from mdsrec_pyg.graphs.store import Graph
 from mdsrec_pyg.models import model_and_graphs
 from mdsrec_pyg.nn.propagation import RelationGraph
 from mdsrec_pyg.provenance import source_commit
@@ -102,7 +103,7 @@ def profile_training(trainer: Trainer, optimizer: torch.optim.Optimizer, batches
     io.write_text(out, "\n".join(lines) + "\n")
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", help="real interactions (stand-in features are attached)")
     parser.add_argument("--data-dir", default="data")
@@ -130,6 +131,89 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if bool(args.dataset) == bool(args.items):
         parser.error("give exactly one of --dataset and --items")
+    return args
+
+
+def bench_knn(stages: Stages, config: Config, dataset: SequentialDataset, cooccurrence: Graph, args) -> dict:
+    """The modal graph of MDSRec's text modality with the relation-graph stage's own functions (pynndescent),
+    against exact search on a sample of queries: time and recall."""
+    settings, n = config.graphs, dataset.num_items
+    injection = RelationGraph(*cooccurrence, n, settings.cooc_norm, settings.adjacency_layout)
+    injected = inject_behaviour(settings, injection, dataset.features["text"])
+    warm = torch.from_numpy(np.random.default_rng(0).standard_normal((3000, injected.size(1))).astype(np.float32))
+    figures = {}
+    _, figures["knn_compile_seconds"] = stages.run(
+        "pynndescent start-up (numba compile)", lambda: approximate_topk(warm, settings.H), "once per process"
+    )
+    store = GraphStore(config.data.graph_dir, dataset.name)
+    graph, figures["knn_seconds"] = stages.run(
+        f"knn H={settings.H} pynndescent (all items)",
+        lambda: modal_graph(store, settings, "text", injected, config.training.seed),
+    )
+    approximate = neighbour_lists(graph[0], n, settings.H) - 1
+    real = injected[1:]
+    sample = torch.from_numpy(
+        np.random.default_rng(0).choice(len(real), min(args.knn_sample, len(real)), replace=False)
+    )
+    exact, sample_seconds = stages.run(
+        f"knn H={settings.H} exact ({len(sample)} queries)", lambda: exact_topk(real, settings.H, rows=sample)
+    )
+    figures["knn_exact_seconds"] = sample_seconds * len(real) / len(sample)
+    figures["knn_exact_extrapolated"] = len(sample) < len(real)
+    figures["knn_recall"] = knn_recall(approximate[sample], exact)
+    figures["knn_speedup"] = figures["knn_exact_seconds"] / figures["knn_seconds"]
+    scaled = " (exact extrapolated)" if figures["knn_exact_extrapolated"] else ""
+    print(
+        f"recall@{settings.H} of pynndescent on {len(sample)} items: {figures['knn_recall']:.4f}; "
+        f"exact/approx time {figures['knn_speedup']:.1f}x{scaled}"
+    )
+    return figures
+
+
+def bench_model(stages: Stages, config: Config, dataset: SequentialDataset, args, evaluation) -> dict:
+    """One model: build (with its relation graphs), one training epoch (or a share of it, scaled), the
+    profile where asked, and full-ranking evaluation of ``evaluation`` (inputs, targets)."""
+    name, split, n = config.model, dataset.split(), dataset.num_items
+    (config, model), _ = stages.run(f"{name}: build", lambda: model_and_graphs(config, dataset, split))
+    trainer = Trainer(model, split, config, n)
+    all_rows = len(trainer.windows)
+    if args.train_rows and args.train_rows < all_rows:  # time whole batches of an epoch, then scale
+        batches = bucketed_batches(trainer.window_lengths, config.training.batch_size, np.random.default_rng(0))
+        trainer.keep_rows(np.concatenate(batches[: -(-args.train_rows // config.training.batch_size)]))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.training.lr)
+    rng = np.random.default_rng(0)
+    _, seconds = stages.run(
+        f"{name}: one epoch",
+        lambda: trainer.train_epoch(optimizer, rng, 1),
+        f"{len(trainer.windows):,} rows, softmax {config.training.softmax}",
+    )
+    figures = {f"sequences_per_second_{name}": len(trainer.windows) / seconds}
+    figures[f"epoch_seconds_{name}"] = all_rows / figures[f"sequences_per_second_{name}"]
+    figures["epoch_extrapolated"] = len(trainer.windows) < all_rows
+    if args.profile:
+        profile_out = Path(args.out).with_name(f"{Path(args.out).stem}-profile-{name}.txt")
+        profile_training(trainer, optimizer, args.profile, profile_out)
+    inputs, targets = evaluation
+    evaluation_settings = config.evaluation
+    _, seconds = stages.run(
+        f"{name}: evaluate {len(targets):,} users",
+        lambda: evaluate(
+            model,
+            inputs,
+            targets,
+            evaluation_settings.topk,
+            n,
+            batch_size=evaluation_settings.eval_batch_size,
+            item_chunk=evaluation_settings.item_chunk,
+            device=config.training.device,
+        ),
+    )
+    figures[f"eval_users_per_second_{name}"] = len(targets) / seconds
+    return figures
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     stages = Stages()
     if args.items:
         dataset, _ = stages.run("generate catalog", lambda: generated_catalog(args.items, args.sequences))
@@ -137,9 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
         dataset, _ = stages.run(
             "load dataset", lambda: with_stand_in_features(load_dataset(args.dataset, args.data_dir, feature_dir=None))
         )
-    name = args.dataset or "synthetic"
-    n = dataset.num_items
-    split = dataset.split()
+    name, n, split = args.dataset or "synthetic", dataset.num_items, dataset.split()
     figures: dict = {
         "kind": "bench",
         "command": "python experiments/bench.py " + shlex.join(sys.argv[1:] if argv is None else argv),
@@ -152,7 +234,6 @@ def main(argv: list[str] | None = None) -> dict:
         "device": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
         "torch": torch.__version__,
     }
-
     cooccurrence, figures["cooc_seconds"] = stages.run(
         "co-occurrence graph", lambda: cooccurrence_graph(split.train, n)
     )
@@ -162,88 +243,14 @@ def main(argv: list[str] | None = None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     graph_dir = Path(tempfile.mkdtemp(prefix="bench-graphs-", dir=out_dir))
     base = {"data_dir": args.data_dir, "graph_dir": str(graph_dir), "knn_method": "nndescent"}
-    config = build_config(name if args.dataset else "synthetic", {**base, "model": "mdsrec"}, args.sets)
-    # the modal graph of MDSRec's text modality with the relation-graph stage's own functions, stored for
-    # MDSRec's build below to read
-    settings = config.graphs
-    injection = RelationGraph(*cooccurrence, n, settings.cooc_norm, settings.adjacency_layout)
-    injected = inject_behaviour(settings, injection, dataset.features["text"])
-    warm = torch.from_numpy(np.random.default_rng(0).standard_normal((3000, injected.size(1))).astype(np.float32))
-    _, figures["knn_compile_seconds"] = stages.run(
-        "pynndescent start-up (numba compile)", lambda: approximate_topk(warm, config.graphs.H), "once per process"
-    )
-    store = GraphStore(config.data.graph_dir, dataset.name)
-    graph, figures["knn_seconds"] = stages.run(
-        f"knn H={config.graphs.H} pynndescent (all items)",
-        lambda: modal_graph(store, settings, "text", injected, config.training.seed),
-    )
-    approximate = neighbour_lists(graph[0], n, config.graphs.H) - 1
-    real = injected[1:]
-    sample = torch.from_numpy(
-        np.random.default_rng(0).choice(len(real), min(args.knn_sample, len(real)), replace=False)
-    )
-    exact, sample_seconds = stages.run(
-        f"knn H={config.graphs.H} exact ({len(sample)} queries)", lambda: exact_topk(real, config.graphs.H, rows=sample)
-    )
-    figures["knn_exact_seconds"] = sample_seconds * len(real) / len(sample)
-    figures["knn_exact_extrapolated"] = len(sample) < len(real)
-    figures["knn_recall"] = knn_recall(approximate[sample], exact)
-    figures["knn_speedup"] = figures["knn_exact_seconds"] / figures["knn_seconds"]
-    print(
-        f"recall@{config.graphs.H} of pynndescent on {len(sample)} items: {figures['knn_recall']:.4f}; "
-        "exact/approx time "
-        f"{figures['knn_speedup']:.1f}x{' (exact extrapolated)' if figures['knn_exact_extrapolated'] else ''}"
-    )
-
-    eval_inputs, eval_targets = split.eval_inputs("test", config.data.max_len)
+    config = build_config(name, {**base, "model": "mdsrec"}, args.sets)
+    figures.update(bench_knn(stages, config, dataset, cooccurrence, args))  # stored for MDSRec's build to read
+    inputs, targets = split.eval_inputs("test", config.data.max_len)
     if args.eval_users:
-        eval_inputs, eval_targets = eval_inputs[: args.eval_users], eval_targets[: args.eval_users]
-    for model_name in ("sasrec", "mdsrec"):
-        model_config = build_config(
-            name if args.dataset else "synthetic", {**base, "model": model_name}, args.sets, where_held=True
-        )  # MDSRec's graph settings pass over SASRec
-        (model_config, model), _ = stages.run(
-            f"{model_name}: build", lambda: model_and_graphs(model_config, dataset, split)
-        )
-        trainer = Trainer(model, split, model_config, n)
-        all_rows = len(trainer.windows)
-        if args.train_rows and args.train_rows < all_rows:  # time whole batches of an epoch, then scale
-            batches = bucketed_batches(
-                trainer.window_lengths, model_config.training.batch_size, np.random.default_rng(0)
-            )
-            keep = np.concatenate(batches[: -(-args.train_rows // model_config.training.batch_size)])
-            trainer.keep_rows(keep)
-        optimizer = torch.optim.Adam(model.parameters(), lr=model_config.training.lr)
-        rng = np.random.default_rng(0)
-        _, seconds = stages.run(
-            f"{model_name}: one epoch",
-            lambda: trainer.train_epoch(optimizer, rng, 1),
-            f"{len(trainer.windows):,} rows, softmax {model_config.training.softmax}",
-        )
-        figures[f"sequences_per_second_{model_name}"] = len(trainer.windows) / seconds
-        figures[f"epoch_seconds_{model_name}"] = all_rows / figures[f"sequences_per_second_{model_name}"]
-        figures["epoch_extrapolated"] = len(trainer.windows) < all_rows
-        if args.profile:
-            profile_training(
-                trainer,
-                optimizer,
-                args.profile,
-                Path(args.out).with_name(f"{Path(args.out).stem}-profile-{model_name}.txt"),
-            )
-        _, seconds = stages.run(
-            f"{model_name}: evaluate {len(eval_targets):,} users",
-            lambda: evaluate(
-                model,
-                eval_inputs,
-                eval_targets,
-                model_config.evaluation.topk,
-                n,
-                batch_size=model_config.evaluation.eval_batch_size,
-                item_chunk=model_config.evaluation.item_chunk,
-                device=model_config.training.device,
-            ),
-        )
-        figures[f"eval_users_per_second_{model_name}"] = len(eval_targets) / seconds
+        inputs, targets = inputs[: args.eval_users], targets[: args.eval_users]
+    for model_name in ("sasrec", "mdsrec"):  # MDSRec's graph settings pass over SASRec
+        model_config = build_config(name, {**base, "model": model_name}, args.sets, where_held=True)
+        figures.update(bench_model(stages, model_config, dataset, args, (inputs, targets)))
     figures["eval_users_per_second"] = figures["eval_users_per_second_mdsrec"]
     figures["epoch_ratio_mdsrec_sasrec"] = figures["epoch_seconds_mdsrec"] / figures["epoch_seconds_sasrec"]
     figures["peak_rss_mb"] = peak_rss_mb()

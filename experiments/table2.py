@@ -62,7 +62,7 @@ PROPOSED = "mdsrec"
 K = 20  # the paired tests are on NDCG@K
 
 
-def main(argv: list[str] | None = None) -> str:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_experiment_arguments(parser)
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=sorted(MODELS))
@@ -79,121 +79,163 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     check_registry(args)
     distinct(args.models, "--models")
-    out = output_folder(args, "table2")
-    dataset = dataset_name(args.dataset)
+    return args
 
-    def config(model: str, seed: int, lr: float | None = None, dropout: float | None = None) -> Config:
+
+class Plan:
+    """The configurations of one Table 2: every model's default, its search grid (with ``--tune``), and every
+    run the command may make, all built (and so checked) before any run."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.out = output_folder(args, "table2")
+        self.dataset = dataset_name(args.dataset)
+        first = args.seeds[0]
+        self.defaults = {m: self.config(m, first) for m in args.models}
+        self.grids = {
+            m: [self.config(m, first, lr, do) for lr in LR_GRID for do in DROPOUT_GRID]
+            if self.tuned(m)
+            else [self.defaults[m]]
+            for m in args.models
+        }
+        self.planned = {  # every run this command may make: each setting it may choose, on every seed
+            grid_run_name(c): c for m in args.models for g in self.grids[m] for c in self.on_every_seed(m, g)
+        }
+        self.facts = {"seeds": args.seeds, "models": args.models, "tuned": bool(args.tune)}
+
+    def config(self, model: str, seed: int, lr: float | None = None, dropout: float | None = None) -> Config:
         grid = {**({"lr": lr} if lr is not None else {}), **({"dropout": dropout} if dropout is not None else {})}
-        return build_config(
-            args.dataset, {**experiment_settings(args, model), "seed": seed, **grid}, args.sets, where_held=True
-        )  # --set hidden_size=64 sets every model that has a width
+        settings = {**experiment_settings(self.args, model), "seed": seed, **grid}
+        return build_config(self.args.dataset, settings, self.args.sets, where_held=True)  # --set for every model
 
-    def tuned(model: str) -> bool:
-        return args.tune and MODELS[model].trainable
+    def on_every_seed(self, model: str, setting: Config) -> list[Config]:
+        return [self.config(model, s, setting.training.lr, setting.flat().get("dropout")) for s in self.args.seeds]
 
-    first = args.seeds[0]
-    defaults = {m: config(m, first) for m in args.models}  # every model's settings checked before any run
-    grids = {
-        m: [config(m, first, lr, do) for lr in LR_GRID for do in DROPOUT_GRID] if tuned(m) else [defaults[m]]
-        for m in args.models
-    }
-    planned = {  # every run this command may make: each setting it may choose, on every seed
-        grid_run_name(c): c
-        for m in args.models
-        for g in grids[m]
-        for c in [config(m, s, g.training.lr, g.flat().get("dropout")) for s in args.seeds]
-    }
-    facts = {"seeds": args.seeds, "models": args.models, "tuned": bool(args.tune)}
-    elsewhere = "give --table NAME to record this one beside it"
-    check_recordable(args.registry, dataset, args.table, out.name, planned, facts, args.replace, elsewhere)
-    searched = [(c, out / grid_run_name(c)) for m in args.models for c in grids[m]]
-    outcomes = dict(
-        zip([folder for _, folder in searched], run_all(searched, args.jobs, keep_failures=True, replace=args.replace))
-    )
-    finished = {folder: r for folder, r in outcomes.items() if isinstance(r, dict)}
+    def tuned(self, model: str) -> bool:
+        return self.args.tune and MODELS[model].trainable
 
-    def searched_score(c: Config) -> float:  # a setting whose training failed (diverged) is never chosen
-        result = outcomes[out / grid_run_name(c)]
+    def folder(self, config: Config) -> Path:
+        return self.out / grid_run_name(config)
+
+    def check(self, rows: list[str] | None = None) -> None:
+        """Nothing recorded in the registry with other settings is replaced (before any run)."""
+        elsewhere = "give --table NAME to record this one beside it"
+        args = self.args
+        check_recordable(
+            args.registry,
+            self.dataset,
+            args.table,
+            self.out.name,
+            self.planned,
+            self.facts,
+            args.replace,
+            elsewhere,
+            rows,
+        )
+
+    def run(self, configs: list[Config], keep_failures: bool = False) -> dict[Path, dict | Exception]:
+        jobs = [(c, self.folder(c)) for c in configs]
+        outcomes = run_all(jobs, self.args.jobs, keep_failures=keep_failures, replace=self.args.replace)
+        return dict(zip([folder for _, folder in jobs], outcomes))
+
+
+def search(plan: Plan) -> tuple[dict[Path, dict | Exception], dict[str, Config]]:
+    """Every setting of each model's grid on the first seed, and the one chosen per model on validation
+    NDCG@20 (a setting whose training failed, e.g. diverged, is never chosen)."""
+    outcomes = plan.run([c for m in plan.args.models for c in plan.grids[m]], keep_failures=True)
+
+    def score(c: Config) -> float:
+        result = outcomes[plan.folder(c)]
         return result["valid"]["ndcg@20"] if isinstance(result, dict) else float("-inf")
 
-    chosen = {m: max(grids[m], key=searched_score) for m in args.models}
+    return outcomes, {m: max(plan.grids[m], key=score) for m in plan.args.models}
 
+
+def table_rows(plan: Plan, chosen: dict[str, Config]) -> list[dict]:
+    """A row per model and setting: the chosen one, and the default one where the search chose another."""
     rows = []
-    for m in args.models:
-        settings = [("tuned" if tuned(m) else "default", chosen[m])]
-        if tuned(m) and (chosen[m].training.lr, chosen[m].options.dropout) != (
-            defaults[m].training.lr,
-            defaults[m].options.dropout,
+    for m in plan.args.models:
+        default, best = plan.defaults[m], chosen[m]
+        settings = [("tuned" if plan.tuned(m) else "default", best)]
+        if plan.tuned(m) and (best.training.lr, best.options.dropout) != (
+            default.training.lr,
+            default.options.dropout,
         ):
-            settings.append(("default", defaults[m]))
-        for label, setting in settings:
-            rows.append(
-                {
-                    "model": m,
-                    "setting": label,
-                    "configs": [config(m, s, setting.training.lr, setting.flat().get("dropout")) for s in args.seeds],
-                }
-            )
-    jobs = [(c, out / grid_run_name(c)) for row in rows for c in row["configs"]]
-    rows_runs = [folder.name for _, folder in jobs]  # the search chose them: the table is these runs
-    check_recordable(args.registry, dataset, args.table, out.name, planned, facts, args.replace, elsewhere, rows_runs)
-    results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs, replace=args.replace)))
-    for folder, result in {**finished, **results}.items():
-        record_run(args.registry, out.name, folder, result)
+            settings.append(("default", default))
+        rows += [{"model": m, "setting": label, "configs": plan.on_every_seed(m, c)} for label, c in settings]
+    return rows
 
-    summary_rows = []
-    for row in rows:
-        runs = [results[out / grid_run_name(c)] for c in row["configs"]]
-        trainable = MODELS[row["model"]].trainable
-        summary_rows.append(
-            {
-                "model": row["model"],
-                "setting": row["setting"],
-                "seeds": args.seeds,
-                "lr": row["configs"][0].training.lr if trainable else None,
-                "dropout": row["configs"][0].options.dropout if trainable else None,
-                "test": {m: [r["test"][m] for r in runs] for m in METRICS},
-                "valid_ndcg@20": [r["valid"]["ndcg@20"] for r in runs],
-                "best_epochs": [r["best_epoch"] for r in runs],
-                "seconds": [r["seconds"] for r in runs],
-                "ran_on": sorted({ran_on(r) for r in runs}),
-                "runs": [grid_run_name(c) for c in row["configs"]],
-            }
-        )
-    grid_valid = {
-        m: {
-            f"lr={c.training.lr:g} dropout={c.options.dropout:g}": searched_score(c)
-            if out / grid_run_name(c) in finished
-            else f"failed: {outcomes[out / grid_run_name(c)]}"
-            for c in grids[m]
-        }
-        for m in args.models
-        if tuned(m)
+
+def summary_row(plan: Plan, row: dict, results: dict[Path, dict]) -> dict:
+    """A row of the recorded table: its values per seed."""
+    runs = [results[plan.folder(c)] for c in row["configs"]]
+    trainable, first = MODELS[row["model"]].trainable, row["configs"][0]
+    return {
+        "model": row["model"],
+        "setting": row["setting"],
+        "seeds": plan.args.seeds,
+        "lr": first.training.lr if trainable else None,
+        "dropout": first.options.dropout if trainable else None,
+        "test": {m: [r["test"][m] for r in runs] for m in METRICS},
+        "valid_ndcg@20": [r["valid"]["ndcg@20"] for r in runs],
+        "best_epochs": [r["best_epoch"] for r in runs],
+        "seconds": [r["seconds"] for r in runs],
+        "ran_on": sorted({ran_on(r) for r in runs}),
+        "runs": [grid_run_name(c) for c in row["configs"]],
     }
-    loaded = load_dataset(
-        args.dataset, defaults[args.models[0]].data.data_dir, defaults[args.models[0]].data.feature_dir
-    )
+
+
+def search_scores(plan: Plan, outcomes: dict[Path, dict | Exception]) -> dict[str, dict[str, float | str]]:
+    """The validation NDCG@20 of every searched setting, or why its training failed."""
+    return {
+        m: {
+            f"lr={c.training.lr:g} dropout={c.options.dropout:g}": (
+                outcomes[plan.folder(c)]["valid"]["ndcg@20"]
+                if isinstance(outcomes[plan.folder(c)], dict)
+                else f"failed: {outcomes[plan.folder(c)]}"
+            )
+            for c in plan.grids[m]
+        }
+        for m in plan.args.models
+        if plan.tuned(m)
+    }
+
+
+def main(argv: list[str] | None = None) -> str:
+    args = parse_args(argv)
+    plan = Plan(args)
+    plan.check()
+    outcomes, chosen = search(plan)
+    rows = table_rows(plan, chosen)
+    plan.check([plan.folder(c).name for row in rows for c in row["configs"]])  # the search chose these runs
+    results = plan.run([c for row in rows for c in row["configs"]])
+    finished = {folder: r for folder, r in outcomes.items() if isinstance(r, dict)}
+    for folder, result in {**finished, **results}.items():
+        record_run(args.registry, plan.out.name, folder, result)
+    summary_rows = [summary_row(plan, row, results) for row in rows]
+    first = plan.defaults[args.models[0]].data
+    loaded = load_dataset(args.dataset, first.data_dir, first.feature_dir)
     summary = Table2Summary(
-        dataset=dataset,
+        dataset=plan.dataset,
         seeds=args.seeds,
         models=args.models,
         features={m: int(t.shape[1]) for m, t in loaded.features.items()},
-        run_entries=f"{dataset_name(args.dataset)}/{out.name}",  # where record_run put each run's entry
+        run_entries=f"{plan.dataset}/{plan.out.name}",  # where record_run put each run's entry
         tuned=bool(args.tune),
         grid={"lr": LR_GRID, "dropout": DROPOUT_GRID} if args.tune else None,
-        grid_valid_ndcg=grid_valid,
+        grid_valid_ndcg=search_scores(plan, outcomes),
         proposed=PROPOSED,
         k=K,
         note=note(args.tune),
-        tests=paired_tests(summary_rows, out),
+        tests=paired_tests(summary_rows, plan.out),
         rows=summary_rows,
     )
-    recorded = write_table(args.registry, dataset, args.table, summary)
+    recorded = write_table(args.registry, plan.dataset, args.table, summary)
     table = summary.render()
-    io.write_text(out / f"{args.table}.md", table)
+    io.write_text(plan.out / f"{args.table}.md", table)
     print(table)
     entries = len({**finished, **results})
-    print(f"recorded {recorded} and {entries} run entries in {Path(args.registry) / dataset / out.name}")
+    print(f"recorded {recorded} and {entries} run entries in {Path(args.registry) / plan.dataset / plan.out.name}")
     return table
 
 

@@ -188,38 +188,42 @@ def test_a_bad_registry_or_table_name_is_refused_before_any_run(args, expected):
 REGISTRY_RUNS = sorted((ROOT / "results").glob("*/*/*.json"))
 
 
-def test_the_registry_holds_runs_written_before_the_config_had_sections():
-    assert len(REGISTRY_RUNS) >= 100 and all("ablation" in json.loads(p.read_text())["config"] for p in REGISTRY_RUNS)
+def test_the_registry_holds_runs_of_both_config_forms():
+    flat = [p for p in REGISTRY_RUNS if "ablation" in json.loads(p.read_text())["config"]]  # early runs' form
+    sections = [p for p in REGISTRY_RUNS if "training" in json.loads(p.read_text())["config"]]
+    assert len(flat) >= 100 and sections and len(flat) + len(sections) == len(REGISTRY_RUNS)
 
 
 @pytest.mark.parametrize("path", REGISTRY_RUNS, ids=[str(p.relative_to(ROOT / "results")) for p in REGISTRY_RUNS])
 def test_a_registry_run_is_still_the_run_its_command_makes_today(path):
-    """Each committed run (flat config, one ablation name) is the same experiment as the config its script
-    builds now from the same command: a re-run of the table reuses it instead of training again."""
+    """Each committed run (a flat config with one ablation name, or sections) is the same experiment as the
+    config its script builds now from the same command: a re-run of the table reuses it instead of training
+    again."""
     from mdsrec_pyg.config import TABLE3_VARIANTS, Config, build_config, validate
     from mdsrec_pyg.runs import run_folder, same_config
 
     entry = json.loads(path.read_text())
     saved, folder = entry["config"], path.parent.name
-    command = {"model": saved["model"], "data_dir": saved["data_dir"], "seed": saved["seed"]}
+    flat = Config.from_dict(saved, flat_form=True).flat()  # the flat form of early runs, or sections
+    command = {k: flat[k] for k in ("model", "data_dir", "seed", "epochs")}
     sets = []
     if folder == "table2":  # the tuned grid gives lr and dropout
-        command.update(lr=saved["lr"], dropout=saved["dropout"])
+        command.update({k: flat[k] for k in ("lr", "dropout") if k in flat})
     elif folder == "ablation":  # the paper's four variants as switches
         switches = TABLE3_VARIANTS[path.stem.rsplit("-s", 1)[0]][1]
         sets = [f"{key}={str(value).lower()}" for key, value in switches.items()]
     else:  # sweeps: the sweep's own epochs, patience and the swept setting, as the flat config holds them
-        default = build_config(saved["dataset"], {"model": saved["model"]}).flat()
-        command.update({k: v for k, v in saved.items() if k in default and default[k] != v and k != "dataset"})
-    config = build_config(saved["dataset"], command, sets, where_held=True)
+        default = build_config(flat["dataset"], {"model": flat["model"]}).flat()
+        command.update({k: v for k, v in flat.items() if k in default and default[k] != v and k != "dataset"})
+    config = build_config(flat["dataset"], command, sets, where_held=True)
     assert same_config(saved, config)
     if folder == "sweeps":  # named by the settings that differ from the defaults: the same name as before
         assert run_folder(config).name == path.stem
     assert validate(Config.from_dict(saved, flat_form=True)).flat() == {
         **config.flat(),
-        "device": saved["device"],
-        "threads": saved["threads"],
+        "device": flat["device"],
+        "threads": flat["threads"],
     }
     assert not same_config(
-        saved, build_config(saved["dataset"], {**command, "seed": saved["seed"] + 1}, sets, where_held=True)
+        saved, build_config(flat["dataset"], {**command, "seed": flat["seed"] + 1}, sets, where_held=True)
     )

@@ -114,7 +114,8 @@ def table_records(path: Path, handle: Any, columns: list[str], delimiter: str) -
         yield reader.line_num, [row[i] for i in where]
 
 
-def json_records(path: Path, handle: Any, columns: list[str]) -> Iterator[tuple[int, list[Any]]]:
+def json_objects(path: Path, handle: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Every JSON object of a JSON-lines file, with its line number."""
     for number, line in enumerate(handle, start=1):
         if not line.strip():
             continue
@@ -124,6 +125,11 @@ def json_records(path: Path, handle: Any, columns: list[str]) -> Iterator[tuple[
             raise InputError(path, f"not a JSON object ({err.msg})", number) from None
         if not isinstance(record, dict):
             raise InputError(path, "expected a JSON object a line", number)
+        yield number, record
+
+
+def json_records(path: Path, handle: Any, columns: list[str]) -> Iterator[tuple[int, list[Any]]]:
+    for number, record in json_objects(path, handle):
         missing = [c for c in columns if c not in record]
         if missing:
             raise InputError(path, f"no field {', '.join(map(repr, missing))}", number)
@@ -248,30 +254,17 @@ def read_item_text(path: str | Path, item: str, fields: list[str], fmt: str | No
     fmt = log_format(path, fmt)
     texts: dict[str, str] = {}
     if fmt == "jsonl":  # fields may be absent from a record: read the item and whatever fields it has
-        for line, (record,) in records_whole(path):
-            if item not in record:
-                raise InputError(path, f"no field {item!r}", line)
-            texts[str(record[item]).strip()] = " ".join(t for t in (text_of(record.get(f)) for f in fields) if t)
+        if not path.is_file():
+            raise InputError(path, "file not found")
+        with open(path, encoding="utf-8-sig") as handle:
+            for line, record in json_objects(path, handle):
+                if item not in record:
+                    raise InputError(path, f"no field {item!r}", line)
+                texts[str(record[item]).strip()] = " ".join(t for t in (text_of(record.get(f)) for f in fields) if t)
         return texts
     for _, (key, *values) in records(path, fmt, [item, *fields]):
         texts[str(key).strip()] = " ".join(t for t in map(text_of, values) if t)
     return texts
-
-
-def records_whole(path: Path) -> Iterator[tuple[int, tuple[dict[str, Any]]]]:
-    """Every JSON object of a JSON-lines file."""
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise InputError(path, f"not a JSON object ({err.msg})", number) from None
-                if not isinstance(record, dict):
-                    raise InputError(path, "expected a JSON object a line", number)
-                yield number, (record,)
 
 
 def check_ids(log: InteractionLog) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans, MiniBatchKMeans
 from torch import Tensor
 
 KMEANS_FULL_MAX_ITEMS = 100_000  # above: mini-batch k-means
@@ -13,6 +12,8 @@ KMEANS_FULL_MAX_ITEMS = 100_000  # above: mini-batch k-means
 
 def kmeans_assignment(features: Tensor, k: int, seed: int = 0) -> Tensor:
     """Eq. 10: the centre (0..k-1) of each item 1..n-1 of ``features`` (row 0, padding, is left out)."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans  # here: a 2 s import that baselines and loading never need
+
     data = features[1:].float().numpy()
     k = max(1, min(k, len(data)))
     if len(data) <= KMEANS_FULL_MAX_ITEMS:
