@@ -24,7 +24,7 @@ from mdsrec_pyg.names import dataset_name
 from mdsrec_pyg.registry.store import check_recordable, record_run, write_table
 from mdsrec_pyg.registry.tables import AblationSummary
 from mdsrec_pyg.runs import variant_run_name
-from mdsrec_pyg.significance import paired_comparison, per_user_ndcg
+from mdsrec_pyg.significance import paired_comparison, paired_recall, per_user_ndcg
 
 # Table 3's rows, the full model last: (label, run name, settings); switches combine freely in any run
 # (e.g. --set dis=false --set ica=false)
@@ -70,10 +70,15 @@ def main(argv: list[str] | None = None) -> str:
     rows = []
     for label, _, _ in VARIANTS:
         runs = [results[folders[label, s]] for s in args.seeds]
+        variant = [folders[label, s] for s in args.seeds]
+        full_runs = [folders["MDSRec", s] for s in args.seeds]
         test = (
             None
             if label == "MDSRec"
-            else paired_comparison(full, per_user_ndcg([folders[label, s] for s in args.seeds], K))
+            else {
+                **paired_comparison(full, per_user_ndcg(variant, K)),
+                "recall": paired_recall(full_runs, variant, K),
+            }
         )
         rows.append(
             {

@@ -39,7 +39,7 @@ from mdsrec_pyg.names import dataset_name
 from mdsrec_pyg.registry.store import check_recordable, ran_on, record_run, write_table
 from mdsrec_pyg.registry.tables import Table2Summary
 from mdsrec_pyg.runs import grid_run_name
-from mdsrec_pyg.significance import paired_comparison, per_user_ndcg
+from mdsrec_pyg.significance import paired_comparison, paired_recall, per_user_ndcg
 from mdsrec_pyg.tables import mean_std
 
 METRICS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
@@ -264,7 +264,8 @@ def paired_tests(rows: list[dict], out: Path) -> list[dict]:
         own = per_user_ndcg([out / run for run in mine["runs"]], K)
         for model, r in sorted(others.items(), key=lambda item: -mean_std(item[1]["test"][f"ndcg@{K}"])[0]):
             test = paired_comparison(own, per_user_ndcg([out / run for run in r["runs"]], K))
-            tests.append({"other": model, "setting": setting, **test})
+            recall = paired_recall([out / run for run in mine["runs"]], [out / run for run in r["runs"]], K)
+            tests.append({"other": model, "setting": setting, **test, "recall": recall})
     return tests
 
 

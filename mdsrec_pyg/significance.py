@@ -71,3 +71,35 @@ def per_user_ndcg(run_dirs: list[str | Path], k: int = 20, stage: str = "test") 
     if len({len(v) for v in values}) != 1:
         raise ValueError(f"runs {list(map(str, run_dirs))} ranked different numbers of users")
     return np.mean(values, axis=0)
+
+
+def per_user_hits(run_dirs: list[str | Path], k: int = 20, stage: str = "test") -> np.ndarray:
+    """(runs, users): whether each run (one model's seeds) ranked each user's target in its top k."""
+    hits = [RunFolder(d).ranks(stage) <= k for d in run_dirs]
+    if len({len(h) for h in hits}) != 1:
+        raise ValueError(f"runs {list(map(str, run_dirs))} ranked different numbers of users")
+    return np.stack(hits)
+
+
+def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
+    """McNemar's exact test on paired hits: the pairs that ``a`` alone and ``b`` alone hit, and the two-sided
+    binomial p-value of the first count among the discordant pairs at 1/2 (1 with none)."""
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    p = 1.0 if only_a + only_b == 0 else float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
+    return only_a, only_b, p
+
+
+def paired_recall(runs_a: list[str | Path], runs_b: list[str | Path], k: int = 20, seed: int = 0) -> dict[str, Any]:
+    """Recall@k of ``runs_a`` against ``runs_b`` (the same seeds in the same order), paired over users: the
+    mean difference of per-user Recall (a user's hits averaged over the seeds) with its bootstrap interval, and
+    McNemar's exact test on the hits, its pairs being (user, seed) (with one seed, users), which decides
+    ``significant``."""
+    a, b = per_user_hits(runs_a, k), per_user_hits(runs_b, k)
+    if a.shape != b.shape:
+        raise ValueError(f"expected the same seeds and users, got {a.shape} and {b.shape}")
+    comparison = paired_comparison(a.mean(0), b.mean(0), seed=seed)
+    only_a, only_b, p = mcnemar_exact(a.ravel(), b.ravel())
+    return {**comparison, "only_a": only_a, "only_b": only_b, "p_mcnemar": p, "significant": p < ALPHA}

@@ -46,6 +46,8 @@ def test_ablation_writes_table_3_with_paired_tests_and_reuses_finished_runs(tmp_
     assert [r["variant"] for r in summary["rows"]][-1] == "MDSRec" and summary["rows"][-1]["test_against_full"] is None
     for row in summary["rows"][:-1]:
         assert len(row["test"]["ndcg@20"]) == 1 and 0 <= row["test_against_full"]["p_wilcoxon"] <= 1
+        assert 0 <= row["test_against_full"]["recall"]["p_mcnemar"] <= 1  # Recall@20 tested beside NDCG@20
+    assert table.count("McNemar's exact p") == 4  # a Recall line per variant
     assert len(list((registry / "synthetic" / "runs").glob("*.json"))) == 5  # one run per variant
     stamp = (tmp_path / "runs" / "mdsrec-s42" / "results.json").stat().st_mtime_ns
     again = command("ablation.py", *args)
@@ -150,6 +152,7 @@ def test_table2_tunes_every_model_alike_tests_pairs_and_reuses_runs(tmp_path):
         default = (1e-3, 0.2)  # the synthetic config's dropout is 0.2
         assert len(rows) == (1 if (rows[0]["lr"], rows[0]["dropout"]) == default else 2)
     assert {(t["other"], t["setting"]) for t in summary["tests"]} >= {("pop", "tuned"), ("sasrec", "tuned")}
+    assert all(0 <= t["recall"]["p_mcnemar"] <= 1 for t in summary["tests"]) and "McNemar's exact p" in done.stdout
     assert "p < 0.05" in done.stdout and (tmp_path / "runs" / "table2.md").read_text() in done.stdout
     stamp = (tmp_path / "runs" / "sasrec-lr0.001-do0.2-s42" / "results.json").stat().st_mtime_ns
     command("table2.py", *args)

@@ -76,6 +76,17 @@ def test_a_table_renders_mean_std_bold_best_and_the_verdict(tmp_path):
     assert "p = 0.01: significant at 0.05." in render(tmp_path, "toy/table2")
 
 
+def test_the_recall_verdict_stands_beside_the_ndcg_one_and_says_when_they_disagree(tmp_path):
+    summary = comparison(0.01)
+    recall = {"mean_a": 0.2, "mean_b": 0.19, "difference": 0.01, "ci_low": -0.01, "ci_high": 0.03}
+    summary.tests[0]["recall"] = {**recall, "only_a": 30, "only_b": 25, "p_mcnemar": 0.59, "significant": False}
+    write_table(tmp_path, "toy", "table2", summary)
+    text = render(tmp_path, "toy/table2")
+    assert "**Recall@20, mdsrec against sasrec: +5.3% (0.2000 against 0.1900; 95% CI [-0.0100, +0.0300])" in text
+    assert "hit by one only: 30 against 25, McNemar's exact p = 0.59: not significant at 0.05: noise" in text
+    assert "the Recall and the NDCG verdicts disagree" in text  # NDCG significant, Recall noise
+
+
 def test_regenerate_fills_marked_blocks_and_reports_what_changed(tmp_path):
     write_table(tmp_path, "toy", "table2", comparison(0.3))
     readme = "intro\n<!-- registry: toy/table2 -->\nstale\n<!-- /registry -->\nend\n"

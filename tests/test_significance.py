@@ -8,9 +8,17 @@ import itertools
 import numpy as np
 import pytest
 
+from mdsrec_pyg import io
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.runs import RunFolder
-from mdsrec_pyg.significance import bootstrap_interval, ndcg_per_user, paired_comparison, per_user_ndcg
+from mdsrec_pyg.significance import (
+    bootstrap_interval,
+    mcnemar_exact,
+    ndcg_per_user,
+    paired_comparison,
+    paired_recall,
+    per_user_ndcg,
+)
 
 
 def test_ndcg_per_user_by_hand():
@@ -99,3 +107,31 @@ def test_a_run_stores_ranks_that_give_its_metrics(tmp_path):
 def test_a_run_without_stored_ranks_is_named(tmp_path):
     with pytest.raises(InputError, match="ranks.npz: not found"):
         RunFolder(tmp_path).ranks()
+
+
+def test_mcnemars_exact_test_counts_the_pairs_one_model_alone_hits():
+    a = np.array([1, 1, 1, 0, 0], dtype=bool)
+    b = np.array([0, 0, 0, 0, 1], dtype=bool)
+    only_a, only_b, p = mcnemar_exact(a, b)
+    assert (only_a, only_b) == (3, 1) and p == pytest.approx(10 / 16)  # P(X <= 1) + P(X >= 3), X ~ Bin(4, 1/2)
+    assert mcnemar_exact(a, a) == (0, 0, 1.0)
+    assert mcnemar_exact(np.ones(20, bool), np.zeros(20, bool))[2] == pytest.approx(2 * 0.5**20)
+
+
+def test_paired_recall_pools_hits_over_users_and_seeds(tmp_path):
+    def run(name, *test_ranks):
+        folders = []
+        for seed, ranks in enumerate(test_ranks):
+            folder = tmp_path / f"{name}-{seed}"
+            folder.mkdir()
+            io.save_ranks(folder / RunFolder.RANKS, valid=np.array(ranks), test=np.array(ranks))
+            folders.append(folder)
+        return folders
+
+    a = run("a", [1, 5, 30, 2], [3, 40, 30, 2])  # hits @20: [1, 1, 0, 1], [1, 0, 0, 1]
+    b = run("b", [25, 5, 1, 30], [25, 5, 30, 30])  # hits @20: [0, 1, 1, 0], [0, 1, 0, 0]
+    got = paired_recall(a, b, k=20)
+    assert (got["only_a"], got["only_b"]) == (4, 2)  # pairs (user, seed) hit by one model alone
+    assert got["mean_a"] == pytest.approx((1 + 0.5 + 0 + 1) / 4) and got["mean_b"] == pytest.approx(1.5 / 4)
+    assert got["p_mcnemar"] == pytest.approx(mcnemar_exact(np.array([1] * 4 + [0] * 2), np.array([0] * 4 + [1] * 2))[2])
+    assert got["significant"] is False

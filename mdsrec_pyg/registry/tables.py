@@ -17,6 +17,22 @@ def improvement(test: dict[str, Any]) -> float:
     return 100 * test["difference"] / test["mean_b"] if test["mean_b"] else float("nan")
 
 
+def recall_verdict(test: dict[str, Any], who: str, k: int) -> str:
+    """The Recall@k line beside an NDCG verdict: McNemar's exact test on the hits, the bootstrap interval of
+    the per-user difference, and whether the two verdicts disagree."""
+    r = test["recall"]
+    line = (
+        f"**Recall@{k}, {who}: {improvement(r):+.1f}% ({r['mean_a']:.4f} against {r['mean_b']:.4f}; 95% CI "
+        f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]), hit by one only: {r['only_a']:,} against {r['only_b']:,}, "
+        f"McNemar's exact p = {r['p_mcnemar']:.2g}: "
+        + ("significant at 0.05" if r["significant"] else "not significant at 0.05: noise")
+    )
+    disagree = r["significant"] != test["significant"] or (
+        r["significant"] and (r["difference"] > 0) != (test["difference"] > 0)
+    )
+    return line + ("; the Recall and the NDCG verdicts disagree.**" if disagree else ".**")
+
+
 def feature_list(found: dict[str, int] | None) -> str:
     return ", ".join(f"{m} {d}-d" for m, d in sorted((found or {}).items())) or "none (ID models only)"
 
@@ -167,6 +183,8 @@ class Table2Summary(Summary):
             f"{improvement(best):+.1f}% NDCG@{k}, p = {best['p_wilcoxon']:.2g}: "
             + ("significant at 0.05.**" if best["significant"] else "not significant at 0.05: noise.**")
         )
+        if "recall" in best:
+            verdict += "\n\n" + recall_verdict(best, f"{proposed} against {best['other']}", k)
         return (
             f"Paired over {best['users']:,} test users, per-user NDCG@{k} ({proposed} minus the other; a "
             "user's value is its mean over the seeds):\n\n" + to_markdown(header, lines) + "\n" + verdict + "\n"
@@ -218,6 +236,11 @@ class AblationSummary(Summary):
 
     def verdict(self) -> str:
         tested = [(r["variant"], r["test_against_full"]) for r in self.rows if r.get("test_against_full")]
+        recall = [
+            recall_verdict(t, f"MDSRec against {v}", self.k).replace("MDSRec against", "full against", 1)
+            for v, t in tested
+            if "recall" in t
+        ]
         matter = [v for v, t in tested if t["significant"] and t["difference"] > 0]
         helps = [v for v, t in tested if t["significant"] and t["difference"] < 0]
         noise = [v for v, t in tested if not t["significant"]]
@@ -226,6 +249,7 @@ class AblationSummary(Summary):
             f"{', '.join(matter) or 'none'}; within noise: {', '.join(noise) or 'none'}"
             + (f"; raises it beyond noise: {', '.join(helps)}" if helps else "")
             + ".**"
+            + "".join("\n\n" + line for line in recall)
         )
 
 
