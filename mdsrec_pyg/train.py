@@ -161,12 +161,12 @@ class Trainer:
         returns it) continues from one, and the run then ends exactly as an uninterrupted one with the same
         seed would (on CPU)."""
         seed_everything(self.config.training.seed)
-        progress_ = self.start(resume)
-        while not progress_.stopped and progress_.epoch < self.config.training.epochs:
-            self.run_epoch(progress_)
+        state = self.start(resume)
+        while not state.stopped and state.epoch < self.config.training.epochs:
+            self.run_epoch(state)
             if self.folder is not None and self.writes:
-                write_checkpoint(self.folder.file(RunFolder.CHECKPOINT), self.checkpoint(progress_))
-        return self.finish(progress_)
+                write_checkpoint(self.folder.file(RunFolder.CHECKPOINT), self.checkpoint(state))
+        return self.finish(state)
 
     def start(self, resume: dict[str, Any] | None) -> "TrainingProgress":
         """The state of a new run, or of the checkpoint ``resume``, with its optimiser."""

@@ -176,12 +176,14 @@ class MDSRec(SequentialRecommender):
                 "new items", f"graph_operator {self.graph_operator!r}: a new item's weights in Â^m need mean or sum"
             )
         old, count = self.item_embedding.num_embeddings, len(next(iter(features.values())))
-        neighbours = {m: nearest_in(catalog[m], features[m], self.H + 1) for m in self.modalities}
-        weight = self.item_embedding.weight
-        rows = weight.new_zeros(count, weight.size(1))
+        neighbours = {}  # searched only where Â^m or the ID embedding reads them
+        if self.use_graphs or id_embedding == "neighbours":
+            neighbours = {m: nearest_in(catalog[m], features[m], self.H + 1) for m in self.modalities}
+        rows = None
         if id_embedding == "neighbours":
+            weight = self.item_embedding.weight
             rows = torch.stack([weight[n].mean(1) for n in neighbours.values()]).mean(0)
-        self.item_embedding = grown_embedding(self.item_embedding, rows)
+        self.item_embedding = grown_embedding(self.item_embedding, count, rows)
         self.cooccurrence.grow(count)
         if not self.use_graphs:
             self.projected.grow(features)

@@ -75,16 +75,12 @@ class UniSRec(ItemTableRecommender):
         self.apply(init_weights)
 
     def add_items(self, features: dict[str, Tensor], catalog: dict[str, Tensor], id_embedding: str = "zero") -> None:
-        """New items read through the adaptors (Eq. of v_i), with a zero ID embedding (none when inductive)."""
+        """New items read through the adaptors (their v_i), with a zero ID embedding (none when inductive)."""
         if id_embedding != "zero":
             raise InputError("new items", "model UniSRec gives a new item a zero ID embedding only")
-        grown = {m: torch.cat([self.features[m], features[m].to(self.features[m])]) for m in self.adaptors}
-        self.features = BufferDict(grown, persistent=False)
+        self.features = self.features.appended(features)
         if self.id_embedding is not None:
-            rows = self.id_embedding.weight.new_zeros(
-                len(next(iter(features.values()))), self.id_embedding.embedding_dim
-            )
-            self.id_embedding = grown_embedding(self.id_embedding, rows)
+            self.id_embedding = grown_embedding(self.id_embedding, len(next(iter(features.values()))))
 
     def item_tables(self) -> Tensor:
         """v_i for every item (num_items, d); padding row zero."""

@@ -20,6 +20,12 @@ class BufferDict(nn.Module):
     def __getitem__(self, name: str) -> Tensor:
         return self._buffers[name]
 
+    def appended(self, rows: dict[str, Tensor]) -> "BufferDict":
+        """A copy with ``rows[name]`` appended to each tensor (new items' rows), as persistent as this one."""
+        persistent = not self._non_persistent_buffers_set
+        grown = {name: torch.cat([tensor, rows[name].to(tensor)]) for name, tensor in self._buffers.items()}
+        return BufferDict(grown, persistent=persistent)
+
 
 class IdEmbedding(nn.Module):
     """E^id[items]; row 0 (padding) is kept at zero."""
@@ -32,22 +38,22 @@ class IdEmbedding(nn.Module):
         with torch.no_grad():
             self.id_embedding.weight[0].zero_()
 
-    def grow(self, features: dict[str, Tensor], rows: Tensor | None = None) -> None:
-        """Append new items: ``rows`` as their ID embeddings (default zero: an item never trained)."""
-        weight = self.id_embedding.weight
-        n = len(next(iter(features.values()))) if features else len(rows)
-        rows = weight.new_zeros(n, weight.size(1)) if rows is None else rows.to(weight)
-        self.id_embedding = grown_embedding(self.id_embedding, rows)
+    def grow(self, features: dict[str, Tensor]) -> None:
+        """Append new items (as many as ``features`` has rows) with a zero ID embedding: never trained."""
+        self.id_embedding = grown_embedding(self.id_embedding, len(next(iter(features.values()))))
 
     def forward(self, items: Tensor) -> Tensor:
         return self.id_embedding(items)
 
 
-def grown_embedding(embedding: nn.Embedding, rows: Tensor) -> nn.Embedding:
-    """``embedding`` with ``rows`` appended (an evaluation-time copy: the new rows are not trained)."""
-    grown = nn.Embedding(embedding.num_embeddings + len(rows), embedding.embedding_dim, padding_idx=0)
-    grown.weight.data = torch.cat([embedding.weight.data, rows.to(embedding.weight)])
-    return grown.to(embedding.weight.device)
+def grown_embedding(embedding: nn.Embedding, count: int, rows: Tensor | None = None) -> nn.Embedding:
+    """``embedding`` with ``count`` rows appended, ``rows`` or zeros (an evaluation-time copy: the new rows are
+    not trained)."""
+    weight = embedding.weight.data
+    rows = weight.new_zeros(count, weight.size(1)) if rows is None else rows.to(weight)
+    grown = nn.Embedding(embedding.num_embeddings + count, embedding.embedding_dim, padding_idx=0)
+    grown.weight.data = torch.cat([weight, rows])
+    return grown.to(weight.device)
 
 
 class ModalProjection(nn.Module):
@@ -61,8 +67,7 @@ class ModalProjection(nn.Module):
 
     def grow(self, features: dict[str, Tensor]) -> None:
         """Append the feature rows of new items (every modality of this projection)."""
-        grown = {m: torch.cat([self.features[m], features[m].to(self.features[m])]) for m in self.modalities}
-        self.features = BufferDict(grown, persistent=False)
+        self.features = self.features.appended(features)
 
     def forward(self, items: Tensor | None = None) -> dict[str, Tensor]:
         """{m: W_m f_m[items] + b_m}, each (*items.shape, d); every item's row (num_items, d) without
@@ -83,8 +88,8 @@ class FusedItemEmbedding(IdEmbedding):
         self.fuse = nn.Linear(hidden_size * (1 + len(features)), hidden_size)
         self.dropout = nn.Dropout(dropout)
 
-    def grow(self, features: dict[str, Tensor], rows: Tensor | None = None) -> None:
-        super().grow(features, rows)
+    def grow(self, features: dict[str, Tensor]) -> None:
+        super().grow(features)
         self.modal.grow(features)
 
     def forward(self, items: Tensor) -> Tensor:

@@ -97,12 +97,6 @@ def record_run(registry: str | Path, table: str, run_dir: str | Path, results: d
     return io.write_json(Path(registry) / results["dataset"] / table / f"{Path(run_dir).name}.json", entry)
 
 
-def table_runs(summary: Summary) -> list[str]:
-    """The run names a table is made of (its rows' or points' ``runs``); none for a measurement."""
-    runs = getattr(summary, "runs", None)
-    return runs() if callable(runs) else []
-
-
 def entry_differences(entry: Path, config: Config) -> list[str]:
     """How the run entry ``entry`` differs from ``config`` (none where there is no entry)."""
     return config_differences(read_json(entry).get("config", {}), config) if entry.is_file() else []
@@ -141,7 +135,7 @@ def check_recordable(
         for key, value in facts.items():
             if hasattr(summary, key) and getattr(summary, key) != value:
                 refuse(f"{key} {shorten(getattr(summary, key))} there, {shorten(value)} here")
-        runs = table_runs(summary)
+        runs = summary.runs()
         if not runs:
             refuse("it lists no runs to compare")
         if rows is not None and sorted(rows) != sorted(runs):

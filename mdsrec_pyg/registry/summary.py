@@ -48,6 +48,10 @@ class Summary:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
         return {"kind": self.kind, **values, **self.extra}
 
+    def runs(self) -> list[str]:
+        """The names of the runs this file is made of (a table's rows or points); none for a measurement."""
+        return []
+
     def render(self, to_root: str = "") -> str:
         """The Markdown of this file; ``to_root`` is the way from the page to the project root (``../`` for a
         page in ``docs/``), for the links a table makes. A subclass gives this or :meth:`render_together`."""
