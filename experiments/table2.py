@@ -88,7 +88,7 @@ class Plan:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.out = output_folder(args, "table2")
+        self.out = output_folder(args, args.table)
         self.dataset = dataset_name(args.dataset)
         first = args.seeds[0]
         self.defaults = {m: self.config(m, first) for m in args.models}
@@ -170,6 +170,13 @@ def summary_row(plan: Plan, row: dict, results: dict[Path, dict]) -> dict:
     """A row of the recorded table: its values per seed."""
     runs = [results[plan.folder(c)] for c in row["configs"]]
     trainable, first = MODELS[row["model"]].trainable, row["configs"][0]
+    cold = {  # a cold-start run's metrics over the test users with a held-out target and the others
+        stage: {m: [r[stage][m] for r in runs] for m in METRICS}
+        for stage in ("test_cold", "test_warm")
+        if stage in runs[0]
+    }
+    if cold:
+        cold["cold_start"] = runs[0]["cold_start"]
     return {
         "model": row["model"],
         "setting": row["setting"],
@@ -182,6 +189,7 @@ def summary_row(plan: Plan, row: dict, results: dict[Path, dict]) -> dict:
         "seconds": [r["seconds"] for r in runs],
         "ran_on": sorted({ran_on(r) for r in runs}),
         "runs": [grid_run_name(c) for c in row["configs"]],
+        **cold,
     }
 
 
@@ -213,6 +221,7 @@ def main(argv: list[str] | None = None) -> str:
     for folder, result in {**finished, **results}.items():
         record_run(args.registry, plan.out.name, folder, result)
     summary_rows = [summary_row(plan, row, results) for row in rows]
+    stage = "test_cold" if plan.defaults[args.models[0]].data.cold_items else "test"  # --set: the same for all
     first = plan.defaults[args.models[0]].data
     loaded = load_dataset(args.dataset, first.data_dir, first.feature_dir)
     summary = Table2Summary(
@@ -227,8 +236,9 @@ def main(argv: list[str] | None = None) -> str:
         proposed=PROPOSED,
         k=K,
         note=note(args.tune),
-        tests=paired_tests(summary_rows, plan.out),
+        tests=paired_tests(summary_rows, plan.out, stage),
         rows=summary_rows,
+        compared_on=stage,
     )
     recorded = write_table(args.registry, plan.dataset, args.table, summary)
     table = summary.render()
@@ -248,10 +258,11 @@ def note(tune: bool) -> str:
     )
 
 
-def paired_tests(rows: list[dict], out: Path) -> list[dict]:
+def paired_tests(rows: list[dict], out: Path, stage: str = "test") -> list[dict]:
     """The proposed model against every other model, per setting (a model without a default row is compared
-    by its tuned row, which then is its default setting too), ordered by the other's mean test NDCG@K; the
-    per-user ranks are read from the rows' run folders in ``out``."""
+    by its tuned row, which then is its default setting too), ordered by the other's mean NDCG@K over the
+    users of ``stage`` (``test``, or ``test_cold``: those with a held-out target); the per-user ranks are read
+    from the rows' run folders in ``out``."""
     tests = []
     for setting in ("tuned", "default"):
         mine = next((r for r in rows if r["model"] == PROPOSED and r["setting"] == setting), None)
@@ -261,10 +272,11 @@ def paired_tests(rows: list[dict], out: Path) -> list[dict]:
         for r in rows:
             if r["model"] != PROPOSED and (r["setting"] == setting or r["model"] not in others):
                 others[r["model"]] = r
-        own = per_user_ndcg([out / run for run in mine["runs"]], K)
-        for model, r in sorted(others.items(), key=lambda item: -mean_std(item[1]["test"][f"ndcg@{K}"])[0]):
-            test = paired_comparison(own, per_user_ndcg([out / run for run in r["runs"]], K))
-            recall = paired_recall([out / run for run in mine["runs"]], [out / run for run in r["runs"]], K)
+        own = per_user_ndcg([out / run for run in mine["runs"]], K, stage)
+        for model, r in sorted(others.items(), key=lambda item: -mean_std(item[1][stage][f"ndcg@{K}"])[0]):
+            test = paired_comparison(own, per_user_ndcg([out / run for run in r["runs"]], K, stage))
+            runs_a, runs_b = [out / run for run in mine["runs"]], [out / run for run in r["runs"]]
+            recall = paired_recall(runs_a, runs_b, K, stage=stage)
             tests.append({"other": model, "setting": setting, **test, "recall": recall})
     return tests
 

@@ -147,6 +147,9 @@ class DataConfig:
     graph_dir: str = setting("graphs", folder_path("a folder for the graph store"))  # built relation graphs
     max_len: int = setting(50, integer(1))  # the last max_len items of a sequence
     modalities: list[str] = setting([], distinct_names("a list of distinct modality names (empty: all)"))
+    cold_items: float = setting(0.0, real(0.0, 1.0, high_open=True))  # share held out of training (data/cold.py)
+    cold_seed: int = setting(0, integer(0, 2**32 - 1))  # draws the held-out items, the same for every model
+    cold_id_embedding: str = setting("zero", one_of("zero", "neighbours"))  # a held-out item's E^id at the test
 
 
 @dataclass
@@ -397,8 +400,28 @@ def validate(config: Config) -> Config:
         raise InputError(
             "setting evaluation.valid_metric", f"got {metric!r}; its K is not in topk {config.evaluation.topk}"
         )
+    check_cold_start(config)
     config.options.check(config)
     return config
+
+
+def check_cold_start(config: Config) -> None:
+    """A cold-start run needs a model that scores items it never trained on, with the ID embedding asked for."""
+    data = config.data
+    if not data.cold_items:
+        return
+    embeddings = model_class(config.model).new_item_embeddings()
+    if not embeddings:
+        raise InputError(
+            "setting data.cold_items",
+            f"model {config.model} scores no item it did not train on (it reads no item features); expected "
+            "pop or a model that reads features",
+        )
+    if data.cold_id_embedding not in embeddings:
+        raise InputError(
+            "setting data.cold_id_embedding",
+            f"got {data.cold_id_embedding!r}; model {config.model} gives a new item {' or '.join(embeddings)}",
+        )
 
 
 SECTION_NAMES = ("data", "training", "evaluation", "graphs")  # and each model's name: its options

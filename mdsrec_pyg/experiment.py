@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 from . import distributed, io
 from .config import LOCATION_KEYS, Config
 from .data import SequentialDataset, load_dataset
+from .data.cold import hold_out_items
 from .errors import InputError, RunInterrupted, Terminated, TrainingError
 from .models import model_and_graphs
 from .names import dataset_name
@@ -85,7 +86,8 @@ def format_metrics(results: dict[str, Any]) -> str:
     """A table with a row per metric and a column per split and K."""
     names = list(dict.fromkeys(key.split("@")[0] for key in results["test"]))
     cutoffs = list(dict.fromkeys(key.split("@")[1] for key in results["test"]))
-    columns = [(split, k) for split in ("valid", "test") for k in cutoffs]
+    splits = [split for split in ("valid", "test", "test_cold", "test_warm") if split in results]
+    columns = [(split, k) for split in splits for k in cutoffs]
     lines = [
         "| metric | " + " | ".join(f"{split} @{k}" for split, k in columns) + " |",
         "|---" * (len(columns) + 1) + "|",
@@ -260,17 +262,22 @@ def _run(
         }
         if checkpoint is not None:
             folder.check_same_data(dataset.name, data["fingerprint"], force)
-        split = dataset.split()
+        cold = (
+            hold_out_items(dataset, config.data.cold_items, config.data.cold_seed) if config.data.cold_items else None
+        )
+        split = (cold.dataset if cold else dataset).split()
+        catalog = cold.catalog if cold else dataset  # what the model trains on
         if not main:  # rank 0 builds and stores the relation graphs first, the others then read them
             distributed.barrier()
         with phase(f"relation graphs and {config.model}", enabled=main):
-            config, model = model_and_graphs(config, dataset, split)  # the graph settings as the stage used them
+            config, model = model_and_graphs(config, catalog, split)  # the graph settings as the stage used them
         if main:
             distributed.barrier()
         if main and checkpoint is None:
             folder.write_json(folder.CONFIG, config.to_dict())
             folder.write_json(folder.DATA, data)
-        results = Trainer(model, split, config, dataset.num_items, folder.path).fit(resume=checkpoint)
+        trainer = Trainer(model, split, config, catalog.num_items, folder.path, cold)
+        results = trainer.fit(resume=checkpoint)
         results["statistics"] = dataset.statistics()
         results["data"] = data
         results["world_size"] = distributed.world_size()

@@ -85,6 +85,12 @@ def load_trained(
         raise InputError(folder.path, f"the run has not finished (no results.json); {folder.advice_to_finish()}")
     results = folder.read_json(folder.RESULTS)
     folder.check_consistent(results)
+    if config.data.cold_items:
+        raise InputError(
+            folder.path,
+            f"a cold-start run (data.cold_items={config.data.cold_items:g}) measures held-out items and its model "
+            "never trained on them; train without data.cold_items to recommend",
+        )
     config.training.device = device
     if data_dir is not None:
         config.data.data_dir = data_dir

@@ -92,12 +92,14 @@ def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
     return only_a, only_b, p
 
 
-def paired_recall(runs_a: list[str | Path], runs_b: list[str | Path], k: int = 20, seed: int = 0) -> dict[str, Any]:
+def paired_recall(
+    runs_a: list[str | Path], runs_b: list[str | Path], k: int = 20, seed: int = 0, stage: str = "test"
+) -> dict[str, Any]:
     """Recall@k of ``runs_a`` against ``runs_b`` (the same seeds in the same order), paired over users: the
     mean difference of per-user Recall (a user's hits averaged over the seeds) with its bootstrap interval, and
     McNemar's exact test on the hits, its pairs being (user, seed) (with one seed, users), which decides
     ``significant``."""
-    a, b = per_user_hits(runs_a, k), per_user_hits(runs_b, k)
+    a, b = per_user_hits(runs_a, k, stage), per_user_hits(runs_b, k, stage)
     if a.shape != b.shape:
         raise ValueError(f"expected the same seeds and users, got {a.shape} and {b.shape}")
     comparison = paired_comparison(a.mean(0), b.mean(0), seed=seed)

@@ -18,6 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from . import distributed, io
 from .config import Config
 from .data import LeaveOneOutSplit
+from .data.cold import ColdStart
 from .errors import TrainingError
 from .evaluate import metrics_from_ranks, target_ranks, trim_left_padding
 from .hashing import file_sha256
@@ -80,7 +81,9 @@ class TrainingProgress:
 
 class Trainer:
     """Trains one model on a split's training windows and ranks the catalog for validation and test; with an
-    output folder (a :class:`runs.RunFolder`) it writes the checkpoint, best.pt and ranks.npz there."""
+    output folder (a :class:`runs.RunFolder`) it writes the checkpoint, best.pt and ranks.npz there. With
+    ``cold`` (the cold-start protocol, ``data/cold.py``) the model trains and validates on the warm catalog
+    of ``num_items`` rows, and the held-out items join it by their features before the test."""
 
     def __init__(
         self,
@@ -89,6 +92,7 @@ class Trainer:
         config: Config,
         num_items: int,
         out_dir: str | Path | None = None,
+        cold: ColdStart | None = None,
     ) -> None:
         self.model = model.to(config.training.device)
         self.engine = self.model  # what a training step calls: the model, or its DDP wrapper
@@ -97,6 +101,7 @@ class Trainer:
         self.split = split
         self.config = config
         self.num_items = num_items
+        self.cold = cold
         self.folder = RunFolder(out_dir) if out_dir else None
         self.writes = distributed.is_main()  # with several ranks, rank 0 alone writes files
         self.windows = split.train_windows(config.data.max_len)
@@ -206,6 +211,25 @@ class Trainer:
         if state.stopped:
             log.info("early stop: no better %s for %d epochs", metric, self.config.training.patience)
 
+    def add_cold_items(self) -> None:
+        """The held-out items join the trained catalog by their features (as ``Recommender.add_items``)."""
+        config = self.config
+        new, catalog = self.cold.new_features(config.data.modalities, config.model)
+        device = config.training.device
+        self.model.add_items(
+            {m: t.to(device) for m, t in new.items()},
+            {m: t.to(device) for m, t in catalog.items()},
+            config.data.cold_id_embedding,
+        )
+        self.model.to(device)
+        self.num_items = self.cold.dataset.num_items
+
+    def cold_counts(self, ranks: dict[str, np.ndarray]) -> dict[str, Any]:
+        """How many items were held out and how many test users have a cold target (cold-start runs only)."""
+        if self.cold is None:
+            return {}
+        return {"cold_start": {"items": self.cold.cold, "warm_items": self.cold.warm, "users": len(ranks["test_cold"])}}
+
     def checkpoint(self, state: "TrainingProgress") -> dict[str, Any]:
         """What resumes the run after ``state``'s epoch (the format :func:`runs.read_checkpoint` reads)."""
         return {
@@ -229,17 +253,23 @@ class Trainer:
             self.model.load_state_dict(stopper.best_state)
             if writes:
                 best_sha256 = file_sha256(io.torch_save(self.folder.file(RunFolder.BEST), stopper.best_state))
-        ranks = {stage: self.ranks(stage) for stage in ("valid", "test")}
+        ranks = {"valid": self.ranks("valid")}
+        if self.cold is not None:
+            self.add_cold_items()
+        ranks["test"] = self.ranks("test")
+        if self.cold is not None:  # the test users by their target: held out of training, or not
+            cold = self.cold.is_cold(self.split.test_targets)
+            ranks["test_cold"], ranks["test_warm"] = ranks["test"][cold], ranks["test"][~cold]
         if writes:  # per-user ranks, for paired tests between runs (significance.py)
             io.save_ranks(self.folder.file(RunFolder.RANKS), **ranks)
-        valid, test = (metrics_from_ranks(ranks[stage], config.evaluation.topk) for stage in ("valid", "test"))
+        metrics = {stage: metrics_from_ranks(r, config.evaluation.topk) for stage, r in ranks.items()}
         return {
             "dataset": config.dataset,
             "model": config.model,
             "config": config.to_dict(),
             "best_epoch": stopper.best_epoch if self.model.trainable else 0,
-            "valid": valid,
-            "test": test,
+            **metrics,  # valid, test (and test_cold, test_warm)
+            **self.cold_counts(ranks),
             "history": state.history,
             "seconds": time.time() - state.started,
             "seconds_to_best_epoch": sum(h["seconds"] for h in state.history[: stopper.best_epoch]),

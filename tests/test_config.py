@@ -82,6 +82,9 @@ BAD_SETTINGS = [
     ("model=sasrec", "--set: model is chosen with --model, not --set"),
     ("nosuchkey=1", "unknown config key 'nosuchkey'"),
     ("lr", "--set: expected key=value, got 'lr'"),
+    ("cold_items=1", "setting data.cold_items: got 1.0; expected a number in [0.0, 1.0)"),
+    ("cold_items=-0.1", "setting data.cold_items: got -0.1"),
+    ("cold_id_embedding=mean", "setting data.cold_id_embedding: got 'mean'; expected one of 'zero', 'neighbours'"),
 ]
 
 
@@ -97,6 +100,8 @@ BAD_MODEL_SETTINGS = [
     ("sasrec", "tau=0.5", "--set: tau: an option of model mdsrec, not of this run's model sasrec"),
     ("pop", "dropout=0.1", "--set: dropout: an option of model"),
     ("sasrec", "sasrec.num_heads=7", "setting sasrec.num_heads: got 7; expected a divisor of hidden_size 64"),
+    ("sasrec", "cold_items=0.1", "setting data.cold_items: model sasrec scores no item it did not train on"),
+    ("sasrecf", "cold_items=0.1 cold_id_embedding=neighbours", "model sasrecf gives a new item zero"),
 ]
 
 
@@ -211,7 +216,8 @@ def test_a_config_saved_before_the_sections_is_the_same_run():
 def test_a_bad_setting_is_one_line_exit_2_and_writes_nothing(model, setting, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as ended:
-        command_line(lambda: RUN.main(["--model", model, "--set", setting, "--out", str(tmp_path / "run")]))
+        sets = [part for kv in setting.split(" ") for part in ("--set", kv)]  # one setting, or several
+        command_line(lambda: RUN.main(["--model", model, *sets, "--out", str(tmp_path / "run")]))
     err = capsys.readouterr().err
     assert ended.value.code == 2 and message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err

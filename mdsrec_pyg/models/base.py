@@ -59,6 +59,12 @@ class SequentialRecommender(nn.Module):
         features = dataset.select_features(config.data.modalities, config.model) if cls.reads_features else {}
         return cls(dataset.num_items, features, config, softmax)
 
+    @classmethod
+    def new_item_embeddings(cls) -> tuple[str, ...]:
+        """The ID embeddings :meth:`add_items` can give a new item (``id_embedding``); empty for a model that
+        cannot score an item it did not train on."""
+        return ()
+
     def add_items(self, features: dict[str, Tensor], catalog: dict[str, Tensor], id_embedding: str = "zero") -> None:
         """Append new items, known by their ``features`` only (each modality's rows), to the catalog this model
         scores; ``catalog`` is the trained catalog's features. A model that reads no features refuses."""
@@ -119,6 +125,10 @@ class ItemTableRecommender(SequentialRecommender):
     def item_tables(self) -> Tensor:
         return self.items.id_embedding.weight
 
+    @classmethod
+    def new_item_embeddings(cls) -> tuple[str, ...]:
+        return ("zero",) if cls.reads_features else ()
+
     def add_items(self, features: dict[str, Tensor], catalog: dict[str, Tensor], id_embedding: str = "zero") -> None:
         """Every item module grows by the new items: a zero ID embedding, their projected features (a model
         whose scores read the ID table alone scores a new item 0)."""
@@ -176,6 +186,15 @@ class MostPopular(SequentialRecommender):
         graphs: RelationGraphs | None = None,
     ) -> "MostPopular":
         return cls(split.train_item_counts(dataset.num_items))
+
+    @classmethod
+    def new_item_embeddings(cls) -> tuple[str, ...]:
+        return ("zero",)
+
+    def add_items(self, features: dict[str, Tensor], catalog: dict[str, Tensor], id_embedding: str = "zero") -> None:
+        """New items (as many as ``features`` has rows) have no interactions yet: each counts zero."""
+        count = len(next(iter(features.values())))
+        self.counts = torch.cat([self.counts, self.counts.new_zeros(count)])
 
     def user_state(self, inputs: Tensor, tables: None = None) -> int:
         return inputs.size(0)

@@ -162,6 +162,10 @@ class MDSRec(SequentialRecommender):
         assignments = {m: state[f"assignments.{m}"] for m in features if f"assignments.{m}" in state}
         return RelationGraphs(settings, stored("cooccurrence"), modal, assignments, features)
 
+    @classmethod
+    def new_item_embeddings(cls) -> tuple[str, ...]:
+        return ("zero", "neighbours")
+
     def add_items(self, features: dict[str, Tensor], catalog: dict[str, Tensor], id_embedding: str = "zero") -> None:
         """New items by their raw features: in Â^m each takes the place of its nearest catalog items, its top
         H + 1 by cosine (a new item has no co-occurrence, so no behaviour injection), so Ê^m is their mean

@@ -90,6 +90,7 @@ class Table2Summary(Summary):
     tests: list[dict[str, Any]]
     rows: list[dict[str, Any]]  # model, setting, lr, dropout, test {metric: [per seed]}, best_epochs, runs, ...
     grid_valid_ndcg: dict[str, dict[str, float | str]] | None = None  # saved as "grid_valid_ndcg@20"
+    compared_on: str = "test"  # the users the paired tests are over: "test", or "test_cold" (cold-start)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], path: Any) -> "Table2Summary":
@@ -100,6 +101,8 @@ class Table2Summary(Summary):
     def to_dict(self) -> dict[str, Any]:
         values = super().to_dict()
         values["grid_valid_ndcg@20"] = values.pop("grid_valid_ndcg")
+        if values["compared_on"] == "test":  # the tables before cold start, unchanged
+            del values["compared_on"]
         return values
 
     def runs(self) -> list[str]:
@@ -132,13 +135,39 @@ class Table2Summary(Summary):
             f"{self.dataset}: test split, full ranking; seeds {seeds} (mean ± std over the seeds a row ran); "
             f"features: {feature_list(self.features)}; {self.note}\n\n" + to_markdown(header, lines)
         )
+        if self.compared_on == "test_cold":
+            text += "\n" + self.render_cold()
         if self.grid_valid_ndcg:
             text += "\n" + self.render_search()
         if self.tests:
             text += "\n" + self.render_tests()
-        if paper is not None and self.dataset in paper.datasets:
+        if paper is not None and self.dataset in paper.datasets and self.compared_on == "test":
             text += "\n" + paper.rows_beside(self)
         return text
+
+    def render_cold(self) -> str:
+        """A cold-start table's rows over the test users with a held-out target and over the others."""
+        stages = [("test_cold", "cold"), ("test_warm", "warm")]
+        shown = [(stage, m) for stage, _ in stages for m in ("recall@20", "ndcg@20")]
+        best = {key: max(mean_std(r[key[0]][key[1]])[0] for r in self.rows) for key in shown}
+        lines = [
+            [
+                r["model"],
+                r["setting"],
+                *(
+                    f"**{cell(r[stage][m])}**" if mean_std(r[stage][m])[0] == best[(stage, m)] else cell(r[stage][m])
+                    for stage, m in shown
+                ),
+            ]
+            for r in self.rows
+        ]
+        header = ["model", "setting", *(f"{label} {short(m)}" for _, label in stages for m in ("recall@20", "ndcg@20"))]
+        users = self.rows[0].get("cold_start", {})
+        return (
+            f"Cold start: {users.get('items', '?'):,} items held out of training and added back by their features "
+            f"for the test; {users.get('users', '?'):,} test users have a held-out target (cold), the others a "
+            "trained one (warm):\n\n" + to_markdown(header, lines)
+        )
 
     def render_search(self) -> str:
         """The validation NDCG@20 of every searched setting, per model (the chosen one in bold)."""
@@ -185,8 +214,9 @@ class Table2Summary(Summary):
         )
         if "recall" in best:
             verdict += "\n\n" + recall_verdict(best, f"{proposed} against {best['other']}", k)
+        users = "test users with a held-out target" if self.compared_on == "test_cold" else "test users"
         return (
-            f"Paired over {best['users']:,} test users, per-user NDCG@{k} ({proposed} minus the other; a "
+            f"Paired over {best['users']:,} {users}, per-user NDCG@{k} ({proposed} minus the other; a "
             "user's value is its mean over the seeds):\n\n" + to_markdown(header, lines) + "\n" + verdict + "\n"
         )
 
