@@ -36,16 +36,23 @@ import torch
 from torch_geometric.typing import WITH_TORCH_SPARSE
 
 from mdsrec_pyg import io
-from mdsrec_pyg.benchmarks import Stages, generated_catalog, peak_rss_mb, with_stand_in_features
+from mdsrec_pyg.benchmarks import (
+    Stages,
+    generated_catalog,
+    multiply_adds,
+    peak_rss_mb,
+    step_peak_mb,
+    with_stand_in_features,
+)
 from mdsrec_pyg.cli import add_set_argument, command_line
 from mdsrec_pyg.config import Config, build_config
 from mdsrec_pyg.data import SequentialDataset, load_dataset
-from mdsrec_pyg.evaluate import evaluate
+from mdsrec_pyg.evaluate import evaluate, trim_left_padding
 from mdsrec_pyg.graphs import GraphStore, cooccurrence_graph
 from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk, knn_recall, neighbour_lists
 from mdsrec_pyg.graphs.relations import inject_behaviour, modal_graph
 from mdsrec_pyg.graphs.store import Graph
-from mdsrec_pyg.models import model_and_graphs
+from mdsrec_pyg.models import SequentialRecommender, model_and_graphs
 from mdsrec_pyg.nn.propagation import RelationGraph
 from mdsrec_pyg.provenance import source_commit
 from mdsrec_pyg.registry.measurements import BenchSummary
@@ -170,6 +177,59 @@ def bench_knn(stages: Stages, config: Config, dataset: SequentialDataset, cooccu
     return figures
 
 
+def model_shape(config: Config, model: SequentialRecommender, items: int) -> dict[str, int]:
+    """What :func:`multiply_adds` counts a model by: its width, depth, channels, encoders and ICA."""
+    options, modalities = config.options, len(getattr(model, "modalities", []))
+    return {
+        "d": options.hidden_size,
+        "inner": options.inner_size,
+        "layers": options.num_layers,
+        "heads": options.num_heads,
+        "items": items,
+        "channels": 1 + modalities,
+        "encoders": 1 + modalities,
+        "ica": modalities if getattr(model, "use_ica", False) else 0,
+        "k": config.graphs.k if config.graphs is not None else 0,
+    }
+
+
+def batch_shapes(trainer: Trainer, rows: list[np.ndarray]) -> list[tuple[int, int, int]]:
+    """(rows, input length after trimming, non-padding input positions) of each batch of window ``rows``."""
+    lengths = trainer.window_lengths
+    return [(len(r), int(lengths[r].max()) - 1, int((lengths[r] - 1).sum())) for r in rows]
+
+
+def worst_batch(stages: Stages, trainer: Trainer, optimizer: torch.optim.Optimizer) -> dict:
+    """One training step (forward, backward, Adam) on the batch of the longest windows: its time and the
+    memory that step alone adds at its peak (after an epoch, so Adam's state exists already)."""
+    config, name = trainer.config, trainer.config.model
+    rows = np.argsort(trainer.window_lengths, kind="stable")[-config.training.batch_size :]
+    window = torch.as_tensor(trim_left_padding(trainer.windows[rows]), device=config.training.device)
+    trainer.model.train()
+
+    def step() -> None:
+        loss = trainer.engine(window[:, :-1], window[:, 1:])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    memory = {}
+    _, seconds = stages.run(
+        f"{name}: worst batch, one step",
+        lambda: memory.setdefault("mb", step_peak_mb(step, config.training.device)),
+        f"{len(rows)} rows of length {window.size(1) - 1}",
+    )
+    print(f"{name}: the worst batch's step adds {memory['mb']:,.0f} MB at its peak", flush=True)
+    return {
+        f"worst_step_seconds_{name}": seconds,
+        f"worst_step_mb_{name}": memory["mb"],
+        f"worst_step_multiply_adds_{name}": multiply_adds(
+            model_shape(config, trainer.model, trainer.num_items - 1), batch_shapes(trainer, [rows])
+        ),
+        "worst_step_shape": [len(rows), int(window.size(1) - 1)],
+    }
+
+
 def bench_model(stages: Stages, config: Config, dataset: SequentialDataset, args, evaluation) -> dict:
     """One model: build (with its relation graphs), one training epoch (or a share of it, scaled), the
     profile where asked, and full-ranking evaluation of ``evaluation`` (inputs, targets)."""
@@ -190,6 +250,10 @@ def bench_model(stages: Stages, config: Config, dataset: SequentialDataset, args
     figures = {f"sequences_per_second_{name}": len(trainer.windows) / seconds}
     figures[f"epoch_seconds_{name}"] = all_rows / figures[f"sequences_per_second_{name}"]
     figures["epoch_extrapolated"] = len(trainer.windows) < all_rows
+    timed = bucketed_batches(trainer.window_lengths, config.training.batch_size, np.random.default_rng(0))
+    figures[f"multiply_adds_{name}"] = multiply_adds(model_shape(config, model, n - 1), batch_shapes(trainer, timed))
+    figures[f"softmax_calls_{name}"] = dict(model.softmax.calls)  # the timed epoch's losses, full or streamed
+    figures.update(worst_batch(stages, trainer, optimizer))
     if args.profile:
         profile_out = Path(args.out).with_name(f"{Path(args.out).stem}-profile-{name}.txt")
         profile_training(trainer, optimizer, args.profile, profile_out)
@@ -253,12 +317,22 @@ def main(argv: list[str] | None = None) -> dict:
         figures.update(bench_model(stages, model_config, dataset, args, (inputs, targets)))
     figures["eval_users_per_second"] = figures["eval_users_per_second_mdsrec"]
     figures["epoch_ratio_mdsrec_sasrec"] = figures["epoch_seconds_mdsrec"] / figures["epoch_seconds_sasrec"]
+    counted = {m: sum(figures[f"multiply_adds_{m}"].values()) for m in ("sasrec", "mdsrec")}
+    figures["floor_ratio_mdsrec_sasrec"] = counted["mdsrec"] / counted["sasrec"]
+    figures["eval_ratio_sasrec_mdsrec"] = (
+        figures["eval_users_per_second_sasrec"] / figures["eval_users_per_second_mdsrec"]
+    )
     figures["peak_rss_mb"] = peak_rss_mb()
     shutil.rmtree(graph_dir, ignore_errors=True)
     figures["stages"] = [{"stage": s, "seconds": t, "peak_rss_mb": m, "note": note} for s, t, m, note in stages.rows]
     write_summary(args.out, BenchSummary.from_dict(figures, args.out))
+    terms = ", ".join(f"{t} {v / 1e12:.2f} T" for t, v in figures["multiply_adds_mdsrec"].items())
     print(
-        f"MDSRec/SASRec epoch time: {figures['epoch_ratio_mdsrec_sasrec']:.2f}x; peak RSS "
+        f"MDSRec/SASRec epoch time: {figures['epoch_ratio_mdsrec_sasrec']:.2f}x measured, "
+        f"{figures['floor_ratio_mdsrec_sasrec']:.2f}x the counted floor (MDSRec's multiply-adds: {terms}; "
+        f"SASRec's {counted['sasrec'] / 1e12:.2f} T); worst-batch step memory: SASRec "
+        f"+{figures['worst_step_mb_sasrec']:,.0f} MB, MDSRec +{figures['worst_step_mb_mdsrec']:,.0f} MB; "
+        f"evaluation: SASRec {figures['eval_ratio_sasrec_mdsrec']:.2f}x MDSRec's users/s; peak RSS "
         f"{figures['peak_rss_mb']:.0f} MB; written {args.out}"
     )
     return figures

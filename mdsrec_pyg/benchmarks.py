@@ -3,7 +3,9 @@ that records peak memory after each (``experiments/bench.py``, ``bench_retrieval
 
 from __future__ import annotations
 
+import os
 import resource
+import threading
 import time
 from typing import Any, Callable
 
@@ -18,6 +20,58 @@ LATENT = 64
 def peak_rss_mb() -> float:
     """The process's peak resident memory so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def rss_mb() -> float:
+    """The process's resident memory now, in MB (``/proc/self/statm``)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def step_peak_mb(step: Callable[[], Any], device: str = "cpu", every: float = 0.005) -> float:
+    """The memory one call of ``step`` adds at its peak, in MB: on CUDA the allocator's peak above what was
+    allocated before; on CPU the resident memory, sampled every ``every`` seconds, above its level before
+    (memory the allocator keeps from earlier steps and reuses is not counted twice)."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    before, peak, done = rss_mb(), [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb())
+            time.sleep(every)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        step()
+    finally:
+        done.set()
+        sampler.join()
+    return max(peak[0], rss_mb()) - before
+
+
+def multiply_adds(shape: dict[str, int], batches: list[tuple[int, int, int]]) -> dict[str, float]:
+    """The multiply-adds that a model's objective needs for ``batches`` of (rows B, length L, non-padding
+    positions P), forward and backward (3x the forward), by term: the softmax over N items for each channel
+    (P x N x d), the transformer encoders (per layer B L (4 d^2 + 2 d inner) + 2 B L^2 d), and the centralized
+    attention of each modality (its first layer's shared centres as a prefix sum, B k L d per head; every later
+    layer 2 P k heads L d). ``shape``: d, inner, layers, heads, items, channels, encoders, ica (modalities with
+    ICA, 0 for none) and k."""
+    d, inner, layers, heads = shape["d"], shape["inner"], shape["layers"], shape["heads"]
+    terms = {"softmax": 0.0, "encoders": 0.0, "ica": 0.0}
+    for rows, length, positions in batches:
+        terms["softmax"] += shape["channels"] * positions * shape["items"] * d
+        per_layer = rows * length * (4 * d * d + 2 * d * inner) + 2 * rows * length * length * d
+        terms["encoders"] += shape["encoders"] * layers * per_layer
+        first = rows * shape["k"] * heads * length * d
+        terms["ica"] += shape["ica"] * (first + (layers - 1) * 2 * positions * shape["k"] * heads * length * d)
+    return {name: 3 * value for name, value in terms.items()}
 
 
 def stand_in_features(topics: np.ndarray, width: int, rng: np.random.Generator, chunk: int = 100_000) -> torch.Tensor:

@@ -172,6 +172,7 @@ class TrainingConfig:
     patience: int = setting(10, integer(1))
     softmax: str = setting("full", registered("softmax"))  # the loss over items: full, chunked or sampled
     softmax_chunk: int = setting(8192, integer(1))  # items per chunk of the chunked softmax
+    logits_budget_mb: int = setting(1024, integer(1))  # MiB of logits a full softmax holds; past it, it streams
     negatives: int = setting(1000, integer(1))  # items drawn per batch by the sampled softmax (log-Q corrected)
 
 

@@ -1,7 +1,9 @@
 """The training objective over the item catalog (Eq. 23-24): cross-entropy of ``hidden @ weights.T (+ bias)``
 against the target item, the padding item (row 0) taking no probability mass. Three ways to compute it:
 
-- ``full``: all P x N logits at once, the fastest while they fit in memory;
+- ``full``: all P x N logits at once, the fastest while they fit in memory: a batch whose logits would pass
+  ``budget_mb`` (``training.logits_budget_mb``) is streamed as ``chunked`` instead, the same loss and gradient
+  (logged the first time, counted in ``ItemSoftmax.calls``, recorded in results.json);
 - ``chunked``: the same loss and the same gradient, streamed over item chunks (a running log-sum-exp forward,
   logits recomputed chunk by chunk backward), so that memory grows with P x chunk, not P x N;
 - ``sampled``: a sampled softmax over the target and ``negatives`` items drawn from the training popularity,
@@ -11,12 +13,16 @@ against the target item, the padding item (row 0) taking no probability mass. Th
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import register_names
 from .errors import InputError
+
+log = logging.getLogger(__name__)
 
 KINDS = ("full", "chunked", "sampled")
 register_names("softmax", KINDS)  # the values of training.softmax
@@ -91,10 +97,17 @@ def sampled_softmax_loss(
 
 
 class ItemSoftmax(nn.Module):
-    """The configured objective, the same for every model: ``ItemSoftmax(kind, chunk, negatives, counts)``."""
+    """The configured objective, the same for every model: ``ItemSoftmax(kind, chunk, negatives, counts,
+    budget_mb)``. ``calls`` counts the training losses computed each way (``full`` ones streamed past the
+    budget count as ``chunked``)."""
 
     def __init__(
-        self, kind: str = "full", chunk: int = 8192, negatives: int = 1000, counts: Tensor | None = None
+        self,
+        kind: str = "full",
+        chunk: int = 8192,
+        negatives: int = 1000,
+        counts: Tensor | None = None,
+        budget_mb: int = 1024,
     ) -> None:
         super().__init__()
         if kind not in KINDS:
@@ -102,14 +115,37 @@ class ItemSoftmax(nn.Module):
         if kind == "sampled" and counts is None:
             raise InputError("--set softmax", "the sampled softmax needs the training item counts")
         self.kind, self.chunk, self.negatives = kind, chunk, negatives
+        self.budget = budget_mb * 2**20  # bytes of logits the full softmax may hold at once
+        self.calls = {name: 0 for name in KINDS}
         if counts is not None:
             q = counts.double() + 1.0  # add-one smoothing: every item can be drawn
             q[0] = 0.0  # never the padding item
             self.register_buffer("log_q", (q / q.sum()).log().float(), persistent=False)
 
+    def way(self, positions: int, items: int, element_size: int) -> str:
+        """How a loss over ``positions`` x ``items`` logits is computed: the configured kind, except that a full
+        softmax past the memory budget streams."""
+        if self.kind == "full" and positions * (items - 1) * element_size > self.budget:
+            if not self.calls["chunked"]:
+                log.info(
+                    "softmax: %s x %s logits pass the budget of %d MiB; such batches stream in chunks of %d items "
+                    "(the same loss and gradient)",
+                    f"{positions:,}",
+                    f"{items - 1:,}",
+                    self.budget // 2**20,
+                    self.chunk,
+                )
+            return "chunked"
+        return self.kind
+
     def forward(self, hidden: Tensor, weights: Tensor, targets: Tensor, bias: Tensor | None = None) -> Tensor:
-        if self.kind == "chunked":
+        if self.training:
+            way = self.way(hidden.size(0), weights.size(0), hidden.element_size())
+            self.calls[way] += 1
+        else:  # no sampling outside training
+            way = "chunked" if self.kind == "chunked" else "full"
+        if way == "chunked":
             return chunked_softmax_loss(hidden, weights, targets, bias, self.chunk)
-        if self.kind == "sampled" and self.training:
+        if way == "sampled":
             return sampled_softmax_loss(hidden, weights, targets, self.log_q, self.negatives, bias)
         return full_softmax_loss(hidden, weights, targets, bias)

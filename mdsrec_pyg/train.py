@@ -273,6 +273,7 @@ class Trainer:
             "history": state.history,
             "seconds": time.time() - state.started,
             "seconds_to_best_epoch": sum(h["seconds"] for h in state.history[: stopper.best_epoch]),
+            "softmax_calls": dict(self.model.softmax.calls),  # training losses by how they were computed
             "train_rows": int(len(self.windows)),
             "train_targets": int((self.windows[:, :-1] != 0).sum()),
             "mask_history": config.evaluation.mask_history,

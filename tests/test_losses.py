@@ -106,3 +106,23 @@ def test_the_sampled_softmax_learns():
         dataset.num_items,
     ).fit()["test"]
     assert sampled["ndcg@20"] > 1.5 * pop["ndcg@20"], (sampled, pop)
+
+
+def test_a_full_softmax_past_its_memory_budget_streams_the_same_loss_and_gradient():
+    torch.manual_seed(0)
+    hidden, weights = torch.randn(40, 8), torch.randn(30, 8)
+    targets = torch.randint(1, 30, (40,))
+    outcomes = {}
+    for budget in (10**6, 4000):  # 40 x 29 float32 logits: 4,640 bytes, within 1 MB, past 4,000 bytes
+        softmax = ItemSoftmax("full", chunk=7)
+        softmax.budget = budget  # in bytes, so that a tiny batch can pass it
+        h, w = hidden.clone().requires_grad_(), weights.clone().requires_grad_()
+        loss = softmax(h, w, targets)
+        loss.backward()
+        outcomes[budget] = (loss.detach(), h.grad, w.grad, dict(softmax.calls))
+    (loss_a, gh_a, gw_a, calls_a), (loss_b, gh_b, gw_b, calls_b) = outcomes[10**6], outcomes[4000]
+    assert calls_a["full"] == 1 and calls_a["chunked"] == 0 and calls_b["chunked"] == 1 and calls_b["full"] == 0
+    assert torch.allclose(loss_a, loss_b, atol=1e-6)
+    assert torch.allclose(gh_a, gh_b, atol=1e-6) and torch.allclose(gw_a, gw_b, atol=1e-6)
+    assert ItemSoftmax("full", budget_mb=1).way(512, 2**20 + 1, 4) == "chunked"  # 2 GiB of logits past 1 MiB
+    assert ItemSoftmax("full", budget_mb=2048).way(512, 2**20 + 1, 4) == "full"

@@ -65,6 +65,17 @@ def test_evaluation_is_deterministic_and_training_is_noisy(tmp_path):
     assert torch.equal(model.score(model.user_state(inputs), 0, 61), model.score(model.user_state(inputs), 0, 61))
 
 
+def test_the_score_is_eq_22_over_the_channels(tmp_path):
+    model, _, split, config = tiny(tmp_path)
+    inputs = torch.as_tensor(split.eval_inputs("test", config.data.max_len)[0][:16])
+    model.eval()
+    with torch.no_grad():
+        state = model.user_state(inputs)
+        channels = model.channel_scores(state, 5, 40)
+        expected = channels["id"] + sum(model.rho[m] * channels[m] for m in model.modalities)  # y^s + Σ ρ_m y^m
+        assert torch.allclose(model.score(state, 5, 40), expected, atol=1e-5)
+
+
 ABLATIONS = {
     **{name: settings for name, (_, settings) in TABLE3_VARIANTS.items()},
     "no_dis+no_ica": {"dis": False, "ica": False},

@@ -83,3 +83,14 @@ def test_run_bad_arguments_end_with_one_line(args, expected):
     assert done.returncode == 2
     assert expected in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_multiply_adds_count_a_hand_checked_batch():
+    from mdsrec_pyg.benchmarks import multiply_adds
+
+    shape = {"d": 2, "inner": 3, "layers": 2, "heads": 1, "items": 10, "channels": 3, "encoders": 3, "ica": 2, "k": 4}
+    counts = multiply_adds(shape, [(1, 5, 4)])  # one row of length 5 with 4 real positions
+    assert counts["softmax"] == 3 * 3 * 4 * 10 * 2  # backward 2x forward; 3 channels of P x N x d
+    per_layer = 5 * (4 * 4 + 2 * 2 * 3) + 2 * 25 * 2  # B L (4 d^2 + 2 d inner) + 2 B L^2 d
+    assert counts["encoders"] == 3 * 3 * 2 * per_layer
+    assert counts["ica"] == 3 * 2 * (4 * 5 * 2 + 2 * 4 * 4 * 5 * 2)  # first layer B k L d, then 2 P k L d

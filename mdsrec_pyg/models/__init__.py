@@ -47,7 +47,9 @@ def build_model(
     cls = model_class(config.model)
     training = config.training
     counts = torch.as_tensor(split.train_item_counts(dataset.num_items)) if training.softmax == "sampled" else None
-    softmax = ItemSoftmax(training.softmax, training.softmax_chunk, training.negatives, counts)
+    softmax = ItemSoftmax(
+        training.softmax, training.softmax_chunk, training.negatives, counts, training.logits_budget_mb
+    )
     seed_everything(training.seed)  # the same seed gives the same initial weights
     return cls.build(config, dataset, split, softmax, graphs)
 

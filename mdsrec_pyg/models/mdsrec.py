@@ -297,8 +297,10 @@ class MDSRec(SequentialRecommender):
         return scores
 
     def score(self, state: UserState, start: int, end: int) -> Tensor:
-        channels = self.channel_scores(state, start, end)
-        return channels["id"] + sum(self.rho[m] * channels[m] for m in self.modalities)  # Eq. 22
+        """Eq. 22, y^s + Σ ρ_m y^m, as one product of (B, (1 + M) d) user vectors with the items' (one GEMM, no
+        per-channel (B, N) tables to add up)."""
+        items = torch.cat([state.items[start:end]] + [state.modal_items[m][start:end] for m in self.modalities], 1)
+        return self.user_vectors(state) @ items.T
 
     def user_vectors(self, state: UserState) -> Tensor:
         """[e_u^s, ρ_1 ẽ_u^1, ...]: Eq. 22 as one inner product with :meth:`catalog_vectors`."""

@@ -31,6 +31,11 @@ class BenchSummary(Summary):
     knn_recall: float | None = None
     knn_speedup: float | None = None
     knn_exact_extrapolated: bool = False
+    floor_ratio_mdsrec_sasrec: float | None = None  # of the counted multiply-adds (benchmarks.multiply_adds)
+    multiply_adds_sasrec: dict[str, float] | None = None
+    multiply_adds_mdsrec: dict[str, float] | None = None
+    worst_step_mb_sasrec: float | None = None  # memory the step on the longest rows adds at its peak
+    worst_step_mb_mdsrec: float | None = None
 
     def render(self, to_root: str = "") -> str:
         header = ["stage", "seconds", "peak RSS (MB)", "note"]
@@ -40,6 +45,18 @@ class BenchSummary(Summary):
             f"full ranking: {self.eval_users_per_second_sasrec:,.0f} users/s (SASRec), "
             f"{self.eval_users_per_second_mdsrec:,.0f} (MDSRec)",
         ]
+        if self.floor_ratio_mdsrec_sasrec is not None:
+            terms = ", ".join(f"{t} {v / 1e12:.2f}" for t, v in (self.multiply_adds_mdsrec or {}).items())
+            ratios[0] += (
+                f" against **{self.floor_ratio_mdsrec_sasrec:.2f}x** counted (the floor: multiply-adds of the "
+                f"objective, forward and backward, in T: MDSRec {terms}; SASRec "
+                f"{sum((self.multiply_adds_sasrec or {}).values()) / 1e12:.2f})"
+            )
+        if self.worst_step_mb_mdsrec is not None:
+            ratios.append(
+                f"one step on the longest rows adds {self.worst_step_mb_sasrec:,.0f} MB (SASRec) and "
+                f"**{self.worst_step_mb_mdsrec:,.0f} MB** (MDSRec) at its peak"
+            )
         if self.knn_recall is not None:
             scaled = " (the exact time scaled from a sample)" if self.knn_exact_extrapolated else ""
             knn = f"{self.knn_recall:.3f}, {self.knn_speedup:.0f}x faster{scaled}"
