@@ -193,18 +193,23 @@ def model_shape(config: Config, model: SequentialRecommender, items: int) -> dic
     }
 
 
-def batch_shapes(trainer: Trainer, rows: list[np.ndarray]) -> list[tuple[int, int, int]]:
-    """(rows, input length after trimming, non-padding input positions) of each batch of window ``rows``."""
-    lengths = trainer.window_lengths
+def batch_shapes(lengths: np.ndarray, rows: list[np.ndarray]) -> list[tuple[int, int, int]]:
+    """(rows, input length after trimming, non-padding input positions) of each batch of window ``rows``,
+    from the windows' ``lengths`` (items in each)."""
     return [(len(r), int(lengths[r].max()) - 1, int((lengths[r] - 1).sum())) for r in rows]
 
 
-def worst_batch(stages: Stages, trainer: Trainer, optimizer: torch.optim.Optimizer) -> dict:
-    """One training step (forward, backward, Adam) on the batch of the longest windows: its time and the
-    memory that step alone adds at its peak (after an epoch, so Adam's state exists already)."""
+def longest_rows(trainer: Trainer) -> np.ndarray:
+    """The training windows of the worst batch: the batch size's longest of the whole epoch."""
+    return np.argsort(trainer.window_lengths, kind="stable")[-trainer.config.training.batch_size :]
+
+
+def worst_batch(stages: Stages, trainer: Trainer, optimizer: torch.optim.Optimizer, windows: np.ndarray) -> dict:
+    """One training step (forward, backward, Adam) on the training ``windows`` of :func:`longest_rows`: its
+    time and the memory that step alone adds at its peak (after an epoch, so Adam's state exists already)."""
     config, name = trainer.config, trainer.config.model
-    rows = np.argsort(trainer.window_lengths, kind="stable")[-config.training.batch_size :]
-    window = torch.as_tensor(trim_left_padding(trainer.windows[rows]), device=config.training.device)
+    window = torch.as_tensor(trim_left_padding(windows), device=config.training.device)
+    positions = int((window[:, :-1] != 0).sum())
     trainer.model.train()
 
     def step() -> None:
@@ -217,16 +222,18 @@ def worst_batch(stages: Stages, trainer: Trainer, optimizer: torch.optim.Optimiz
     _, seconds = stages.run(
         f"{name}: worst batch, one step",
         lambda: memory.setdefault("mb", step_peak_mb(step, config.training.device)),
-        f"{len(rows)} rows of length {window.size(1) - 1}",
+        f"{len(windows)} rows of length {window.size(1) - 1}, softmax "
+        + trainer.model.softmax.way(positions, trainer.num_items, 4),  # float32 logits
     )
     print(f"{name}: the worst batch's step adds {memory['mb']:,.0f} MB at its peak", flush=True)
     return {
         f"worst_step_seconds_{name}": seconds,
         f"worst_step_mb_{name}": memory["mb"],
         f"worst_step_multiply_adds_{name}": multiply_adds(
-            model_shape(config, trainer.model, trainer.num_items - 1), batch_shapes(trainer, [rows])
+            model_shape(config, trainer.model, trainer.num_items - 1),
+            batch_shapes((windows != 0).sum(1), [np.arange(len(windows))]),
         ),
-        "worst_step_shape": [len(rows), int(window.size(1) - 1)],
+        "worst_step_shape": [len(windows), int(window.size(1) - 1)],
     }
 
 
@@ -236,7 +243,7 @@ def bench_model(stages: Stages, config: Config, dataset: SequentialDataset, args
     name, split, n = config.model, dataset.split(), dataset.num_items
     (config, model), _ = stages.run(f"{name}: build", lambda: model_and_graphs(config, dataset, split))
     trainer = Trainer(model, split, config, n)
-    all_rows = len(trainer.windows)
+    all_rows, worst_rows = len(trainer.windows), trainer.windows[longest_rows(trainer)]
     if args.train_rows and args.train_rows < all_rows:  # time whole batches of an epoch, then scale
         batches = bucketed_batches(trainer.window_lengths, config.training.batch_size, np.random.default_rng(0))
         trainer.keep_rows(np.concatenate(batches[: -(-args.train_rows // config.training.batch_size)]))
@@ -251,9 +258,11 @@ def bench_model(stages: Stages, config: Config, dataset: SequentialDataset, args
     figures[f"epoch_seconds_{name}"] = all_rows / figures[f"sequences_per_second_{name}"]
     figures["epoch_extrapolated"] = len(trainer.windows) < all_rows
     timed = bucketed_batches(trainer.window_lengths, config.training.batch_size, np.random.default_rng(0))
-    figures[f"multiply_adds_{name}"] = multiply_adds(model_shape(config, model, n - 1), batch_shapes(trainer, timed))
+    figures[f"multiply_adds_{name}"] = multiply_adds(
+        model_shape(config, model, n - 1), batch_shapes(trainer.window_lengths, timed)
+    )
     figures[f"softmax_calls_{name}"] = dict(model.softmax.calls)  # the timed epoch's losses, full or streamed
-    figures.update(worst_batch(stages, trainer, optimizer))
+    figures.update(worst_batch(stages, trainer, optimizer, worst_rows))
     if args.profile:
         profile_out = Path(args.out).with_name(f"{Path(args.out).stem}-profile-{name}.txt")
         profile_training(trainer, optimizer, args.profile, profile_out)
