@@ -126,21 +126,21 @@ class ItemSoftmax(nn.Module):
         """How a loss over ``positions`` x ``items`` logits is computed: the configured kind, except that a full
         softmax past the memory budget streams."""
         if self.kind == "full" and positions * (items - 1) * element_size > self.budget:
-            if not self.calls["chunked"]:
-                log.info(
-                    "softmax: %s x %s logits pass the budget of %d MiB; such batches stream in chunks of %d items "
-                    "(the same loss and gradient)",
-                    f"{positions:,}",
-                    f"{items - 1:,}",
-                    self.budget // 2**20,
-                    self.chunk,
-                )
             return "chunked"
         return self.kind
 
     def forward(self, hidden: Tensor, weights: Tensor, targets: Tensor, bias: Tensor | None = None) -> Tensor:
         if self.training:
             way = self.way(hidden.size(0), weights.size(0), hidden.element_size())
+            if way != self.kind and not self.calls[way]:
+                log.info(
+                    "softmax: %s x %s logits pass the budget of %d MiB; such batches stream in chunks of %d items "
+                    "(the same loss and gradient)",
+                    f"{hidden.size(0):,}",
+                    f"{weights.size(0) - 1:,}",
+                    self.budget // 2**20,
+                    self.chunk,
+                )
             self.calls[way] += 1
         else:  # no sampling outside training
             way = "chunked" if self.kind == "chunked" else "full"
