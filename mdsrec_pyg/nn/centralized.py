@@ -124,31 +124,45 @@ class CentralizedAttention(nn.Module):
     ) -> Tensor:
         """``centres`` (k, d): Ê_c^m. ``layer_inputs[l]``: E_u^{m,l} (B, L, d). Returns E_c^m (P, k, d), the
         centres after L layers (Eq. 16) for each query (sequence ``rows[p]``, position ``positions[p]``).
-        Computed for every sequence at each distinct query position (all positions in training, the last
-        one in evaluation), then the queries asked for are picked. Query positions go in chunks whose
-        attention weights stay within ``ATTENTION_ELEMENTS``; in training each chunk is recomputed in the
-        backward pass (activation checkpointing), so memory does not grow with B x L x k x L."""
+        Query positions go in chunks whose attention weights stay within ``ATTENTION_ELEMENTS``; a chunk is
+        computed for the sequences that have a query in it only (the others are padding there), and keeps the
+        states of its queries only. In training each chunk is recomputed in the backward pass (activation
+        checkpointing), so memory grows with the queries, P x k x d, not with B x L x k x L."""
         query_positions, slot = positions.unique(return_inverse=True)
         batch, length = seqs.shape
         per_position = batch * centres.size(0) * attentions[0].num_heads * length
         chunk = max(1, ATTENTION_ELEMENTS // per_position)
         recompute = self.training and torch.is_grad_enabled() and chunk < len(query_positions)
-        states = []
-        for part in query_positions.split(chunk):
-            mask = prefix_mask(seqs, part)
-            if recompute:
-                states.append(checkpoint(self.layers, centres, layer_inputs, attentions, mask, use_reentrant=False))
-            else:
-                states.append(self.layers(centres, layer_inputs, attentions, mask))
-        states = states[0] if len(states) == 1 else torch.cat(states, dim=1)
-        # index_select on (B * Q) rows: its backward is about 2x faster than that of states[rows, slot]
-        return states.flatten(0, 1).index_select(0, rows * len(query_positions) + slot)
+        states, asked = [], []
+        for number, part in enumerate(query_positions.split(chunk)):
+            first = number * chunk
+            inside = ((slot >= first) & (slot < first + len(part))).nonzero().squeeze(1)  # the chunk's queries
+            active, local = rows[inside].unique(return_inverse=True)  # the sequences they are in
+            pick = local * len(part) + slot[inside] - first
+            inputs = (centres, layer_inputs, attentions, seqs, active, part, pick)
+            states.append(
+                checkpoint(self.queries, *inputs, use_reentrant=False) if recompute else self.queries(*inputs)
+            )
+            asked.append(inside)
+        if len(states) == 1:
+            return states[0].index_select(0, torch.argsort(asked[0]))
+        return torch.cat(states).index_select(0, torch.argsort(torch.cat(asked)))  # back in the queries' order
 
-    def layers(
-        self, centres: Tensor, layer_inputs: list[Tensor], attentions: list[MultiHeadAttention], mask: Tensor
+    def queries(
+        self,
+        centres: Tensor,
+        layer_inputs: list[Tensor],
+        attentions: list[MultiHeadAttention],
+        seqs: Tensor,
+        active: Tensor,
+        part: Tensor,
+        pick: Tensor,
     ) -> Tensor:
-        """Eq. 12-15 through every layer for the query positions of ``mask``: (B, Q, k, d)."""
+        """Eq. 12-15 through every layer at the positions ``part`` of the sequences ``active``, then the states
+        ``pick`` (indices into active x part, row-major): (len(pick), k, d)."""
+        mask = prefix_mask(seqs[active], part)
         state = centres
         for layer, (attention, ffn) in enumerate(zip(attentions, self.maps)):
-            state = F.gelu(centre_attention(attention, ffn, state, layer_inputs[layer], mask))  # Eq. 12-15
-        return state
+            state = F.gelu(centre_attention(attention, ffn, state, layer_inputs[layer][active], mask))  # Eq. 12-15
+        # index_select on flattened rows: its backward is about 2x faster than that of indexing two dimensions
+        return state.flatten(0, 1).index_select(0, pick)
