@@ -12,9 +12,9 @@ from .summary import Summary, short
 SHOWN = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
 
 
-def improvement(test: dict[str, Any]) -> float:
-    """The mean difference of a paired test in percent of the other model's mean."""
-    return 100 * test["difference"] / test["mean_b"] if test["mean_b"] else float("nan")
+def improvement(test: dict[str, Any]) -> str:
+    """The mean difference of a paired test in percent of the other model's mean ("-" where that mean is 0)."""
+    return f"{100 * test['difference'] / test['mean_b']:+.1f}%" if test["mean_b"] else "-"
 
 
 def recall_verdict(test: dict[str, Any], who: str, k: int) -> str:
@@ -22,7 +22,7 @@ def recall_verdict(test: dict[str, Any], who: str, k: int) -> str:
     the per-user difference, and whether the two verdicts disagree."""
     r = test["recall"]
     line = (
-        f"**Recall@{k}, {who}: {improvement(r):+.1f}% ({r['mean_a']:.4f} against {r['mean_b']:.4f}; 95% CI "
+        f"**Recall@{k}, {who}: {improvement(r)} ({r['mean_a']:.4f} against {r['mean_b']:.4f}; 95% CI "
         f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]), hit by one only: {r['only_a']:,} against {r['only_b']:,}, "
         f"McNemar's exact p = {r['p_mcnemar']:.2g}: "
         + ("significant at 0.05" if r["significant"] else "not significant at 0.05: noise")
@@ -199,7 +199,7 @@ class Table2Summary(Summary):
                 f"{t['mean_a']:.4f}",
                 f"{t['mean_b']:.4f}",
                 f"{t['difference']:+.4f}",
-                f"{improvement(t):+.1f}%",
+                improvement(t),
                 f"[{t['ci_low']:+.4f}, {t['ci_high']:+.4f}]",
                 f"{t['p_wilcoxon']:.2g}",
                 "yes" if t["significant"] else "no",
@@ -209,7 +209,7 @@ class Table2Summary(Summary):
         best = self.tests[0]  # ordered by setting, then by the other model's NDCG, best first
         verdict = (
             f"**{proposed} against the best other model ({best['other']}, {best['setting']} setting): "
-            f"{improvement(best):+.1f}% NDCG@{k}, p = {best['p_wilcoxon']:.2g}: "
+            f"{improvement(best)} NDCG@{k}, p = {best['p_wilcoxon']:.2g}: "
             + ("significant at 0.05.**" if best["significant"] else "not significant at 0.05: noise.**")
         )
         if "recall" in best:
