@@ -56,13 +56,16 @@ def step_peak_mb(step: Callable[[], Any], device: str = "cpu", every: float = 0.
     return max(peak[0], rss_mb()) - before
 
 
-def multiply_adds(shape: dict[str, int], batches: list[tuple[int, int, int]]) -> dict[str, float]:
-    """The multiply-adds that a model's objective needs for ``batches`` of (rows B, length L, non-padding
-    positions P), forward and backward (3x the forward), by term: the softmax over N items for each channel
-    (P x N x d), the transformer encoders (per layer B L (4 d^2 + 2 d inner) + 2 B L^2 d), and the centralized
-    attention of each modality (its first layer's shared centres as a prefix sum, B k L d per head; every later
-    layer 2 P k heads L d). ``shape``: d, inner, layers, heads, items, channels, encoders, ica (modalities with
-    ICA, 0 for none) and k."""
+def multiply_adds(
+    shape: dict[str, int], batches: list[tuple[int, int, int]], backward: bool = True
+) -> dict[str, float]:
+    """The multiply-adds that a model's objective needs for ``batches`` of (rows B, length L, query positions
+    P), by term: the softmax over N items for each channel (P x N x d), the transformer encoders (per layer
+    B L (4 d^2 + 2 d inner) + 2 B L^2 d), and the centralized attention of each modality (its first layer's
+    shared centres as a prefix sum, B k L d per head; every later layer 2 P k heads L d); forward and backward
+    (3x the forward) for a training step, the forward alone (``backward`` False) for full ranking, where P is
+    one query per user and the softmax term is the scoring of every item. ``shape``: d, inner, layers, heads,
+    items, channels, encoders, ica (modalities with ICA, 0 for none) and k."""
     d, inner, layers, heads = shape["d"], shape["inner"], shape["layers"], shape["heads"]
     terms = {"softmax": 0.0, "encoders": 0.0, "ica": 0.0}
     for rows, length, positions in batches:
@@ -71,7 +74,7 @@ def multiply_adds(shape: dict[str, int], batches: list[tuple[int, int, int]]) ->
         terms["encoders"] += shape["encoders"] * layers * per_layer
         first = rows * shape["k"] * heads * length * d
         terms["ica"] += shape["ica"] * (first + (layers - 1) * 2 * positions * shape["k"] * heads * length * d)
-    return {name: 3 * value for name, value in terms.items()}
+    return {name: (3 if backward else 1) * value for name, value in terms.items()}
 
 
 def stand_in_features(topics: np.ndarray, width: int, rng: np.random.Generator, chunk: int = 100_000) -> torch.Tensor:

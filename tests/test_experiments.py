@@ -247,7 +247,7 @@ def test_bench_writes_the_figures_the_issue_asks_for(tmp_path):
     table = BenchSummary.from_dict(figures, "bench.json").render()
     assert figures["kind"] == "bench" and figures["command"].startswith("python experiments/bench.py --items 3000")
     assert "| co-occurrence graph |" in table and f"{figures['epoch_ratio_mdsrec_sasrec']:.2f}x" in table
-    assert f"{figures['floor_ratio_mdsrec_sasrec']:.2f}x** counted" in table
+    assert f"{figures['floor_ratio_mdsrec_sasrec']:.2f}x** counted" in table and "without ICA" in table
     assert figures["worst_step_mb_sasrec"] >= 0 and figures["worst_step_mb_mdsrec"] >= 0
     # MDSRec's objective counts a softmax and an encoder per channel (ID + the text modality here), and ICA,
     # against SASRec's one each
@@ -255,6 +255,9 @@ def test_bench_writes_the_figures_the_issue_asks_for(tmp_path):
     assert list(figures["features"]) == ["text"]
     assert mdsrec["softmax"] == pytest.approx(2 * sasrec["softmax"]) and sasrec["ica"] == 0 < mdsrec["ica"]
     assert mdsrec["encoders"] == pytest.approx(2 * sasrec["encoders"]) and figures["floor_ratio_mdsrec_sasrec"] > 2
+    ranking = figures["eval_multiply_adds_sasrec"], figures["eval_multiply_adds_mdsrec"]
+    assert ranking[1]["softmax"] == pytest.approx(2 * ranking[0]["softmax"])  # scoring: one query per user
+    assert figures["eval_floor_ratio_sasrec_mdsrec"] > 2 and "counted" in table
 
 
 def test_runs_side_by_side_give_the_results_of_runs_one_at_a_time(tmp_path):

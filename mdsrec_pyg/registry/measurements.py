@@ -36,6 +36,8 @@ class BenchSummary(Summary):
     multiply_adds_mdsrec: dict[str, float] | None = None
     worst_step_mb_sasrec: float | None = None  # memory the step on the longest rows adds at its peak
     worst_step_mb_mdsrec: float | None = None
+    eval_floor_ratio_sasrec_mdsrec: float | None = None  # MDSRec's counted full-ranking work over SASRec's
+    epoch_ratio_mdsrec_no_ica_sasrec: float | None = None  # the same epoch of MDSRec without ICA
 
     def render(self, to_root: str = "") -> str:
         header = ["stage", "seconds", "peak RSS (MB)", "note"]
@@ -43,7 +45,13 @@ class BenchSummary(Summary):
         ratios = [
             f"MDSRec / SASRec epoch time: **{self.epoch_ratio_mdsrec_sasrec:.2f}x**",
             f"full ranking: {self.eval_users_per_second_sasrec:,.0f} users/s (SASRec), "
-            f"{self.eval_users_per_second_mdsrec:,.0f} (MDSRec)",
+            f"{self.eval_users_per_second_mdsrec:,.0f} (MDSRec)"
+            + (
+                f", SASRec's **{self.eval_users_per_second_sasrec / self.eval_users_per_second_mdsrec:.2f}x** "
+                f"MDSRec's against **{self.eval_floor_ratio_sasrec_mdsrec:.2f}x** counted"
+                if self.eval_floor_ratio_sasrec_mdsrec is not None
+                else ""
+            ),
         ]
         if self.floor_ratio_mdsrec_sasrec is not None:
             terms = ", ".join(f"{t} {v / 1e12:.2f}" for t, v in (self.multiply_adds_mdsrec or {}).items())
@@ -52,6 +60,8 @@ class BenchSummary(Summary):
                 f"objective, forward and backward, in T: MDSRec {terms}; SASRec "
                 f"{sum((self.multiply_adds_sasrec or {}).values()) / 1e12:.2f})"
             )
+        if self.epoch_ratio_mdsrec_no_ica_sasrec is not None:
+            ratios[0] += f"; without ICA (`ica=false`, the same rows) {self.epoch_ratio_mdsrec_no_ica_sasrec:.2f}x"
         if self.worst_step_mb_mdsrec is not None:
             ratios.append(
                 f"one step on the longest rows adds {self.worst_step_mb_sasrec:,.0f} MB (SASRec) and "
