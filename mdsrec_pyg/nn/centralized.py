@@ -11,13 +11,14 @@ by the two-layer map of Eq. 15, ``σ((g W1 + b1) W2 + b2)`` with σ = GELU (the 
 as in the paper there is no residual connection. The causal mask holds: the centres computed for position
 t see positions <= t only, so there is one set of k centre features per query position.
 
-Cost: Eq. 12-15 run for every (query position, centre) pair, B x L x k of them in training. Everything
+Cost: Eq. 12-15 run for every (query, centre) pair, P x k of them in training (P the batch's non-padding
+positions; a chunk of query positions is computed for the sequences with a query there only). Everything
 linear after the attention weights (U of Eq. 14, W1 and W2 of Eq. 15) is folded into the values, once per
 key; first-layer queries (the same k centres everywhere) are projected once; in later layers the query map
 is folded into the keys (when heads x L is small against d, as with the paper's 2 heads, L = 50, d = 300), so
 the per-pair work is two batched products: the same function up to float rounding (checked against the
 literal one-query-at-a-time computation in the tests). It stays the dominant cost of MDSRec's training step
-at large k: its output alone is B x L x k x d per layer.
+at large k: its output alone is P x k x d per layer, each element through dropout, Eq. 15 and GELU.
 """
 
 from __future__ import annotations
