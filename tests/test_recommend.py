@@ -348,7 +348,6 @@ def test_unisrec_reads_a_new_item_through_its_adaptors(tmp_path):
     "model, ids, features, expected",
     [
         ("sasrec", ["x"], None, "model SASRec reads no item features: a new item needs retraining"),
-        ("pop", ["x"], None, "model MostPopular reads no item features"),
         ("sasrecf", ["i3"], None, "ids: 'i3' is in the catalog already"),
         ("sasrecf", ["x", "x"], None, "ids: expected distinct new ids"),
         ("sasrecf", ["x"], {"image": np.zeros((1, 3))}, "features: no rows for modality"),
