@@ -118,6 +118,7 @@ def test_ctrl_c_says_how_to_resume_and_leaves_a_resumable_checkpoint(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as at a terminal, also under `cmd &`
     )
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None and not (out / "checkpoint.pt").exists():
