@@ -53,7 +53,7 @@ from mdsrec_pyg.graphs import GraphStore, cooccurrence_graph
 from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk, knn_recall, neighbour_lists
 from mdsrec_pyg.graphs.relations import inject_behaviour, modal_graph
 from mdsrec_pyg.graphs.store import Graph
-from mdsrec_pyg.models import SequentialRecommender, model_and_graphs
+from mdsrec_pyg.models import SequentialRecommender, build_model, model_and_graphs
 from mdsrec_pyg.nn.propagation import RelationGraph
 from mdsrec_pyg.provenance import source_commit
 from mdsrec_pyg.registry.measurements import BenchSummary
@@ -219,17 +219,16 @@ def worst_batch(stages: Stages, trainer: Trainer, optimizer: torch.optim.Optimiz
         loss.backward()
         optimizer.step()
 
-    memory = {}
-    _, seconds = stages.run(
+    added_mb, seconds = stages.run(
         f"{name}: worst batch, one step",
-        lambda: memory.setdefault("mb", step_peak_mb(step, config.training.device)),
+        lambda: step_peak_mb(step, config.training.device),
         f"{len(windows)} rows of length {window.size(1) - 1}, softmax "
         + trainer.model.softmax.way(positions, trainer.num_items, 4),  # float32 logits
     )
-    print(f"{name}: the worst batch's step adds {memory['mb']:,.0f} MB at its peak", flush=True)
+    print(f"{name}: the worst batch's step adds {added_mb:,.0f} MB at its peak", flush=True)
     return {
         f"worst_step_seconds_{name}": seconds,
-        f"worst_step_mb_{name}": memory["mb"],
+        f"worst_step_mb_{name}": added_mb,
         f"worst_step_multiply_adds_{name}": multiply_adds(
             model_shape(config, trainer.model, trainer.num_items - 1),
             batch_shapes((windows != 0).sum(1), [np.arange(len(windows))]),
@@ -238,14 +237,13 @@ def worst_batch(stages: Stages, trainer: Trainer, optimizer: torch.optim.Optimiz
     }
 
 
-def timed_trainer(config: Config, model: SequentialRecommender, dataset: SequentialDataset, args) -> Trainer:
-    """A trainer of ``model`` on the timed share of the epoch (``--train-rows``: whole batches of a shuffled,
-    length-bucketed epoch, the same rows for every model)."""
-    trainer = Trainer(model, dataset.split(), config, dataset.num_items)
-    if args.train_rows and args.train_rows < len(trainer.windows):
-        batches = bucketed_batches(trainer.window_lengths, config.training.batch_size, np.random.default_rng(0))
-        trainer.keep_rows(np.concatenate(batches[: -(-args.train_rows // config.training.batch_size)]))
-    return trainer
+def keep_timed_share(trainer: Trainer, train_rows: int) -> None:
+    """Keep the timed share of the epoch (``--train-rows``: whole batches of a shuffled, length-bucketed
+    epoch, the same rows for every model)."""
+    if train_rows and train_rows < len(trainer.windows):
+        size = trainer.config.training.batch_size
+        batches = bucketed_batches(trainer.window_lengths, size, np.random.default_rng(0))
+        trainer.keep_rows(np.concatenate(batches[: -(-train_rows // size)]))
 
 
 def bench_epoch(stages: Stages, label: str, trainer: Trainer, all_rows: int) -> tuple[dict, torch.optim.Optimizer]:
@@ -304,18 +302,22 @@ def bench_model(stages: Stages, config: Config, dataset: SequentialDataset, args
     costs."""
     name, split = config.model, dataset.split()
     (config, model), _ = stages.run(f"{name}: build", lambda: model_and_graphs(config, dataset, split))
-    trainer = timed_trainer(config, model, dataset, args)
-    full = Trainer(model, split, config, dataset.num_items)
-    figures, optimizer = bench_epoch(stages, name, trainer, len(full.windows))
-    figures.update(worst_batch(stages, trainer, optimizer, full.windows[longest_rows(full)]))
+    trainer = Trainer(model, split, config, dataset.num_items)
+    all_rows, worst_rows = len(trainer.windows), trainer.windows[longest_rows(trainer)]
+    keep_timed_share(trainer, args.train_rows)
+    figures, optimizer = bench_epoch(stages, name, trainer, all_rows)
+    figures.update(worst_batch(stages, trainer, optimizer, worst_rows))
     if args.profile:
         profile_out = Path(args.out).with_name(f"{Path(args.out).stem}-profile-{name}.txt")
         profile_training(trainer, optimizer, args.profile, profile_out)
     figures.update(bench_ranking(stages, config, model, dataset.num_items, evaluation))
     if name == "mdsrec" and config.options.ica:
         without = dataclasses.replace(config, options=dataclasses.replace(config.options, ica=False))
-        (_, plain), _ = stages.run("mdsrec w/o ICA: build", lambda: model_and_graphs(without, dataset, split))
-        epoch, _ = bench_epoch(stages, "mdsrec_no_ica", timed_trainer(without, plain, dataset, args), len(full.windows))
+        graphs = type(model).graphs_in(config, dataset, model.state_dict())  # the graphs just built, not again
+        plain, _ = stages.run("mdsrec w/o ICA: build", lambda: build_model(without, dataset, split, graphs))
+        plain_trainer = Trainer(plain, split, without, dataset.num_items)
+        keep_timed_share(plain_trainer, args.train_rows)
+        epoch, _ = bench_epoch(stages, "mdsrec_no_ica", plain_trainer, all_rows)
         figures.update({k: v for k, v in epoch.items() if k != "epoch_extrapolated"})
     return figures
 

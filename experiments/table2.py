@@ -272,11 +272,12 @@ def paired_tests(rows: list[dict], out: Path, stage: str = "test") -> list[dict]
         for r in rows:
             if r["model"] != PROPOSED and (r["setting"] == setting or r["model"] not in others):
                 others[r["model"]] = r
-        own = per_user_ndcg([out / run for run in mine["runs"]], K, stage)
+        mine_runs = [out / run for run in mine["runs"]]
+        own = per_user_ndcg(mine_runs, K, stage)
         for model, r in sorted(others.items(), key=lambda item: -mean_std(item[1][stage][f"ndcg@{K}"])[0]):
-            test = paired_comparison(own, per_user_ndcg([out / run for run in r["runs"]], K, stage))
-            runs_a, runs_b = [out / run for run in mine["runs"]], [out / run for run in r["runs"]]
-            recall = paired_recall(runs_a, runs_b, K, stage=stage)
+            their_runs = [out / run for run in r["runs"]]
+            test = paired_comparison(own, per_user_ndcg(their_runs, K, stage))
+            recall = paired_recall(mine_runs, their_runs, K, stage=stage)
             tests.append({"other": model, "setting": setting, **test, "recall": recall})
     return tests
 

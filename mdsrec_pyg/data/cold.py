@@ -52,10 +52,10 @@ class ColdStart:
     def new_features(
         self, modalities: list[str], model: str
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """The features a model reads (``modalities``, every modality where empty), split into the cold items'
-        rows and the trained catalog's (the arguments of a model's ``add_items``); every modality of the dataset
-        for a model that reads none (most popular, which counts a new item zero)."""
-        features = self.dataset.features if not modalities else self.dataset.select_features(modalities, model)
+        """The features of ``modalities`` (every modality where empty, as for most popular, which counts a new
+        item zero), split into the cold items' rows and the trained catalog's (the arguments of a model's
+        ``add_items``)."""
+        features = self.dataset.select_features(modalities, model)
         rows = self.warm + 1
         return {m: t[rows:] for m, t in features.items()}, {m: t[:rows] for m, t in features.items()}
 
@@ -96,7 +96,8 @@ def hold_out_items(dataset: SequentialDataset, share: float, seed: int) -> ColdS
         text,
         source=f"{dataset.name} less its cold items",
     )
-    cold_targets = int(sum(s[-1] > items - count for s in held.sequences))
+    split = ColdStart(held, items - count)
+    cold_targets = int(split.is_cold([s[-1] for s in held.sequences]).sum())
     log.info(
         "cold start: %d of %d items held out (seed %d); %d of %d users test on a cold item",
         count,
@@ -105,4 +106,4 @@ def hold_out_items(dataset: SequentialDataset, share: float, seed: int) -> ColdS
         cold_targets,
         held.num_users,
     )
-    return ColdStart(held, items - count)
+    return split

@@ -299,16 +299,16 @@ class MDSRec(SequentialRecommender):
     def score(self, state: UserState, start: int, end: int) -> Tensor:
         """Eq. 22, y^s + Σ ρ_m y^m, as one product of (B, (1 + M) d) user vectors with the items' (one GEMM, no
         per-channel (B, N) tables to add up)."""
-        items = torch.cat([state.items[start:end]] + [state.modal_items[m][start:end] for m in self.modalities], 1)
-        return self.user_vectors(state) @ items.T
+        return self.user_vectors(state) @ self.catalog_vectors(state, start, end).T
 
     def user_vectors(self, state: UserState) -> Tensor:
         """[e_u^s, ρ_1 ẽ_u^1, ...]: Eq. 22 as one inner product with :meth:`catalog_vectors`."""
         return torch.cat([state.fused] + [self.rho[m] * state.modal[m] for m in self.modalities], dim=1)
 
-    def catalog_vectors(self, state: UserState) -> Tensor:
-        """[E^id, Ê^1, ...] (N, (1 + M) d)."""
-        return torch.cat([state.items] + [state.modal_items[m] for m in self.modalities], dim=1)
+    def catalog_vectors(self, state: UserState, start: int = 0, end: int | None = None) -> Tensor:
+        """[E^id, Ê^1, ...] of items start..end-1 (all by default): (end - start, (1 + M) d)."""
+        rows = slice(start, end)
+        return torch.cat([state.items[rows]] + [state.modal_items[m][rows] for m in self.modalities], dim=1)
 
 
 def read_flat_assignment_keys(module: nn.Module | None, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:

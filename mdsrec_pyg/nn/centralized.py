@@ -145,9 +145,8 @@ class CentralizedAttention(nn.Module):
                 checkpoint(self.queries, *inputs, use_reentrant=False) if recompute else self.queries(*inputs)
             )
             asked.append(inside)
-        if len(states) == 1:
-            return states[0].index_select(0, torch.argsort(asked[0]))
-        return torch.cat(states).index_select(0, torch.argsort(torch.cat(asked)))  # back in the queries' order
+        states, asked = (states[0], asked[0]) if len(states) == 1 else (torch.cat(states), torch.cat(asked))
+        return states.index_select(0, torch.argsort(asked))  # back in the queries' order
 
     def queries(
         self,

@@ -39,12 +39,6 @@ class BenchSummary(Summary):
     eval_floor_ratio_sasrec_mdsrec: float | None = None  # MDSRec's counted full-ranking work over SASRec's
     epoch_ratio_mdsrec_no_ica_sasrec: float | None = None  # the same epoch of MDSRec without ICA
 
-    def to_dict(self) -> dict[str, Any]:
-        """The file's JSON object; the figures of the floor, the worst batch and the epoch without ICA only
-        where the bench measured them (files made before they existed stay as they are)."""
-        later = ("floor_ratio", "multiply_adds", "worst_step_mb", "eval_floor_ratio", "epoch_ratio_mdsrec_no_ica")
-        return {k: v for k, v in super().to_dict().items() if v is not None or not k.startswith(later)}
-
     def render(self, to_root: str = "") -> str:
         header = ["stage", "seconds", "peak RSS (MB)", "note"]
         lines = [[r["stage"], f"{r['seconds']:.2f}", f"{r['peak_rss_mb']:,.0f}", r["note"] or ""] for r in self.stages]

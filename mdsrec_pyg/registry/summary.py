@@ -44,8 +44,14 @@ class Summary:
         return cls(**given, extra={k: v for k, v in values.items() if k not in names and k != "kind"})
 
     def to_dict(self) -> dict[str, Any]:
-        """The file's JSON object: its kind, then its fields in declared order, then the extra ones."""
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        """The file's JSON object: its kind, then its fields in declared order, then the extra ones; an optional
+        field (default None) left None is not written, so a file made before the field existed reads back as it
+        was."""
+        values = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "extra" and not (f.default is None and getattr(self, f.name) is None)
+        }
         return {"kind": self.kind, **values, **self.extra}
 
     def runs(self) -> list[str]:

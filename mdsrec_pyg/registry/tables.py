@@ -100,7 +100,7 @@ class Table2Summary(Summary):
 
     def to_dict(self) -> dict[str, Any]:
         values = super().to_dict()
-        values["grid_valid_ndcg@20"] = values.pop("grid_valid_ndcg")
+        values["grid_valid_ndcg@20"] = values.pop("grid_valid_ndcg", None)
         if values["compared_on"] == "test":  # the tables before cold start, unchanged
             del values["compared_on"]
         return values
@@ -147,8 +147,8 @@ class Table2Summary(Summary):
 
     def render_cold(self) -> str:
         """A cold-start table's rows over the test users with a held-out target and over the others."""
-        stages = [("test_cold", "cold"), ("test_warm", "warm")]
-        shown = [(stage, m) for stage, _ in stages for m in ("recall@20", "ndcg@20")]
+        stages, metrics = [("test_cold", "cold"), ("test_warm", "warm")], ("recall@20", "ndcg@20")
+        shown = [(stage, m) for stage, _ in stages for m in metrics]
         best = {key: max(mean_std(r[key[0]][key[1]])[0] for r in self.rows) for key in shown}
         lines = [
             [
@@ -161,7 +161,7 @@ class Table2Summary(Summary):
             ]
             for r in self.rows
         ]
-        header = ["model", "setting", *(f"{label} {short(m)}" for _, label in stages for m in ("recall@20", "ndcg@20"))]
+        header = ["model", "setting", *(f"{label} {short(m)}" for _, label in stages for m in metrics)]
         users = self.rows[0].get("cold_start", {})
         return (
             f"Cold start: {users.get('items', '?'):,} items held out of training and added back by their features "
