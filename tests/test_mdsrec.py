@@ -172,54 +172,26 @@ def test_weights_saved_with_the_old_per_modality_buffer_names_still_load(tmp_pat
     assert all(torch.equal(again.state_dict()[k], v) for k, v in state.items())
 
 
-def test_query_blocks_group_sequences_of_like_length_and_cover_every_query_once():
-    from mdsrec_pyg.nn.centralized import GRID_SLACK, query_blocks
-
-    # left-padded rows of lengths 1, 1, 2, 6, 6: every non-padding position is a query
-    seqs = torch.zeros(5, 6, dtype=torch.long)
-    for row, length in enumerate([1, 6, 2, 1, 6]):
-        seqs[row, 6 - length :] = 1
-    rows, positions = (seqs != 0).nonzero(as_tuple=True)
-    blocks = query_blocks(rows, positions, cell_elements=1, budget=10**6)
-    # by hand, rows by width 0, 3, 2, 1, 4: {0, 3} is 2 cells for 2 queries; adding 2 makes 3 x 2 = 6 cells for 4
-    # queries (over 1.2 a query), so 2 starts a block; adding 1 to it makes 2 x 6 = 12 cells for 8, so 1 starts
-    # another, which 4 joins (12 cells for 12 queries)
-    assert [block.sequences.tolist() for block in blocks] == [[0, 3], [2], [1, 4]]
-    assert [block.positions.tolist() for block in blocks] == [[5], [4, 5], [0, 1, 2, 3, 4, 5]]
-    assert torch.equal(torch.cat([block.queries for block in blocks]).sort().values, torch.arange(len(rows)))
-    for block in blocks:  # each query's cell is its own (sequence, position)
-        sequence = block.sequences[block.cells // len(block.positions)]
-        position = block.positions[block.cells % len(block.positions)]
-        assert torch.equal(sequence, rows[block.queries]) and torch.equal(position, positions[block.queries])
-        assert block.size <= (1 + GRID_SLACK) * len(block.queries) or len(block.sequences) == 1
-    # a budget of 6 cells splits the long rows; one query a row (evaluation) is one block
-    assert [b.sequences.tolist() for b in query_blocks(rows, positions, 1, 6)][-2:] == [[1], [4]]
-    last = torch.full((5,), 5)
-    assert [b.sequences.tolist() for b in query_blocks(torch.arange(5), last, 1, 10**6)] == [[0, 1, 2, 3, 4]]
-
-
-def test_centralized_attention_recomputed_in_blocks_is_the_same(monkeypatch):
+def test_centralized_attention_in_checkpointed_chunks_is_the_same(monkeypatch):
     from mdsrec_pyg.nn import centralized
     from mdsrec_pyg.nn.transformer import MultiHeadAttention
 
     torch.manual_seed(0)
     seqs = torch.randint(1, 50, (6, 9))
-    for row, padding in enumerate([4, 0, 7, 2, 8, 0]):
-        seqs[row, :padding] = 0
+    seqs[0, :4] = 0
     rows, positions = (seqs != 0).nonzero(as_tuple=True)
     attentions = [MultiHeadAttention(16, 4, 0.0) for _ in range(2)]
     layer_inputs = [torch.randn(6, 9, 16, requires_grad=True) for _ in range(2)]
     centres = torch.randn(5, 16, requires_grad=True)
     module = centralized.CentralizedAttention(16, 32, 2)
     results = []
-    for budget, held in ((2**25, 2**27), (5 * 4 * 9 * 2, 1)):  # one block, kept; blocks of 2 cells, recomputed
+    for budget in (2**25, 6 * 5 * 4 * 9 * 2):  # one chunk; two query positions a chunk, recomputed
         monkeypatch.setattr(centralized, "ATTENTION_ELEMENTS", budget)
-        monkeypatch.setattr(centralized, "HELD_ELEMENTS", held)
         out = module(centres, layer_inputs, attentions, seqs, rows, positions)
         results.append((out, torch.autograd.grad(out.square().sum(), [centres, *layer_inputs])))
-    (one, one_grads), (blocked, blocked_grads) = results
-    assert torch.allclose(one, blocked, atol=1e-6)
-    for a, b in zip(one_grads, blocked_grads):
+    (one, one_grads), (chunked, chunked_grads) = results
+    assert torch.allclose(one, chunked)
+    for a, b in zip(one_grads, chunked_grads):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -236,7 +208,6 @@ def test_centralized_attention_is_eq_12_to_16_one_query_at_a_time(heads):
     batch, length, width, k = 3, 8, 16, 5
     seqs = torch.randint(1, 50, (batch, length))
     seqs[0, :3] = 0
-    seqs[2, :6] = 0  # three lengths: the queries go in more than one block
     rows, positions = (seqs != 0).nonzero(as_tuple=True)
     attentions = [MultiHeadAttention(width, heads, 0.0) for _ in range(2)]
     layer_inputs = [torch.randn(batch, length, width) for _ in range(2)]

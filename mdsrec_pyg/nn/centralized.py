@@ -12,22 +12,18 @@ as in the paper there is no residual connection. The causal mask holds: the cent
 t see positions <= t only, so there is one set of k centre features per query position.
 
 Cost: Eq. 12-15 run for every (query, centre) pair, P x k of them in training (P the batch's non-padding
-positions). Queries go in blocks of sequences of like length, each a grid of its sequences x their query
-positions holding at most 1.2 cells a query, so a short left-padded row computes no padding for the sake of
-a long one; a sequence's keys and values are computed in its block only. Everything linear after the
-attention weights (U of Eq. 14, W1 and W2 of Eq. 15) is folded into the values, once per key; first-layer
-queries (the same k centres everywhere) are projected once; in later layers the query map is folded into the
-keys (when heads x L is small against d, as with the paper's 2 heads, L = 50, d = 300), so the per-pair work
-is two batched products: the same function up to float rounding (checked against the literal
-one-query-at-a-time computation in the tests). It stays the dominant cost of MDSRec's training step at
-large k: its output alone is P x k x d per layer, each element through dropout, Eq. 15 and GELU. Blocks are
-recomputed in the backward pass only where the batch's weights and states would pass ``HELD_ELEMENTS``.
+positions; a chunk of query positions is computed for the sequences with a query there only). Everything
+linear after the attention weights (U of Eq. 14, W1 and W2 of Eq. 15) is folded into the values, once per
+key; first-layer queries (the same k centres everywhere) are projected once; in later layers the query map
+is folded into the keys (when heads x L is small against d, as with the paper's 2 heads, L = 50, d = 300), so
+the per-pair work is two batched products: the same function up to float rounding (checked against the
+literal one-query-at-a-time computation in the tests). It stays the dominant cost of MDSRec's training step
+at large k: its output alone is P x k x d per layer, each element through dropout, Eq. 15 and GELU.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -37,9 +33,7 @@ from torch_geometric.utils import scatter
 
 from .transformer import MultiHeadAttention
 
-ATTENTION_ELEMENTS = 2**25  # centre attention weights of one block of queries (128 MiB of float32)
-HELD_ELEMENTS = 2**27  # attention weights and states kept for the backward pass, past which blocks recompute
-GRID_SLACK = 0.2  # a block of queries computes at most 1.2 grid cells (sequence x position) per query
+ATTENTION_ELEMENTS = 2**25  # centre attention weights held at once in training (128 MiB of float32)
 
 
 def centre_features(item_features: Tensor, assignment: Tensor, k: int, norm: str = "mean") -> Tensor:
@@ -110,49 +104,6 @@ def centre_attention(
     )
 
 
-class QueryBlock(NamedTuple):
-    """Queries computed together as one grid: ``sequences`` x ``positions``; ``queries`` indexes them among all
-    queries, ``cells`` says where each is in the grid (row-major)."""
-
-    queries: Tensor
-    sequences: Tensor
-    positions: Tensor
-    cells: Tensor
-
-    @property
-    def size(self) -> int:
-        return len(self.sequences) * len(self.positions)
-
-
-def query_blocks(rows: Tensor, positions: Tensor, cell_elements: int, budget: int) -> list[QueryBlock]:
-    """The queries (sequence ``rows[p]``, position ``positions[p]``) in blocks, each one grid of its sequences
-    x their distinct query positions. Sequences go in order of the number of distinct positions from their
-    first query on (short sequences together, long ones together); a block grows while its grid holds at most
-    ``1 + GRID_SLACK`` cells per query and ``budget`` elements (``cell_elements`` a cell; a block of one
-    sequence is always taken)."""
-    sequences, of_query = rows.unique(return_inverse=True)
-    first = scatter(positions, of_query, dim=0, dim_size=len(sequences), reduce="min")
-    columns = positions.unique()
-    widths = len(columns) - torch.searchsorted(columns, first)  # a sequence's grid width on its own
-    counts = torch.bincount(of_query, minlength=len(sequences))
-    order = torch.argsort(widths, stable=True)
-    block_of = torch.empty_like(order)
-    block, members, asked = 0, 0, 0
-    for sequence, width, count in zip(order.tolist(), widths[order].tolist(), counts[order].tolist()):
-        cells = (members + 1) * width
-        if members and (cells > (1 + GRID_SLACK) * (asked + count) or cells * cell_elements > budget):
-            block, members, asked = block + 1, 0, 0
-        block_of[sequence] = block
-        members, asked = members + 1, asked + count
-    of_block = block_of[of_query]
-    blocks = []
-    for inside in torch.argsort(of_block, stable=True).split(torch.bincount(of_block).tolist()):
-        active, local = rows[inside].unique(return_inverse=True)
-        part, column = positions[inside].unique(return_inverse=True)
-        blocks.append(QueryBlock(inside, active, part, local * len(part) + column))
-    return blocks
-
-
 class CentralizedAttention(nn.Module):
     """L layers of Eq. 12-15 over one modal stream; the attention weights are the stream encoder's."""
 
@@ -174,23 +125,27 @@ class CentralizedAttention(nn.Module):
     ) -> Tensor:
         """``centres`` (k, d): Ê_c^m. ``layer_inputs[l]``: E_u^{m,l} (B, L, d). Returns E_c^m (P, k, d), the
         centres after L layers (Eq. 16) for each query (sequence ``rows[p]``, position ``positions[p]``).
-        The queries go in :func:`query_blocks`, each block's attention weights within ``ATTENTION_ELEMENTS``,
-        each computed for its own sequences and positions only, keeping its queries' states only. In training,
-        where all blocks together would hold more than ``HELD_ELEMENTS``, each block is recomputed in the
-        backward pass (activation checkpointing), so memory grows with the queries, P x k x d."""
-        length, width = seqs.size(1), centres.size(1)
-        k, heads = centres.size(0), attentions[0].num_heads
-        blocks = query_blocks(rows, positions, k * heads * length, ATTENTION_ELEMENTS)
-        held = sum(block.size for block in blocks) * k * (heads * length + width) * len(attentions)
-        recompute = self.training and torch.is_grad_enabled() and held > HELD_ELEMENTS
-        states = []
-        for block in blocks:
-            inputs = (centres, layer_inputs, attentions, seqs, block.sequences, block.positions, block.cells)
+        Query positions go in chunks whose attention weights stay within ``ATTENTION_ELEMENTS``; a chunk is
+        computed for the sequences that have a query in it only (the others are padding there), and keeps the
+        states of its queries only. In training each chunk is recomputed in the backward pass (activation
+        checkpointing), so memory grows with the queries, P x k x d, not with B x L x k x L."""
+        query_positions, slot = positions.unique(return_inverse=True)
+        batch, length = seqs.shape
+        per_position = batch * centres.size(0) * attentions[0].num_heads * length
+        chunk = max(1, ATTENTION_ELEMENTS // per_position)
+        recompute = self.training and torch.is_grad_enabled() and chunk < len(query_positions)
+        states, asked = [], []
+        for number, part in enumerate(query_positions.split(chunk)):
+            first = number * chunk
+            inside = ((slot >= first) & (slot < first + len(part))).nonzero().squeeze(1)  # the chunk's queries
+            active, local = rows[inside].unique(return_inverse=True)  # the sequences they are in
+            pick = local * len(part) + slot[inside] - first
+            inputs = (centres, layer_inputs, attentions, seqs, active, part, pick)
             states.append(
                 checkpoint(self.queries, *inputs, use_reentrant=False) if recompute else self.queries(*inputs)
             )
-        asked = torch.cat([block.queries for block in blocks])
-        states = states[0] if len(states) == 1 else torch.cat(states)
+            asked.append(inside)
+        states, asked = (states[0], asked[0]) if len(states) == 1 else (torch.cat(states), torch.cat(asked))
         return states.index_select(0, torch.argsort(asked))  # back in the queries' order
 
     def queries(
