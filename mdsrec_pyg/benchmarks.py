@@ -110,11 +110,17 @@ def generated_catalog(items: int, sequences: int, seed: int = 0, topic_size: int
     return dataset
 
 
+STAND_IN_WIDTHS = {"image": 4096, "text": 384}  # MMRec's feature widths
+
+
 def with_stand_in_features(dataset: SequentialDataset, seed: int = 0) -> SequentialDataset:
-    """``dataset`` with random image (4,096-d) and text (384-d) features around a random topic per item."""
+    """``dataset`` with random image (4,096-d) and text (384-d) features around a random topic per item for
+    each of the two modalities it has no features of (its own are kept)."""
     rng = np.random.default_rng(seed)
     topics = np.concatenate([[0], rng.integers(max(1, dataset.num_items // 200), size=dataset.num_items - 1)])
-    dataset.features = {"image": stand_in_features(topics, 4096, rng), "text": stand_in_features(topics, 384, rng)}
+    for modality, width in STAND_IN_WIDTHS.items():
+        stand_in = stand_in_features(topics, width, rng)  # drawn for both, so a modality's draw never moves
+        dataset.features.setdefault(modality, stand_in)
     return dataset
 
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+import torch
 from conftest import ROOT, built_model, script
 
 from mdsrec_pyg.config import build_config
@@ -94,3 +95,16 @@ def test_multiply_adds_count_a_hand_checked_batch():
     per_layer = 5 * (4 * 4 + 2 * 2 * 3) + 2 * 25 * 2  # B L (4 d^2 + 2 d inner) + 2 B L^2 d
     assert counts["encoders"] == 3 * 3 * 2 * per_layer
     assert counts["ica"] == 3 * 2 * (4 * 5 * 2 + 2 * 4 * 4 * 5 * 2)  # first layer B k L d, then 2 P k L d
+
+
+def test_stand_in_features_fill_only_the_modalities_a_dataset_lacks():
+    from mdsrec_pyg.benchmarks import with_stand_in_features
+    from mdsrec_pyg.data import build_dataset
+
+    base = make_synthetic(seed=1, num_users=40, num_items=30, clusters=3, dim=8)
+    text = base.features["text"].numpy()
+    own = with_stand_in_features(build_dataset("own", base.sequences, base.item_ids, base.user_ids, {"text": text}))
+    bare = with_stand_in_features(build_dataset("bare", base.sequences, base.item_ids, base.user_ids))
+    assert torch.equal(own.features["text"], torch.as_tensor(text))  # its own text kept
+    assert own.features["image"].shape == (31, 4096) and bare.features["text"].shape == (31, 384)
+    assert torch.equal(own.features["image"], bare.features["image"])  # the same stand-in draw either way
