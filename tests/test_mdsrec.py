@@ -187,7 +187,8 @@ def test_centralized_attention_in_checkpointed_chunks_is_the_same(monkeypatch):
     results = []
     for budget in (2**25, 6 * 5 * 4 * 9 * 2):  # one chunk; two query positions a chunk, recomputed
         monkeypatch.setattr(centralized, "ATTENTION_ELEMENTS", budget)
-        out = module(centres, layer_inputs, attentions, seqs, rows, positions)
+        out, order = module(centres, layer_inputs, attentions, seqs, rows, positions)
+        out = out[torch.argsort(order)]  # the queries' order
         results.append((out, torch.autograd.grad(out.square().sum(), [centres, *layer_inputs])))
     (one, one_grads), (chunked, chunked_grads) = results
     assert torch.allclose(one, chunked)
@@ -195,8 +196,9 @@ def test_centralized_attention_in_checkpointed_chunks_is_the_same(monkeypatch):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("padded", [True, False])  # False: every grid cell is a query
 @pytest.mark.parametrize("heads", [2, 4])  # 2: query map folded into the keys; 4: queries projected
-def test_centralized_attention_is_eq_12_to_16_one_query_at_a_time(heads):
+def test_centralized_attention_is_eq_12_to_16_one_query_at_a_time(heads, padded):
     """Reference: for each sequence b and query position t, the centres attend over b's keys at positions <= t
     (not padding) with the stream layer's own attention module (Q, K, V and U, Eq. 12-14), then Eq. 15."""
     import torch.nn.functional as F
@@ -207,14 +209,16 @@ def test_centralized_attention_is_eq_12_to_16_one_query_at_a_time(heads):
     torch.manual_seed(0)
     batch, length, width, k = 3, 8, 16, 5
     seqs = torch.randint(1, 50, (batch, length))
-    seqs[0, :3] = 0
+    if padded:
+        seqs[0, :3] = 0
     rows, positions = (seqs != 0).nonzero(as_tuple=True)
     attentions = [MultiHeadAttention(width, heads, 0.0) for _ in range(2)]
     layer_inputs = [torch.randn(batch, length, width) for _ in range(2)]
     centres = torch.randn(k, width)
     module = CentralizedAttention(width, 32, 2)
     with torch.no_grad():
-        got = module(centres, layer_inputs, attentions, seqs, rows, positions)
+        got, order = module(centres, layer_inputs, attentions, seqs, rows, positions)
+        got = got[torch.argsort(order)]
         for p, (b, t) in enumerate(zip(rows.tolist(), positions.tolist())):
             allowed = (torch.arange(length) <= t) & (seqs[b] != 0)
             state = centres

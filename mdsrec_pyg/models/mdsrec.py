@@ -244,15 +244,16 @@ class MDSRec(SequentialRecommender):
             if self.use_ica:
                 attentions = [block.attention for block in self.modal_encoders[m].blocks]
                 with record_function("mdsrec: centralized attention, Eq. 12-16"):
-                    e_c = self.centralized[m](
+                    e_c, order = self.centralized[m](
                         tables.centres[m], states, attentions, inputs, query_rows, query_positions
-                    )  # Eq. 12-16
-                logits = torch.einsum("pd,pkd->pk", e_m, e_c)
-                if self.training:  # Eq. 19: noise log δ - log(1 - δ), training only
-                    delta = torch.rand_like(logits).clamp(1e-10, 1 - 1e-10)
+                    )  # Eq. 12-16, the queries in the order ``order``
+                logits = torch.einsum("pd,pkd->pk", e_m[order], e_c)
+                if self.training:  # Eq. 19: noise log δ - log(1 - δ), training only (drawn in the queries' order)
+                    delta = torch.rand_like(logits)[order].clamp(1e-10, 1 - 1e-10)
                     logits = logits + delta.log() - (1 - delta).log()
                 gamma = (logits / self.tau).softmax(-1)
-                e_m = e_m + torch.einsum("pk,pkd->pd", gamma, e_c)  # Eq. 18
+                mixed = torch.einsum("pk,pkd->pd", gamma, e_c)
+                e_m = e_m + mixed.index_select(0, torch.argsort(order))  # Eq. 18
             modal_out[m] = e_m
         return fused, modal_out
 

@@ -122,13 +122,15 @@ class CentralizedAttention(nn.Module):
         seqs: Tensor,
         rows: Tensor,
         positions: Tensor,
-    ) -> Tensor:
+    ) -> tuple[Tensor, Tensor]:
         """``centres`` (k, d): Ê_c^m. ``layer_inputs[l]``: E_u^{m,l} (B, L, d). Returns E_c^m (P, k, d), the
-        centres after L layers (Eq. 16) for each query (sequence ``rows[p]``, position ``positions[p]``).
-        Query positions go in chunks whose attention weights stay within ``ATTENTION_ELEMENTS``; a chunk is
-        computed for the sequences that have a query in it only (the others are padding there), and keeps the
-        states of its queries only. In training each chunk is recomputed in the backward pass (activation
-        checkpointing), so memory grows with the queries, P x k x d, not with B x L x k x L."""
+        centres after L layers (Eq. 16) for the queries (sequence ``rows[p]``, position ``positions[p]``) in
+        the order it computes them, and that order (P,): ``states[i]`` belongs to query ``order[i]``, so the
+        caller reorders its (P, d) vectors rather than the P x k x d states. Query positions go in chunks
+        whose attention weights stay within ``ATTENTION_ELEMENTS``; a chunk is computed for the sequences that
+        have a query in it only (the others are padding there), and keeps the states of its queries only. In
+        training each chunk is recomputed in the backward pass (activation checkpointing), so memory grows
+        with the queries, P x k x d, not with B x L x k x L."""
         query_positions, slot = positions.unique(return_inverse=True)
         batch, length = seqs.shape
         per_position = batch * centres.size(0) * attentions[0].num_heads * length
@@ -145,8 +147,7 @@ class CentralizedAttention(nn.Module):
                 checkpoint(self.queries, *inputs, use_reentrant=False) if recompute else self.queries(*inputs)
             )
             asked.append(inside)
-        states, asked = (states[0], asked[0]) if len(states) == 1 else (torch.cat(states), torch.cat(asked))
-        return states.index_select(0, torch.argsort(asked))  # back in the queries' order
+        return (states[0], asked[0]) if len(states) == 1 else (torch.cat(states), torch.cat(asked))
 
     def queries(
         self,
@@ -164,5 +165,8 @@ class CentralizedAttention(nn.Module):
         state = centres
         for layer, (attention, ffn) in enumerate(zip(attentions, self.maps)):
             state = F.gelu(centre_attention(attention, ffn, state, layer_inputs[layer][active], mask))  # Eq. 12-15
+        state = state.flatten(0, 1)
+        if len(pick) == len(state):  # every cell is a query: ``pick`` (increasing) is the identity
+            return state
         # index_select on flattened rows: its backward is about 2x faster than that of indexing two dimensions
-        return state.flatten(0, 1).index_select(0, pick)
+        return state.index_select(0, pick)
