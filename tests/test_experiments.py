@@ -253,6 +253,9 @@ def test_bench_writes_the_figures_the_issue_asks_for(tmp_path):
     # against SASRec's one each
     sasrec, mdsrec = figures["multiply_adds_sasrec"], figures["multiply_adds_mdsrec"]
     assert list(figures["features"]) == ["text"]
+    assert figures["stand_in_features"] == ["text"] and "text 384-d (stand-in, random)" in table
+    old_file = BenchSummary.from_dict({**figures, "stand_in_features": True}, "bench.json").render()
+    assert "stand-in random features: text 384-d;" in old_file  # files made before the list read as before
     assert mdsrec["softmax"] == pytest.approx(2 * sasrec["softmax"]) and sasrec["ica"] == 0 < mdsrec["ica"]
     assert mdsrec["encoders"] == pytest.approx(2 * sasrec["encoders"]) and figures["floor_ratio_mdsrec_sasrec"] > 2
     ranking = figures["eval_multiply_adds_sasrec"], figures["eval_multiply_adds_mdsrec"]

@@ -38,6 +38,17 @@ class BenchSummary(Summary):
     worst_step_mb_mdsrec: float | None = None
     eval_floor_ratio_sasrec_mdsrec: float | None = None  # MDSRec's counted full-ranking work over SASRec's
     epoch_ratio_mdsrec_no_ica_sasrec: float | None = None  # the same epoch of MDSRec without ICA
+    stand_in_features: list[str] | bool = True  # the stand-in modalities (True: all, as files before the list)
+
+    def feature_list(self) -> str:
+        """The features a run used, stand-ins said apart from a dataset's own."""
+        listed = ", ".join(f"{m} {shape[1]}-d" for m, shape in self.features.items())
+        if self.stand_in_features is True:
+            return f"stand-in random features: {listed}"
+        own = {True: "stand-in, random", False: "the dataset's own"}
+        return "features: " + ", ".join(
+            f"{m} {shape[1]}-d ({own[m in self.stand_in_features]})" for m, shape in self.features.items()
+        )
 
     def render(self, to_root: str = "") -> str:
         header = ["stage", "seconds", "peak RSS (MB)", "note"]
@@ -71,10 +82,9 @@ class BenchSummary(Summary):
             scaled = " (the exact time scaled from a sample)" if self.knn_exact_extrapolated else ""
             knn = f"{self.knn_recall:.3f}, {self.knn_speedup:.0f}x faster{scaled}"
             ratios.append(f"pynndescent recall against exact search: {knn}")
-        features = ", ".join(f"{m} {shape[1]}-d" for m, shape in self.features.items())
         return (
             f"`{self.command}` ({self.dataset}: {self.items:,} items, {self.users:,} users; "
-            f"stand-in random features: {features}; {self.device}, torch {self.torch}, commit "
+            f"{self.feature_list()}; {self.device}, torch {self.torch}, commit "
             f"{self.commit or '?'}):\n\n" + to_markdown(header, lines) + "\n" + "; ".join(ratios) + ".\n"
         )
 
