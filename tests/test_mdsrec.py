@@ -248,3 +248,23 @@ def test_modal_positions_samples_whole_columns_and_still_trains(tmp_path):
     assert losses[-1] < losses[0] - 0.3
     with pytest.raises(InputError, match="modal_positions"):
         tiny(tmp_path, modal_positions=0.0)
+
+
+@pytest.mark.parametrize("noisy", [True, False])
+def test_centre_mix_is_eq_18_19_in_value_and_gradient(noisy):
+    """Reference: γ = softmax((e_m . e_c + noise) / τ) over the centres, then sum_c γ_c e_c, by autograd."""
+    from mdsrec_pyg.nn.centralized import centre_mix
+
+    torch.manual_seed(0)
+    e_m = torch.randn(5, 7, dtype=torch.double, requires_grad=True)
+    e_c = torch.randn(5, 3, 7, dtype=torch.double, requires_grad=True)
+    noise = torch.randn(5, 3, dtype=torch.double, requires_grad=True) if noisy else None
+    logits = torch.einsum("pd,pkd->pk", e_m, e_c) + (noise if noisy else 0)
+    expected = torch.einsum("pk,pkd->pd", (logits / 0.3).softmax(-1), e_c)
+    got = centre_mix(e_m, e_c, noise, 0.3)
+    assert torch.allclose(got, expected)
+    grad = torch.randn_like(got)
+    inputs = [e_m, e_c] + ([noise] if noisy else [])
+    for a, b in zip(torch.autograd.grad(got, inputs, grad), torch.autograd.grad(expected, inputs, grad)):
+        assert torch.allclose(a, b)
+    assert torch.autograd.gradcheck(lambda *x: centre_mix(x[0], x[1], x[2] if noisy else None, 0.3), inputs)

@@ -39,7 +39,7 @@ from ..graphs.knn import nearest_in
 from ..graphs.relations import RelationGraphs
 from ..graphs.settings import GraphConfig, fitted_to_catalog
 from ..losses import ItemSoftmax
-from ..nn.centralized import CentralizedAttention, centre_features
+from ..nn.centralized import CentralizedAttention, centre_features, centre_mix
 from ..nn.modal import BufferDict, ModalProjection, grown_embedding
 from ..nn.propagation import RelationGraph
 from ..nn.transformer import EncoderOptions, SequenceEncoder, init_weights
@@ -247,12 +247,12 @@ class MDSRec(SequentialRecommender):
                     e_c, order = self.centralized[m](
                         tables.centres[m], states, attentions, inputs, query_rows, query_positions
                     )  # Eq. 12-16, the queries in the order ``order``
-                logits = torch.einsum("pd,pkd->pk", e_m[order], e_c)
+                noise = None
                 if self.training:  # Eq. 19: noise log δ - log(1 - δ), training only (drawn in the queries' order)
-                    delta = torch.rand_like(logits)[order].clamp(1e-10, 1 - 1e-10)
-                    logits = logits + delta.log() - (1 - delta).log()
-                gamma = (logits / self.tau).softmax(-1)
-                mixed = torch.einsum("pk,pkd->pd", gamma, e_c)
+                    delta = torch.rand(e_c.shape[:2], dtype=e_c.dtype, device=e_c.device)[order]
+                    delta = delta.clamp(1e-10, 1 - 1e-10)
+                    noise = delta.log() - (1 - delta).log()
+                mixed = centre_mix(e_m[order], e_c, noise, self.tau)  # Eq. 18-19
                 e_m = e_m + mixed.index_select(0, torch.argsort(order))  # Eq. 18
             modal_out[m] = e_m
         return fused, modal_out

@@ -104,6 +104,35 @@ def centre_attention(
     )
 
 
+class _CentreMix(torch.autograd.Function):
+    """Eq. 18-19 with a hand-written backward: the gradient of the centre states, which both products of the
+    mix read, is one batched product (P x k x 2 by P x 2 x d) instead of two outer products and their sum."""
+
+    @staticmethod
+    def forward(ctx, e_m: Tensor, e_c: Tensor, noise: Tensor | None, tau: float) -> Tensor:
+        logits = torch.bmm(e_c, e_m.unsqueeze(2)).squeeze(2)  # (P, k): e_m . e_c
+        gamma = ((logits if noise is None else logits + noise) / tau).softmax(-1)  # Eq. 19
+        ctx.save_for_backward(e_m, e_c, gamma)
+        ctx.tau, ctx.noisy = tau, noise is not None
+        return torch.bmm(gamma.unsqueeze(1), e_c).squeeze(1)  # Eq. 18's sum over centres
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor | None, None]:
+        e_m, e_c, gamma = ctx.saved_tensors
+        d_gamma = torch.bmm(e_c, grad.unsqueeze(2)).squeeze(2)
+        d_logits = gamma * (d_gamma - (gamma * d_gamma).sum(1, keepdim=True)) / ctx.tau
+        d_e_m = torch.bmm(d_logits.unsqueeze(1), e_c).squeeze(1)
+        d_e_c = torch.bmm(torch.stack([d_logits, gamma], 2), torch.stack([e_m, grad], 1))
+        return d_e_m, d_e_c, d_logits if ctx.noisy else None, None
+
+
+def centre_mix(e_m: Tensor, e_c: Tensor, noise: Tensor | None, tau: float) -> Tensor:
+    """Eq. 18-19 before the residual: ``sum_c γ_c e_c`` with ``γ = softmax((e_m . e_c + noise) / τ)`` over the
+    k centres, for ``e_m`` (P, d) and ``e_c`` (P, k, d); ``noise`` (P, k) is Eq. 19's log δ - log(1 - δ)
+    (training), None outside training. Returns (P, d)."""
+    return _CentreMix.apply(e_m, e_c, noise, tau)
+
+
 class CentralizedAttention(nn.Module):
     """L layers of Eq. 12-15 over one modal stream; the attention weights are the stream encoder's."""
 
