@@ -330,14 +330,15 @@ def bench_model(stages: Stages, config: Config, dataset: SequentialDataset, args
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     stages = Stages()
+    own: set[str] = set()  # the modalities whose features are the dataset's own
     if args.items:
         dataset, _ = stages.run("generate catalog", lambda: generated_catalog(args.items, args.sequences))
     else:
         dataset, _ = stages.run(
             "load dataset", lambda: load_dataset(args.dataset, args.data_dir, feature_dir=args.feature_dir)
         )
-    own = sorted(dataset.features) if args.dataset else []
-    dataset = with_stand_in_features(dataset) if args.dataset else dataset
+        own = set(dataset.features)
+        dataset = with_stand_in_features(dataset)
     name, n, split = args.dataset or "synthetic", dataset.num_items, dataset.split()
     figures: dict = {
         "kind": "bench",
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> dict:
         "items": n - 1,
         "users": dataset.num_users,
         "features": {m: list(f.shape) for m, f in dataset.features.items()},
-        "stand_in_features": sorted(set(dataset.features) - set(own)),
+        "stand_in_features": sorted(set(dataset.features) - own),
         "device": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
         "torch": torch.__version__,
     }

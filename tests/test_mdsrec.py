@@ -219,6 +219,9 @@ def test_centralized_attention_is_eq_12_to_16_one_query_at_a_time(heads, padded)
     with torch.no_grad():
         got, order = module(centres, layer_inputs, attentions, seqs, rows, positions)
         got = got[torch.argsort(order)]
+        shuffled = torch.randperm(len(rows))  # queries in any order get their own states
+        again, again_order = module(centres, layer_inputs, attentions, seqs, rows[shuffled], positions[shuffled])
+        assert torch.allclose(again[torch.argsort(again_order)], got[shuffled], atol=1e-6)
         for p, (b, t) in enumerate(zip(rows.tolist(), positions.tolist())):
             allowed = (torch.arange(length) <= t) & (seqs[b] != 0)
             state = centres

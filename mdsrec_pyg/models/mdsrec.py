@@ -253,7 +253,7 @@ class MDSRec(SequentialRecommender):
                     delta = delta.clamp(1e-10, 1 - 1e-10)
                     noise = delta.log() - (1 - delta).log()
                 mixed = centre_mix(e_m[order], e_c, noise, self.tau)  # Eq. 18-19
-                e_m = e_m + mixed.index_select(0, torch.argsort(order))  # Eq. 18
+                e_m = e_m.index_add(0, order, mixed)  # Eq. 18: each query's mix added to its own e_m
             modal_out[m] = e_m
         return fused, modal_out
 

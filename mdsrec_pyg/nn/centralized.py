@@ -171,11 +171,12 @@ class CentralizedAttention(nn.Module):
             inside = ((slot >= first) & (slot < first + len(part))).nonzero().squeeze(1)  # the chunk's queries
             active, local = rows[inside].unique(return_inverse=True)  # the sequences they are in
             pick = local * len(part) + slot[inside] - first
-            inputs = (centres, layer_inputs, attentions, seqs, active, part, pick)
+            whole = len(inside) == len(active) * len(part)  # every grid cell is a query: keep the grid's order
+            inputs = (centres, layer_inputs, attentions, seqs, active, part, None if whole else pick)
             states.append(
                 checkpoint(self.queries, *inputs, use_reentrant=False) if recompute else self.queries(*inputs)
             )
-            asked.append(inside)
+            asked.append(inside[torch.argsort(pick)] if whole else inside)  # the query each state belongs to
         return (states[0], asked[0]) if len(states) == 1 else (torch.cat(states), torch.cat(asked))
 
     def queries(
@@ -186,16 +187,14 @@ class CentralizedAttention(nn.Module):
         seqs: Tensor,
         active: Tensor,
         part: Tensor,
-        pick: Tensor,
+        pick: Tensor | None,
     ) -> Tensor:
         """Eq. 12-15 through every layer at the positions ``part`` of the sequences ``active``, then the states
-        ``pick`` (indices into active x part, row-major): (len(pick), k, d)."""
+        ``pick`` (indices into active x part, row-major; None: all of them in that order): (len(pick), k, d)."""
         mask = prefix_mask(seqs[active], part)
         state = centres
         for layer, (attention, ffn) in enumerate(zip(attentions, self.maps)):
             state = F.gelu(centre_attention(attention, ffn, state, layer_inputs[layer][active], mask))  # Eq. 12-15
         state = state.flatten(0, 1)
-        if len(pick) == len(state):  # every cell is a query: ``pick`` (increasing) is the identity
-            return state
         # index_select on flattened rows: its backward is about 2x faster than that of indexing two dimensions
-        return state.index_select(0, pick)
+        return state if pick is None else state.index_select(0, pick)

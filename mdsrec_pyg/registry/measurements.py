@@ -45,9 +45,9 @@ class BenchSummary(Summary):
         listed = ", ".join(f"{m} {shape[1]}-d" for m, shape in self.features.items())
         if self.stand_in_features is True:
             return f"stand-in random features: {listed}"
-        own = {True: "stand-in, random", False: "the dataset's own"}
+        label = {True: "stand-in, random", False: "the dataset's own"}
         return "features: " + ", ".join(
-            f"{m} {shape[1]}-d ({own[m in self.stand_in_features]})" for m, shape in self.features.items()
+            f"{m} {shape[1]}-d ({label[m in self.stand_in_features]})" for m, shape in self.features.items()
         )
 
     def render(self, to_root: str = "") -> str:
