@@ -7,8 +7,10 @@ Each variant runs on every seed; a row is the mean ± std over the seeds. The fu
 variant paired over the test users (Wilcoxon signed-rank on per-user NDCG@20, each user's value the mean over
 the seeds, and a bootstrap 95% interval of the mean difference; ``mdsrec_pyg/significance.py``). Runs go to
 ``--out`` (default ``runs/<dataset>/ablation``), reused when finished and resumed when interrupted; ``--jobs N``
-trains N at once. The table is recorded in the results registry (``--registry``: ``<dataset>/ablation.json``
-and one file per run), written as ``ablation.md`` beside the runs, and printed.
+trains N at once. The table is recorded in the results registry (``--registry``: ``<dataset>/ablation.json``,
+and each run's entry and per-user ranks as it finishes), written as ``ablation.md`` beside the runs, and
+printed. A run the registry holds finished with the same settings is not made again, so a table too long for
+one session grows run by run across sessions.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from mdsrec_pyg.cli import add_experiment_arguments, check_registry, command_lin
 from mdsrec_pyg.config import TABLE3_VARIANTS, build_config
 from mdsrec_pyg.experiment import run_all
 from mdsrec_pyg.names import dataset_name
-from mdsrec_pyg.registry.store import check_recordable, record_run, write_table
+from mdsrec_pyg.registry.store import check_recordable, record_run, recorded_run, run_ranks, write_table
 from mdsrec_pyg.registry.tables import AblationSummary
 from mdsrec_pyg.runs import variant_run_name
 from mdsrec_pyg.significance import paired_comparison, paired_recall, per_user_ndcg
@@ -62,16 +64,24 @@ def main(argv: list[str] | None = None) -> str:
         "give --registry DIR to record this one elsewhere",
         rows=list(planned),
     )
-    results = dict(zip([folder for _, folder in jobs], run_all(jobs, args.jobs, replace=args.replace)))
-    for folder, result in results.items():
-        record_run(args.registry, out.name, folder, result)
+    outcomes = run_all(
+        jobs,
+        args.jobs,
+        replace=args.replace,
+        recorded=lambda config, folder: recorded_run(args.registry, out.name, folder.name, config),
+        record=lambda folder, result: record_run(args.registry, out.name, folder, result),
+    )
+    results = dict(zip([folder for _, folder in jobs], outcomes))
 
-    full = per_user_ndcg([folders["MDSRec", s] for s in args.seeds], K)
+    def ranks(label: str) -> list[Path]:  # the per-user ranks of a row's runs, as the registry keeps them
+        return [run_ranks(args.registry, dataset, out.name, folders[label, s].name) for s in args.seeds]
+
+    full_runs = ranks("MDSRec")
+    full = per_user_ndcg(full_runs, K)
     rows = []
     for label, _, _ in VARIANTS:
         runs = [results[folders[label, s]] for s in args.seeds]
-        variant = [folders[label, s] for s in args.seeds]
-        full_runs = [folders["MDSRec", s] for s in args.seeds]
+        variant = ranks(label)
         test = (
             None
             if label == "MDSRec"

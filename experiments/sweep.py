@@ -4,7 +4,8 @@
     python experiments/sweep.py --dataset scientific_mm --data-dir ../shared/datasets --param k \
         --values 2 4 8 16 32 64 128
 
-Resumable (finished runs are reused; ``--jobs N`` trains N at once). Runs are named by their settings
+Resumable (finished runs are reused, from their folders or from the results registry, where each run's entry
+and per-user ranks are recorded as it finishes; ``--jobs N`` trains N at once). Runs are named by their settings
 (``run_folder``) in one folder for every sweep of a dataset, so the run at the defaults is shared by all of
 them. The dataset's default value of the parameter (the paper's choice for H and k) is marked on the plot.
 Writes ``sweep-<param>.png`` and ``sweep-<param>.csv`` in ``--out`` (default ``runs/<dataset>/sweeps``), and
@@ -36,7 +37,7 @@ from mdsrec_pyg.config import METRIC_NAMES, Config, build_config  # noqa: E402
 from mdsrec_pyg.errors import InputError, shorten  # noqa: E402
 from mdsrec_pyg.experiment import run_all  # noqa: E402
 from mdsrec_pyg.names import dataset_name  # noqa: E402
-from mdsrec_pyg.registry.store import check_recordable, record_run, write_table  # noqa: E402
+from mdsrec_pyg.registry.store import check_recordable, record_run, recorded_run, write_table  # noqa: E402
 from mdsrec_pyg.registry.tables import SweepSummary  # noqa: E402
 from mdsrec_pyg.runs import run_folder  # noqa: E402
 from mdsrec_pyg.tables import mean_std, to_csv  # noqa: E402
@@ -106,9 +107,14 @@ def main(argv: list[str] | None = None) -> dict:
         rows=list(planned),
     )
     jobs = [(configs[key], folders[key]) for key in configs]
-    results = dict(zip(configs, run_all(jobs, args.jobs, replace=args.replace)))
-    for key, folder in folders.items():
-        record_run(args.registry, out.name, folder, results[key])
+    outcomes = run_all(
+        jobs,
+        args.jobs,
+        replace=args.replace,
+        recorded=lambda config, folder: recorded_run(args.registry, out.name, folder.name, config),
+        record=lambda folder, result: record_run(args.registry, out.name, folder, result),
+    )
+    results = dict(zip(configs, outcomes))
     points = [
         {
             "value": configs[raw, args.seeds[0]].get(args.param),

@@ -13,14 +13,17 @@ A row is the mean ± std over the seeds of test Recall@10, NDCG@10, Recall@20 an
 signed-rank test on per-user NDCG@20 and a bootstrap 95% interval of the mean difference (see
 ``mdsrec_pyg/significance.py``). Runs go to ``--out`` (default ``runs/<dataset>/table2``), each reused when
 finished and resumed when interrupted; ``--jobs N`` trains N at once. The table is recorded in the results
-registry (``--registry``, default ``results``: ``<dataset>/<table>.json`` and one file per run under
-``<dataset>/<runs folder name>/``), written as ``<table>.md`` beside the runs, and printed.
+registry (``--registry``, default ``results``: ``<dataset>/<table>.json``, and each run's entry and per-user
+ranks under ``<dataset>/<runs folder name>/`` as it finishes), written as ``<table>.md`` beside the runs, and
+printed. A run the registry holds finished with the same settings is not made again, so a table too long for
+one session grows run by run: commit the entries, and the next session runs the rest.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable
 
 from mdsrec_pyg import io
 from mdsrec_pyg.cli import (
@@ -36,7 +39,7 @@ from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.experiment import run_all
 from mdsrec_pyg.models import MODELS
 from mdsrec_pyg.names import dataset_name
-from mdsrec_pyg.registry.store import check_recordable, ran_on, record_run, write_table
+from mdsrec_pyg.registry.store import check_recordable, ran_on, record_run, recorded_run, run_ranks, write_table
 from mdsrec_pyg.registry.tables import Table2Summary
 from mdsrec_pyg.runs import grid_run_name
 from mdsrec_pyg.significance import paired_comparison, paired_recall, per_user_ndcg
@@ -134,9 +137,28 @@ class Plan:
         )
 
     def run(self, configs: list[Config], keep_failures: bool = False) -> dict[Path, dict | Exception]:
+        """Each config's results: recorded in the registry (a run finished before, maybe elsewhere), else made
+        (or reused from its run folder) now."""
         jobs = [(c, self.folder(c)) for c in configs]
-        outcomes = run_all(jobs, self.args.jobs, keep_failures=keep_failures, replace=self.args.replace)
+        outcomes = run_all(
+            jobs,
+            self.args.jobs,
+            keep_failures=keep_failures,
+            replace=self.args.replace,
+            recorded=self.recorded,
+            record=self.record,
+        )
         return dict(zip([folder for _, folder in jobs], outcomes))
+
+    def recorded(self, config: Config, folder: Path) -> dict | None:
+        return recorded_run(self.args.registry, self.out.name, folder.name, config)
+
+    def record(self, folder: Path, results: dict) -> None:
+        record_run(self.args.registry, self.out.name, folder, results)
+
+    def ranks(self, run: str) -> Path:
+        """The per-user ranks of a recorded run, as the registry keeps them."""
+        return run_ranks(self.args.registry, self.dataset, self.out.name, run)
 
 
 def search(plan: Plan) -> tuple[dict[Path, dict | Exception], dict[str, Config]]:
@@ -217,9 +239,6 @@ def main(argv: list[str] | None = None) -> str:
     rows = table_rows(plan, chosen)
     plan.check([plan.folder(c).name for row in rows for c in row["configs"]])  # the search chose these runs
     results = plan.run([c for row in rows for c in row["configs"]])
-    finished = {folder: r for folder, r in outcomes.items() if isinstance(r, dict)}
-    for folder, result in {**finished, **results}.items():
-        record_run(args.registry, plan.out.name, folder, result)
     summary_rows = [summary_row(plan, row, results) for row in rows]
     stage = "test_cold" if plan.defaults[args.models[0]].data.cold_items else "test"  # --set: the same for all
     first = plan.defaults[args.models[0]].data
@@ -236,7 +255,7 @@ def main(argv: list[str] | None = None) -> str:
         proposed=PROPOSED,
         k=K,
         note=note(args.tune),
-        tests=paired_tests(summary_rows, plan.out, stage),
+        tests=paired_tests(summary_rows, plan.ranks, stage),
         rows=summary_rows,
         compared_on=stage,
     )
@@ -244,7 +263,7 @@ def main(argv: list[str] | None = None) -> str:
     table = summary.render()
     io.write_text(plan.out / f"{args.table}.md", table)
     print(table)
-    entries = len({**finished, **results})
+    entries = len({folder for folder, r in {**outcomes, **results}.items() if isinstance(r, dict)})
     print(f"recorded {recorded} and {entries} run entries in {Path(args.registry) / plan.dataset / plan.out.name}")
     return table
 
@@ -258,11 +277,11 @@ def note(tune: bool) -> str:
     )
 
 
-def paired_tests(rows: list[dict], out: Path, stage: str = "test") -> list[dict]:
+def paired_tests(rows: list[dict], ranks: Callable[[str], Path], stage: str = "test") -> list[dict]:
     """The proposed model against every other model, per setting (a model without a default row is compared
     by its tuned row, which then is its default setting too), ordered by the other's mean NDCG@K over the
-    users of ``stage`` (``test``, or ``test_cold``: those with a held-out target); the per-user ranks are read
-    from the rows' run folders in ``out``."""
+    users of ``stage`` (``test``, or ``test_cold``: those with a held-out target); ``ranks(run)`` is the file of
+    a run's per-user ranks (the registry's copy)."""
     tests = []
     for setting in ("tuned", "default"):
         mine = next((r for r in rows if r["model"] == PROPOSED and r["setting"] == setting), None)
@@ -272,10 +291,10 @@ def paired_tests(rows: list[dict], out: Path, stage: str = "test") -> list[dict]
         for r in rows:
             if r["model"] != PROPOSED and (r["setting"] == setting or r["model"] not in others):
                 others[r["model"]] = r
-        mine_runs = [out / run for run in mine["runs"]]
+        mine_runs = [ranks(run) for run in mine["runs"]]
         own = per_user_ndcg(mine_runs, K, stage)
         for model, r in sorted(others.items(), key=lambda item: -mean_std(item[1][stage][f"ndcg@{K}"])[0]):
-            their_runs = [out / run for run in r["runs"]]
+            their_runs = [ranks(run) for run in r["runs"]]
             test = paired_comparison(own, per_user_ndcg(their_runs, K, stage))
             recall = paired_recall(mine_runs, their_runs, K, stage=stage)
             tests.append({"other": model, "setting": setting, **test, "recall": recall})

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -45,14 +46,40 @@ def run_or_reuse(
 
 
 def run_all(
-    jobs: list[tuple[Config, Path]], workers: int = 1, keep_failures: bool = False, replace: bool = False
+    jobs: list[tuple[Config, Path]],
+    workers: int = 1,
+    keep_failures: bool = False,
+    replace: bool = False,
+    recorded: Callable[[Config, Path], dict[str, Any] | None] | None = None,
+    record: Callable[[Path, dict[str, Any]], Any] | None = None,
 ) -> list[dict[str, Any] | TrainingError]:
     """:func:`run_or_reuse` for each ``(config, folder)``, results in the same order. With ``workers`` > 1 that
     many runs go at once, each in a process of its own (each loads its dataset); a run that fails does not stop
     the others. A failed training (:class:`TrainingError`, e.g. a diverged loss) is returned in its place with
-    ``keep_failures``; any other failure is raised once every run has ended. ``replace``: see
-    :func:`run_or_reuse`."""
+    ``keep_failures``; any other failure is raised once every run has ended.
 
+    The results registry, where given: ``recorded(config, folder)`` is the results of a finished run that it
+    holds, or None; such a run is not made again, except with ``replace`` (see :func:`run_or_reuse`), which
+    makes every run. ``record(folder, results)`` is called for each run made as soon as it finishes, so that an
+    interrupted command keeps what it finished."""
+    held = (
+        {} if recorded is None or replace else {i: recorded(config, folder) for i, (config, folder) in enumerate(jobs)}
+    )
+    held = {i: results for i, results in held.items() if results is not None}
+    if held:
+        log.info("%d of %d runs are finished in the results registry; not made again", len(held), len(jobs))
+    todo = [job for i, job in enumerate(jobs) if i not in held]
+    made = iter(_run_each(todo, workers, keep_failures, replace, record or (lambda folder, results: None)))
+    return [held[i] if i in held else next(made) for i in range(len(jobs))]
+
+
+def _run_each(
+    jobs: list[tuple[Config, Path]],
+    workers: int,
+    keep_failures: bool,
+    replace: bool,
+    record: Callable[[Path, dict[str, Any]], Any],
+) -> list[dict[str, Any] | TrainingError]:
     def outcome(call: Callable[[], dict[str, Any]]) -> dict[str, Any] | TrainingError:
         try:
             return call()
@@ -64,11 +91,18 @@ def run_all(
 
     if workers <= 1 or len(jobs) <= 1:
         datasets: dict[str, SequentialDataset] = {}
-        return [outcome(lambda: run_or_reuse(config, folder, datasets, replace)) for config, folder in jobs]
+        outcomes = []
+        for config, folder in jobs:
+            outcomes.append(outcome(partial(run_or_reuse, config, folder, datasets, replace)))
+            if isinstance(outcomes[-1], dict):
+                record(folder, outcomes[-1])
+        return outcomes
     context = multiprocessing.get_context("spawn")  # no forked copies of torch's thread pools
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
-        futures = [pool.submit(run_or_reuse, config, folder, {}, replace) for config, folder in jobs]
-        wait(futures)
+        futures = {pool.submit(run_or_reuse, config, folder, {}, replace): folder for config, folder in jobs}
+        for future in as_completed(futures):
+            if future.exception() is None:
+                record(futures[future], future.result())
     return [outcome(future.result) for future in futures]
 
 

@@ -19,6 +19,7 @@ import json
 import os
 import stat
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -222,13 +223,37 @@ def save_npy(path: str | Path, array: Any) -> Path:
     return atomic_file(path, npy_writer(array))
 
 
-def save_ranks(path: str | Path, **ranks: Any) -> Path:
-    """Per-user target ranks by split (``valid=..., test=...``), compressed, atomically (``ranks.npz``)."""
+def ranks_writer(**ranks: Any) -> Callable[[str], None]:
+    """A ``write(tmp)`` that writes per-user target ranks by split (``valid=..., test=...``) as a compressed
+    ``.npz``, each in the smallest integer type that holds it."""
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:
             np.savez_compressed(
-                handle, **{k: np.asarray(v).astype(np.min_scalar_type(np.max(v))) for k, v in ranks.items()}
+                handle, **{k: np.asarray(v).astype(np.min_scalar_type(np.max(v, initial=0))) for k, v in ranks.items()}
             )
 
-    return atomic_file(path, write)
+    return write
+
+
+def save_ranks(path: str | Path, **ranks: Any) -> Path:
+    """Per-user target ranks by split, compressed, atomically (``ranks.npz``)."""
+    return atomic_file(path, ranks_writer(**ranks))
+
+
+def read_ranks(path: str | Path, stage: str | None = None, advice: str = "") -> Any:
+    """The per-user target ranks of ``stage`` stored in ``path`` (int64), or every stage's (a dict) when
+    ``stage`` is None; one line naming the file when it is missing, unreadable or lacks the stage."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, f"not found{'; ' + advice if advice else ''}")
+    try:
+        with np.load(path) as stored:
+            ranks = {name: stored[name].astype(np.int64) for name in stored.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise InputError(path, f"not a ranks file ({err}){'; ' + advice if advice else ''}") from None
+    if stage is None:
+        return ranks
+    if stage not in ranks:
+        raise InputError(path, f"holds no ranks of {stage!r} (it has {', '.join(ranks) or 'none'})")
+    return ranks[stage]

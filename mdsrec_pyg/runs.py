@@ -140,11 +140,9 @@ class RunFolder:
 
     def ranks(self, stage: str = "test") -> np.ndarray:
         """The per-user target ranks of ``stage`` the finished run stored (``ranks.npz``)."""
-        path = self.file(self.RANKS)
-        if not path.is_file():
-            raise InputError(path, "not found: the run has not finished, or its folder lost its ranks; run it again")
-        with np.load(path) as stored:
-            return stored[stage].astype(np.int64)
+        return io.read_ranks(
+            self.file(self.RANKS), stage, "the run has not finished, or its folder lost its ranks; run it again"
+        )
 
     def saved_config(self) -> Config:
         """The config the run was started with (``config.json``)."""

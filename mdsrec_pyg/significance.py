@@ -1,6 +1,7 @@
 """Paired tests between two models over the same users: is a difference in NDCG@K more than noise?
 
-Each run stores the rank of every user's target (``ranks.npz``, written by the trainer). Two models are
+Each run stores the rank of every user's target (``ranks.npz``, written by the trainer; the results registry
+keeps a copy beside each run's entry, which the table scripts read). Two models are
 compared user by user on NDCG@K: the Wilcoxon signed-rank test (scipy; users whose two values are equal carry
 no sign and are left out, Wilcoxon's own treatment) and a paired bootstrap of the mean difference (users
 resampled with replacement; the 2.5th and 97.5th percentiles). With several seeds a user's value is the mean
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .runs import RunFolder
+from . import io
 
 ALPHA = 0.05
 
@@ -65,19 +66,21 @@ def paired_comparison(a: np.ndarray, b: np.ndarray, resamples: int = 10_000, see
     }
 
 
-def per_user_ndcg(run_dirs: list[str | Path], k: int = 20, stage: str = "test") -> np.ndarray:
-    """Each user's NDCG@k averaged over the runs (one model's seeds); the runs must rank the same users."""
-    values = [ndcg_per_user(RunFolder(d).ranks(stage), k) for d in run_dirs]
+def per_user_ndcg(ranks_files: list[str | Path], k: int = 20, stage: str = "test") -> np.ndarray:
+    """Each user's NDCG@k averaged over the runs whose ranks files (``ranks.npz``) are given (one model's
+    seeds); the runs must rank the same users."""
+    values = [ndcg_per_user(io.read_ranks(f, stage), k) for f in ranks_files]
     if len({len(v) for v in values}) != 1:
-        raise ValueError(f"runs {list(map(str, run_dirs))} ranked different numbers of users")
+        raise ValueError(f"runs {list(map(str, ranks_files))} ranked different numbers of users")
     return np.mean(values, axis=0)
 
 
-def per_user_hits(run_dirs: list[str | Path], k: int = 20, stage: str = "test") -> np.ndarray:
-    """(runs, users): whether each run (one model's seeds) ranked each user's target in its top k."""
-    hits = [RunFolder(d).ranks(stage) <= k for d in run_dirs]
+def per_user_hits(ranks_files: list[str | Path], k: int = 20, stage: str = "test") -> np.ndarray:
+    """(runs, users): whether each run (one model's seeds, by its ranks file) ranked each user's target in its
+    top k."""
+    hits = [io.read_ranks(f, stage) <= k for f in ranks_files]
     if len({len(h) for h in hits}) != 1:
-        raise ValueError(f"runs {list(map(str, run_dirs))} ranked different numbers of users")
+        raise ValueError(f"runs {list(map(str, ranks_files))} ranked different numbers of users")
     return np.stack(hits)
 
 
@@ -95,10 +98,10 @@ def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
 def paired_recall(
     runs_a: list[str | Path], runs_b: list[str | Path], k: int = 20, seed: int = 0, stage: str = "test"
 ) -> dict[str, Any]:
-    """Recall@k of ``runs_a`` against ``runs_b`` (the same seeds in the same order), paired over users: the
-    mean difference of per-user Recall (a user's hits averaged over the seeds) with its bootstrap interval, and
-    McNemar's exact test on the hits, its pairs being (user, seed) (with one seed, users), which decides
-    ``significant``."""
+    """Recall@k of ``runs_a`` against ``runs_b`` (ranks files of the same seeds in the same order), paired over
+    users: the mean difference of per-user Recall (a user's hits averaged over the seeds) with its bootstrap
+    interval, and McNemar's exact test on the hits, its pairs being (user, seed) (with one seed, users), which
+    decides ``significant``."""
     a, b = per_user_hits(runs_a, k, stage), per_user_hits(runs_b, k, stage)
     if a.shape != b.shape:
         raise ValueError(f"expected the same seeds and users, got {a.shape} and {b.shape}")

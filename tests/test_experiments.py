@@ -157,6 +157,14 @@ def test_table2_tunes_every_model_alike_tests_pairs_and_reuses_runs(tmp_path):
     stamp = (tmp_path / "runs" / "sasrec-lr0.001-do0.2-s42" / "results.json").stat().st_mtime_ns
     command("table2.py", *args)
     assert (tmp_path / "runs" / "sasrec-lr0.001-do0.2-s42" / "results.json").stat().st_mtime_ns == stamp
+    # another machine, no run folders: the registry's entries and ranks give the same table and tests
+    elsewhere = tmp_path / "elsewhere" / "runs"  # the same runs folder name: the same registry entries
+    again = command(
+        "table2.py", *args[: args.index("--out")], "--out", str(elsewhere), *args[args.index("--out") + 2 :]
+    )
+    assert "13 of 13 runs are finished in the results registry" in again.stderr
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["table2.md"]  # nothing trained there
+    assert json.loads((registry / "synthetic" / "table2.json").read_text()) == summary
 
 
 def test_a_run_saved_before_an_option_existed_is_reused(tmp_path):

@@ -7,13 +7,18 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import ROOT
 
+from mdsrec_pyg import io
+from mdsrec_pyg.config import build_config
 from mdsrec_pyg.errors import InputError
+from mdsrec_pyg.experiment import run_all
 from mdsrec_pyg.registry.pages import regenerate, render
-from mdsrec_pyg.registry.store import TABLE_KINDS, read_summary, record_run, write_table
+from mdsrec_pyg.registry.store import TABLE_KINDS, read_summary, record_run, recorded_run, run_ranks, write_table
 from mdsrec_pyg.registry.tables import Table2Summary
+from mdsrec_pyg.runs import RunFolder
 
 
 def comparison(p: float) -> Table2Summary:
@@ -98,7 +103,7 @@ def test_regenerate_fills_marked_blocks_and_reports_what_changed(tmp_path):
         regenerate("<!-- registry: toy/missing -->\n<!-- /registry -->\n", tmp_path)
 
 
-def test_a_run_entry_holds_what_a_reader_needs_and_no_weights_or_ranks(tmp_path):
+def test_a_run_entry_holds_what_a_reader_needs_and_no_weights(tmp_path):
     results = {
         "dataset": "toy",
         "model": "sasrec",
@@ -115,6 +120,43 @@ def test_a_run_entry_holds_what_a_reader_needs_and_no_weights_or_ranks(tmp_path)
     entry = json.loads(path.read_text())
     assert path == tmp_path / "toy" / "table2" / "sasrec-s1.json"
     assert entry["run"] == "sasrec-s1" and entry["versions"]["commit"] == "abc" and "history" not in entry
+    assert "test_cold" not in entry  # a key the run has not is left out, not written as null
+
+
+def test_a_recorded_run_keeps_its_ranks_and_is_reused_only_with_the_same_settings(tmp_path):
+    config = build_config("synthetic", {"model": "sasrec", "seed": 1})
+    folder = RunFolder(tmp_path / "runs" / "sasrec-s1")
+    folder.path.mkdir(parents=True)
+    io.save_ranks(folder.file(RunFolder.RANKS), valid=np.array([1, 21, 3]), test=np.array([2, 2, 21]))
+    results = {"dataset": "synthetic", "model": "sasrec", "config": config.to_dict(), "test": {"ndcg@20": 0.5}}
+    assert recorded_run(tmp_path, "table2", "sasrec-s1", config) is None  # nothing recorded yet
+    record_run(tmp_path, "table2", folder.path, results)
+    kept = run_ranks(tmp_path, "synthetic", "table2", "sasrec-s1")
+    assert kept == tmp_path / "synthetic" / "table2" / "sasrec-s1.ranks.npz"
+    assert io.read_ranks(kept, "test").tolist() == [2, 2, 21] and io.read_ranks(kept, "valid").tolist() == [1, 21, 3]
+    assert recorded_run(tmp_path, "table2", "sasrec-s1", config) == results
+    other = build_config("synthetic", {"model": "sasrec", "seed": 1, "lr": 0.01})
+    assert recorded_run(tmp_path, "table2", "sasrec-s1", other) is None  # made with other settings: run again
+    record_run(tmp_path, "table2", tmp_path / "gone" / "sasrec-s1", results)  # reused: no folder, ranks stay
+    assert io.read_ranks(kept, "test").tolist() == [2, 2, 21]
+    kept.unlink()
+    assert recorded_run(tmp_path, "table2", "sasrec-s1", config) is None  # no ranks, no paired test: run again
+
+
+def test_run_all_makes_only_the_runs_the_registry_lacks_and_records_each_as_it_finishes(tmp_path):
+    configs = [build_config("synthetic", {"model": "pop", "seed": s}) for s in (1, 2)]
+    jobs = [(c, tmp_path / f"pop-s{c.training.seed}") for c in configs]
+    held = {"test": {"ndcg@20": -1.0}}
+    recorded, made = [], []
+    outcomes = run_all(
+        jobs,
+        recorded=lambda config, folder: held if config.training.seed == 1 else None,
+        record=lambda folder, results: recorded.append(folder.name) or made.append(results),
+    )
+    assert outcomes[0] is held and not (tmp_path / "pop-s1").exists()  # taken from the registry, not run
+    assert outcomes[1]["model"] == "pop" and recorded == ["pop-s2"] and made == [outcomes[1]]
+    again = run_all(jobs, replace=True, recorded=lambda config, folder: held)
+    assert again[0] is not held and (tmp_path / "pop-s1" / RunFolder.RANKS).is_file()  # --replace makes every run
 
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -100,7 +100,7 @@ def test_a_run_stores_ranks_that_give_its_metrics(tmp_path):
         ranks = RunFolder(tmp_path).ranks(stage)
         assert len(ranks) == 2000 and ranks.min() >= 1 and ranks.max() <= 21
         assert metrics_from_ranks(ranks, config.evaluation.topk) == pytest.approx(results[stage])
-    assert per_user_ndcg([tmp_path, tmp_path]).mean() == pytest.approx(results["test"]["ndcg@20"])
+    assert per_user_ndcg([tmp_path / RunFolder.RANKS] * 2).mean() == pytest.approx(results["test"]["ndcg@20"])
     assert "commit" in results["versions"] and results["machine"]["device"] == "cpu"
 
 
@@ -125,7 +125,7 @@ def test_paired_recall_pools_hits_over_users_and_seeds(tmp_path):
             folder = tmp_path / f"{name}-{seed}"
             folder.mkdir()
             io.save_ranks(folder / RunFolder.RANKS, valid=np.array(ranks), test=np.array(ranks))
-            folders.append(folder)
+            folders.append(folder / RunFolder.RANKS)
         return folders
 
     a = run("a", [1, 5, 30, 2], [3, 40, 30, 2])  # hits @20: [1, 1, 0, 1], [1, 0, 0, 1]

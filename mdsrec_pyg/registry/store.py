@@ -2,10 +2,11 @@
 the class of its kind.
 
 ``results/<dataset>/<table>/<run>.json`` holds one finished run (config, metrics, seed, best epoch, wall
-time, machine, commit; no weights, no per-user ranks) and ``results/<dataset>/<table>.json`` the table made
-of them (a :class:`~.tables.Table2Summary`, :class:`~.tables.AblationSummary` or
-:class:`~.tables.SweepSummary`); measurements (bench, exports, retrieval, threads) are files of their own
-kinds. A file of no known kind is one line naming it.
+time, machine, commit; no weights), ``<run>.ranks.npz`` beside it the rank of every user's target (what the
+paired tests read; entries recorded before the registry kept them have none), and
+``results/<dataset>/<table>.json`` the table made of them (a :class:`~.tables.Table2Summary`,
+:class:`~.tables.AblationSummary` or :class:`~.tables.SweepSummary`); measurements (bench, exports, retrieval,
+threads) are files of their own kinds. A file of no known kind is one line naming it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 from .. import io
 from ..config import Config
 from ..errors import InputError, shorten
-from ..runs import config_differences, listed
+from ..names import dataset_name
+from ..runs import RunFolder, config_differences, listed
 from .measurements import BenchSummary, ExportSummary, LoadSummary, RetrievalSummary, ThreadsSummary
 from .summary import Summary
 from .tables import AblationSummary, PaperTable2, SweepSummary, Table2Summary
@@ -43,6 +45,9 @@ RUN_KEYS = (
     "best_epoch",
     "valid",
     "test",
+    "test_cold",  # a cold-start run's metrics over the test users with a held-out target, and the others
+    "test_warm",
+    "cold_start",
     "seconds",
     "seconds_to_best_epoch",
     "train_rows",
@@ -91,10 +96,43 @@ def read_table(registry: str | Path, key: str) -> Summary:
     return read_summary(path)
 
 
+def run_entry(registry: str | Path, dataset: str, table: str, run: str) -> Path:
+    """Where the registry holds one finished run: ``<registry>/<dataset>/<table>/<run>.json``."""
+    return Path(registry) / dataset / table / f"{run}.json"
+
+
+def run_ranks(registry: str | Path, dataset: str, table: str, run: str) -> Path:
+    """The per-user target ranks of a recorded run, beside its entry: ``<run>.ranks.npz``."""
+    return run_entry(registry, dataset, table, run).with_suffix(".ranks.npz")
+
+
 def record_run(registry: str | Path, table: str, run_dir: str | Path, results: dict[str, Any]) -> Path:
-    """Write one finished run's entry, ``<registry>/<dataset>/<table>/<run folder name>.json``."""
-    entry = {"run": Path(run_dir).name, **{k: results.get(k) for k in RUN_KEYS}}
-    return io.write_json(Path(registry) / results["dataset"] / table / f"{Path(run_dir).name}.json", entry)
+    """Write one finished run's entry, ``<registry>/<dataset>/<table>/<run folder name>.json``, and with it the
+    per-user ranks of its folder (``ranks.npz``: the paired tests read them from here, and a later session
+    reuses the run without its folder; a run reused from the registry already has them)."""
+    run = Path(run_dir).name
+    entry = {"run": run, **{k: results[k] for k in RUN_KEYS if k in results}}
+    dataset = dataset_name(results["dataset"])  # a dataset given as a folder path counts by its name
+    path = run_entry(registry, dataset, table, run)
+    files = {path.name: io.json_writer(entry)}
+    ranks = RunFolder(run_dir).file(RunFolder.RANKS)
+    if ranks.is_file():
+        files = {run_ranks(registry, dataset, table, run).name: io.ranks_writer(**io.read_ranks(ranks)), **files}
+    io.write_set(path.parent, files)
+    return path
+
+
+def recorded_run(registry: str | Path, table: str, run: str, config: Config) -> dict[str, Any] | None:
+    """The results of run ``run`` of ``config`` as the registry holds them, where its entry is there, was made
+    with the same settings and has its ranks beside it; else None (the run is still to be made)."""
+    dataset = dataset_name(config.dataset)
+    path = run_entry(registry, dataset, table, run)
+    if not path.is_file() or not run_ranks(registry, dataset, table, run).is_file():
+        return None
+    entry = read_json(path)
+    if config_differences(entry.get("config", {}), config):
+        return None
+    return {k: v for k, v in entry.items() if k != "run"}
 
 
 def entry_differences(entry: Path, config: Config) -> list[str]:
