@@ -209,6 +209,7 @@ def summary_row(plan: Plan, row: dict, results: dict[Path, dict]) -> dict:
         "valid_ndcg@20": [r["valid"]["ndcg@20"] for r in runs],
         "best_epochs": [r["best_epoch"] for r in runs],
         "seconds": [r["seconds"] for r in runs],
+        "seconds_to_best": [r["seconds_to_best_epoch"] for r in runs],  # training and validation up to it
         "ran_on": sorted({ran_on(r) for r in runs}),
         "runs": [grid_run_name(c) for c in row["configs"]],
         **cold,

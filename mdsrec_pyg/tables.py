@@ -11,9 +11,10 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def cell(values: list[float]) -> str:
+def cell(values: list[float], digits: int = 4) -> str:
+    """The mean of ``values``, with their std where there are several."""
     mean, std = mean_std(values)
-    return f"{mean:.4f}" if len(values) == 1 else f"{mean:.4f} ± {std:.4f}"
+    return f"{mean:.{digits}f}" if len(values) == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def to_csv(header: list[str], rows: list[list[object]]) -> str:

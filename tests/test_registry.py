@@ -92,6 +92,17 @@ def test_the_recall_verdict_stands_beside_the_ndcg_one_and_says_when_they_disagr
     assert "the Recall and the NDCG verdicts disagree" in text  # NDCG significant, Recall noise
 
 
+def test_time_to_best_validation_is_shown_per_row_and_as_the_proposed_models_ratio_seed_by_seed(tmp_path):
+    summary = comparison(0.3)
+    assert "Time to the best validation epoch" not in summary.render()  # tables recorded before it: unchanged
+    for row, times in zip(summary.rows, ([30.0, 40.0], [60.0, 20.0])):  # sasrec, mdsrec; best epochs 3, 4
+        row["seconds_to_best"] = times
+    text = summary.render()
+    assert "| sasrec | tuned | 35.0 ± 7.1 | 30, 40 | 3,4 | 10.0 ± 0.0 |" in text
+    assert "| mdsrec | tuned | 40.0 ± 28.3 | 60, 20 | 3,4 | 12.5 ± 10.6 |" in text
+    assert "mdsrec's time to its best validation epoch against: sasrec (tuned) 2.00x, 0.50x (seed by seed)." in text
+
+
 def test_regenerate_fills_marked_blocks_and_reports_what_changed(tmp_path):
     write_table(tmp_path, "toy", "table2", comparison(0.3))
     readme = "intro\n<!-- registry: toy/table2 -->\nstale\n<!-- /registry -->\nend\n"

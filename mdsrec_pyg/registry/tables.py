@@ -139,6 +139,8 @@ class Table2Summary(Summary):
             text += "\n" + self.render_cold()
         if self.grid_valid_ndcg:
             text += "\n" + self.render_search()
+        if all("seconds_to_best" in r for r in self.rows):
+            text += "\n" + self.render_time_to_best()
         if self.tests:
             text += "\n" + self.render_tests()
         if paper is not None and self.dataset in paper.datasets and self.compared_on == "test":
@@ -168,6 +170,38 @@ class Table2Summary(Summary):
             f"for the test; {users.get('users', '?'):,} test users have a held-out target (cold), the others a "
             "trained one (warm):\n\n" + to_markdown(header, lines)
         )
+
+    def render_time_to_best(self) -> str:
+        """Each trainable row's wall time to its best validation epoch (training and validation up to it, as
+        run: a row's seeds ran one after another on the machine "ran on" says), and the proposed model's
+        ratio to every other row, seed by seed."""
+        trainable = [r for r in self.rows if r["lr"] is not None]
+        lines = [
+            [
+                r["model"],
+                r["setting"],
+                cell(r["seconds_to_best"], 1),
+                ", ".join(f"{t:.0f}" for t in r["seconds_to_best"]),
+                ",".join(str(e) for e in r["best_epochs"]),
+                cell([t / max(e, 1) for t, e in zip(r["seconds_to_best"], r["best_epochs"])], 1),
+            ]
+            for r in trainable
+        ]
+        header = ["model", "setting", "s to best validation", "per seed", "best epoch", "s / epoch"]
+        text = "Time to the best validation epoch (seconds):\n\n" + to_markdown(header, lines)
+        mine = next((r for r in trainable if r["model"] == self.proposed), None)
+        ratios = [
+            f"{r['model']} ({r['setting']}) "
+            + ", ".join(f"{a / b:.2f}x" for a, b in zip(mine["seconds_to_best"], r["seconds_to_best"]))
+            for r in trainable
+            if mine is not None
+            and r["model"] != self.proposed
+            and len(r["seconds_to_best"]) == len(mine["seconds_to_best"])
+        ]
+        if ratios:
+            text += f"\n{self.proposed}'s time to its best validation epoch against: " + "; ".join(ratios)
+            text += " (seed by seed).\n"
+        return text
 
     def render_search(self) -> str:
         """The validation NDCG@20 of every searched setting, per model (the chosen one in bold)."""
