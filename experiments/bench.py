@@ -57,6 +57,7 @@ from mdsrec_pyg.graphs.relations import inject_behaviour, modal_graph
 from mdsrec_pyg.graphs.store import Graph
 from mdsrec_pyg.models import SequentialRecommender, build_model, model_and_graphs
 from mdsrec_pyg.nn.propagation import RelationGraph
+from mdsrec_pyg.optim import Optimizer, make_optimizer
 from mdsrec_pyg.provenance import source_commit
 from mdsrec_pyg.registry.measurements import BenchSummary
 from mdsrec_pyg.registry.store import write_summary
@@ -87,7 +88,7 @@ def propagation_layouts(
     return out
 
 
-def profile_training(trainer: Trainer, optimizer: torch.optim.Optimizer, batches: int, out: Path) -> None:
+def profile_training(trainer: Trainer, optimizer: Optimizer, batches: int, out: Path) -> None:
     """Profile ``batches`` training batches (forward, backward, step; the trainer keeps only their rows): the
     operators by their own time, then the model's labelled stages (``record_function`` scopes: their forward
     time only, backward ops are listed as ``autograd::engine`` rows)."""
@@ -210,7 +211,7 @@ def longest_rows(trainer: Trainer) -> np.ndarray:
     return np.argsort(trainer.window_lengths, kind="stable")[-trainer.config.training.batch_size :]
 
 
-def worst_batch(stages: Stages, trainer: Trainer, optimizer: torch.optim.Optimizer, windows: np.ndarray) -> dict:
+def worst_batch(stages: Stages, trainer: Trainer, optimizer: Optimizer, windows: np.ndarray) -> dict:
     """One training step (forward, backward, Adam) on the training ``windows`` of :func:`longest_rows`: its
     time and the memory that step alone adds at its peak (after an epoch, so Adam's state exists already)."""
     config, name = trainer.config, trainer.config.model
@@ -251,10 +252,10 @@ def keep_timed_share(trainer: Trainer, train_rows: int) -> None:
         trainer.keep_rows(np.concatenate(batches[: -(-train_rows // size)]))
 
 
-def bench_epoch(stages: Stages, label: str, trainer: Trainer, all_rows: int) -> tuple[dict, torch.optim.Optimizer]:
+def bench_epoch(stages: Stages, label: str, trainer: Trainer, all_rows: int) -> tuple[dict, Optimizer]:
     """The timed epoch of ``trainer`` scaled to ``all_rows``, with the multiply-adds its batches need."""
     config, model = trainer.config, trainer.model
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.training.lr)
+    optimizer = make_optimizer(model, config.training)
     rng = np.random.default_rng(0)
     _, seconds = stages.run(
         f"{label}: one epoch",

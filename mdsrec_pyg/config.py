@@ -64,6 +64,8 @@ def one_of(*choices: str) -> Rule:
     return (lambda v: v in choices), "one of " + ", ".join(repr(c) for c in choices)
 
 
+OPTIMIZERS = ("adam", "lazy_adam")  # training.optimizer (optim.py)
+
 # ----- names registered by the code that implements them -----
 NAMES: dict[str, Collection[str]] = {}  # "softmax" (losses.py), and what other parts register
 MODELS: dict[str, Any] = {}  # model name -> its class (``models/__init__.py`` registers them, in table order)
@@ -174,6 +176,7 @@ class TrainingConfig:
     softmax_chunk: int = setting(8192, integer(1))  # items per chunk of the chunked softmax
     logits_budget_mb: int = setting(1024, integer(1))  # MiB of logits a full softmax holds; past it, it streams
     negatives: int = setting(1000, integer(1))  # items drawn per batch by the sampled softmax (log-Q corrected)
+    optimizer: str = setting("adam", one_of(*OPTIMIZERS))  # adam, or lazy_adam: the item rows a step uses (optim.py)
 
 
 @dataclass
@@ -402,6 +405,7 @@ def validate(config: Config) -> Config:
             "setting evaluation.valid_metric", f"got {metric!r}; its K is not in topk {config.evaluation.topk}"
         )
     check_cold_start(config)
+    check_optimizer(config)
     config.options.check(config)
     return config
 
@@ -422,6 +426,29 @@ def check_cold_start(config: Config) -> None:
         raise InputError(
             "setting data.cold_id_embedding",
             f"got {data.cold_id_embedding!r}; model {config.model} gives a new item {' or '.join(embeddings)}",
+        )
+
+
+def check_optimizer(config: Config) -> None:
+    """Lazy Adam needs a step whose item gradient is sparse: the sampled softmax, no weight decay (SparseAdam
+    has none) and a model that scores against its ID embedding table itself."""
+    training, key = config.training, "setting training.optimizer"
+    if training.optimizer != "lazy_adam":
+        return
+    if training.softmax != "sampled":
+        raise InputError(
+            key,
+            f"lazy_adam updates the item rows a step uses, and with softmax={training.softmax} every row has a "
+            "gradient every step; expected --set softmax=sampled",
+        )
+    if training.weight_decay:
+        raise InputError(key, f"lazy_adam (SparseAdam) has no weight decay; got weight_decay={training.weight_decay:g}")
+    if not model_class(config.model).sparse_item_table:
+        able = [name for name, cls in MODELS.items() if getattr(cls, "sparse_item_table", False)]
+        raise InputError(
+            key,
+            f"model {config.model} has no ID table read by the rows a step uses (its table is computed from "
+            f"every item, or it trains none), so its item gradient is dense; lazy_adam takes {', '.join(able)}",
         )
 
 

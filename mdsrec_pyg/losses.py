@@ -82,13 +82,24 @@ def chunked_softmax_loss(
 
 
 def sampled_softmax_loss(
-    hidden: Tensor, weights: Tensor, targets: Tensor, log_q: Tensor, negatives: int, bias: Tensor | None = None
+    hidden: Tensor,
+    weights: Tensor,
+    targets: Tensor,
+    log_q: Tensor,
+    negatives: int,
+    bias: Tensor | None = None,
+    sparse: bool = False,
 ) -> Tensor:
     """Cross-entropy over [target, negatives shared by the batch], logits corrected by - log q(item); a
-    negative equal to the row's target is masked out (an accidental hit)."""
+    negative equal to the row's target is masked out (an accidental hit). ``sparse``: the rows of ``weights``
+    are read as sparse lookups, so that a leaf table's gradient holds the rows used only."""
     sampled = torch.multinomial(log_q.exp(), negatives, replacement=True)  # (S,), shared by all rows
-    positive = (hidden * weights[targets]).sum(1) - log_q[targets]  # (P,)
-    negative = hidden @ weights[sampled].T - log_q[sampled]  # (P, S)
+
+    def rows(items: Tensor) -> Tensor:
+        return F.embedding(items, weights, sparse=True) if sparse else weights[items]
+
+    positive = (hidden * rows(targets)).sum(1) - log_q[targets]  # (P,)
+    negative = hidden @ rows(sampled).T - log_q[sampled]  # (P, S)
     if bias is not None:
         positive, negative = positive + bias[targets], negative + bias[sampled]
     negative = negative.masked_fill(sampled[None, :] == targets[:, None], float("-inf"))
@@ -115,6 +126,7 @@ class ItemSoftmax(nn.Module):
         if kind == "sampled" and counts is None:
             raise InputError("--set softmax", "the sampled softmax needs the training item counts")
         self.kind, self.chunk, self.negatives = kind, chunk, negatives
+        self.sparse_rows = False  # sampled rows read as sparse lookups (a sparse item table's, optim.py)
         self.budget = budget_mb * 2**20  # bytes of logits the full softmax may hold at once
         self.calls = {name: 0 for name in KINDS}
         if counts is not None:
@@ -147,5 +159,5 @@ class ItemSoftmax(nn.Module):
         if way == "chunked":
             return chunked_softmax_loss(hidden, weights, targets, bias, self.chunk)
         if way == "sampled":
-            return sampled_softmax_loss(hidden, weights, targets, self.log_q, self.negatives, bias)
+            return sampled_softmax_loss(hidden, weights, targets, self.log_q, self.negatives, bias, self.sparse_rows)
         return full_softmax_loss(hidden, weights, targets, bias)

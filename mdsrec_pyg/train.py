@@ -1,5 +1,5 @@
-"""The training loop: Adam, full-softmax cross-entropy, early stopping on a validation metric, best weights
-restored for the test, results and the best checkpoint written atomically."""
+"""The training loop: Adam (or lazy Adam, ``optim.py``), full-softmax cross-entropy, early stopping on a
+validation metric, best weights restored for the test, results and the best checkpoint written atomically."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from .errors import TrainingError
 from .evaluate import metrics_from_ranks, target_ranks, trim_left_padding
 from .hashing import file_sha256
 from .models.base import SequentialRecommender
+from .optim import Optimizer, make_optimizer
 from .progress import progress
 from .provenance import machine, versions
 from .runs import RunFolder, write_checkpoint
@@ -70,7 +71,7 @@ class EarlyStopping:
 class TrainingProgress:
     """Where a run's training stands: the optimiser and random state, early stopping, the epochs so far."""
 
-    optimizer: torch.optim.Optimizer | None
+    optimizer: Optimizer | None
     rng: np.random.Generator
     stopper: EarlyStopping
     started: float  # time.time() of the start, less the seconds of the epochs before a resume
@@ -134,7 +135,7 @@ class Trainer:
         """The metrics of every user of ``stage``."""
         return metrics_from_ranks(self.ranks(stage), self.config.evaluation.topk)
 
-    def train_epoch(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator, epoch: int) -> float:
+    def train_epoch(self, optimizer: Optimizer, rng: np.random.Generator, epoch: int) -> float:
         self.model.train()
         batches = bucketed_batches(self.window_lengths, self.config.training.batch_size, rng)
         rank, world = distributed.rank(), distributed.world_size()
@@ -178,7 +179,7 @@ class Trainer:
         training = self.config.training
         optimizer = None
         if self.model.trainable:
-            optimizer = torch.optim.Adam(self.model.parameters(), lr=training.lr, weight_decay=training.weight_decay)
+            optimizer = make_optimizer(self.model, training)
         state = TrainingProgress(
             optimizer, np.random.default_rng(training.seed), EarlyStopping(training.patience), time.time()
         )

@@ -25,6 +25,9 @@ class SequentialRecommender(nn.Module):
     - ``Graphs``: the settings class of the relation-graph stage for a model built from it (MDSRec), else None;
       the run's config then has a ``graphs`` section and ``build`` receives the stage's output.
     - ``reads_features``: whether the model reads item features (``data.modalities``); an ID-only model does not.
+    - ``sparse_item_table``: whether its item table is its ID embedding's weight itself, read row by row on
+      both sides (inputs and the loss), so that a step with the sampled softmax can keep its gradient sparse
+      (``use_sparse_item_table``, ``training.optimizer=lazy_adam``).
     - ``build(config, dataset, split, softmax, graphs)``: the model, its loss over items ``softmax`` given; by
       default ``cls(num_items, features, config, softmax)``, features empty for an ID-only model.
     - ``item_tables()``: the item-side tables scoring needs (they depend on the weights, not on the users), or
@@ -42,6 +45,7 @@ class SequentialRecommender(nn.Module):
     Graphs: type | None = None
     reads_features = False
     trainable = True
+    sparse_item_table = False  # scores against its ID embedding table itself (see use_sparse_item_table)
 
     def __init__(self, softmax: ItemSoftmax | None = None) -> None:
         super().__init__()
@@ -121,8 +125,18 @@ class ItemTableRecommender(SequentialRecommender):
     """
 
     Options = EncoderOptions
+    sparse_item_table = True  # a subclass whose table is computed from every item says False
 
     def item_tables(self) -> Tensor:
+        return self.items.id_embedding.weight
+
+    def use_sparse_item_table(self) -> nn.Parameter:
+        """Give the ID table a sparse gradient: its input lookups and the sampled softmax's row lookups become
+        sparse ones, so that a step touches the rows of its batch and negatives only; returns the table."""
+        if not self.sparse_item_table:
+            raise InputError("training.optimizer", f"model {type(self).__name__} has no sparse item table")
+        self.items.id_embedding.sparse = True
+        self.softmax.sparse_rows = True
         return self.items.id_embedding.weight
 
     @classmethod

@@ -50,6 +50,7 @@ class InterestTokens(nn.Module):
 
 
 class MISSRec(ItemTableRecommender):
+    sparse_item_table = False  # its table is computed from every item's features on every step
     description = "MISSRec (Wang et al. 2023): fused item tokens and interest tokens"
     reads_features = True
     Options = MISSRecOptions

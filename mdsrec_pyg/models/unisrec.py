@@ -56,6 +56,7 @@ class MoEAdaptor(nn.Module):
 
 
 class UniSRec(ItemTableRecommender):
+    sparse_item_table = False  # its table is computed from every item's features on every step
     description = "UniSRec (Hou et al. 2022): MoE-whitened modal item vectors"
     reads_features = True
     Options = UniSRecOptions
