@@ -23,7 +23,7 @@ from mdsrec_pyg.cli import add_experiment_arguments, check_registry, command_lin
 from mdsrec_pyg.config import TABLE3_VARIANTS, build_config
 from mdsrec_pyg.experiment import run_all
 from mdsrec_pyg.names import dataset_name
-from mdsrec_pyg.registry.store import check_recordable, record_run, recorded_run, run_ranks, write_table
+from mdsrec_pyg.registry.store import check_recordable, registry_hooks, run_ranks, write_table
 from mdsrec_pyg.registry.tables import AblationSummary
 from mdsrec_pyg.runs import variant_run_name
 from mdsrec_pyg.significance import paired_comparison, paired_recall, per_user_ndcg
@@ -68,8 +68,7 @@ def main(argv: list[str] | None = None) -> str:
         jobs,
         args.jobs,
         replace=args.replace,
-        recorded=lambda config, folder: recorded_run(args.registry, out.name, folder.name, config),
-        record=lambda folder, result: record_run(args.registry, out.name, folder, result),
+        **registry_hooks(args.registry, out.name),
     )
     results = dict(zip([folder for _, folder in jobs], outcomes))
 

@@ -37,7 +37,7 @@ from mdsrec_pyg.config import METRIC_NAMES, Config, build_config  # noqa: E402
 from mdsrec_pyg.errors import InputError, shorten  # noqa: E402
 from mdsrec_pyg.experiment import run_all  # noqa: E402
 from mdsrec_pyg.names import dataset_name  # noqa: E402
-from mdsrec_pyg.registry.store import check_recordable, record_run, recorded_run, write_table  # noqa: E402
+from mdsrec_pyg.registry.store import check_recordable, registry_hooks, write_table  # noqa: E402
 from mdsrec_pyg.registry.tables import SweepSummary  # noqa: E402
 from mdsrec_pyg.runs import run_folder  # noqa: E402
 from mdsrec_pyg.tables import mean_std, to_csv  # noqa: E402
@@ -111,8 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
         jobs,
         args.jobs,
         replace=args.replace,
-        recorded=lambda config, folder: recorded_run(args.registry, out.name, folder.name, config),
-        record=lambda folder, result: record_run(args.registry, out.name, folder, result),
+        **registry_hooks(args.registry, out.name),
     )
     results = dict(zip(configs, outcomes))
     points = [

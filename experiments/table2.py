@@ -39,7 +39,7 @@ from mdsrec_pyg.data import load_dataset
 from mdsrec_pyg.experiment import run_all
 from mdsrec_pyg.models import MODELS
 from mdsrec_pyg.names import dataset_name
-from mdsrec_pyg.registry.store import check_recordable, ran_on, record_run, recorded_run, run_ranks, write_table
+from mdsrec_pyg.registry.store import check_recordable, ran_on, registry_hooks, run_ranks, write_table
 from mdsrec_pyg.registry.tables import Table2Summary
 from mdsrec_pyg.runs import grid_run_name
 from mdsrec_pyg.significance import paired_comparison, paired_recall, per_user_ndcg
@@ -145,16 +145,9 @@ class Plan:
             self.args.jobs,
             keep_failures=keep_failures,
             replace=self.args.replace,
-            recorded=self.recorded,
-            record=self.record,
+            **registry_hooks(self.args.registry, self.out.name),
         )
         return dict(zip([folder for _, folder in jobs], outcomes))
-
-    def recorded(self, config: Config, folder: Path) -> dict | None:
-        return recorded_run(self.args.registry, self.out.name, folder.name, config)
-
-    def record(self, folder: Path, results: dict) -> None:
-        record_run(self.args.registry, self.out.name, folder, results)
 
     def ranks(self, run: str) -> Path:
         """The per-user ranks of a recorded run, as the registry keeps them."""

@@ -135,6 +135,15 @@ def recorded_run(registry: str | Path, table: str, run: str, config: Config) -> 
     return {k: v for k, v in entry.items() if k != "run"}
 
 
+def registry_hooks(registry: str | Path, table: str) -> dict[str, Any]:
+    """``run_all``'s ``recorded`` and ``record`` for the run entries of ``table`` in ``registry``: a run held
+    there with the same settings is taken from it, and each run made is recorded as it finishes."""
+    return {
+        "recorded": lambda config, folder: recorded_run(registry, table, Path(folder).name, config),
+        "record": lambda folder, results: record_run(registry, table, folder, results),
+    }
+
+
 def entry_differences(entry: Path, config: Config) -> list[str]:
     """How the run entry ``entry`` differs from ``config`` (none where there is no entry)."""
     return config_differences(read_json(entry).get("config", {}), config) if entry.is_file() else []
