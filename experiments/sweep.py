@@ -16,7 +16,6 @@ per run).
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 import matplotlib
@@ -37,13 +36,18 @@ from mdsrec_pyg.config import METRIC_NAMES, Config, build_config  # noqa: E402
 from mdsrec_pyg.errors import InputError, shorten  # noqa: E402
 from mdsrec_pyg.experiment import run_all  # noqa: E402
 from mdsrec_pyg.names import dataset_name  # noqa: E402
-from mdsrec_pyg.registry.store import check_recordable, registry_hooks, write_table  # noqa: E402
+from mdsrec_pyg.registry.store import check_recordable, registry_hooks, run_ranks, write_table  # noqa: E402
 from mdsrec_pyg.registry.tables import SweepSummary  # noqa: E402
 from mdsrec_pyg.runs import run_folder  # noqa: E402
+from mdsrec_pyg.significance import paired_comparison, paired_recall, per_user_ndcg  # noqa: E402
 from mdsrec_pyg.tables import mean_std, to_csv  # noqa: E402
 
+K = 20  # the cut-off of the paired tests against the default
 
-def plot(path: Path, param: str, values: list, curves: dict[str, list[float]], chosen, dataset: str) -> None:
+
+def plot(
+    path: Path, model: str, param: str, values: list, curves: dict[str, list[float]], chosen, dataset: str
+) -> None:
     figure, axis = plt.subplots(figsize=(6, 4))
     numeric = all(isinstance(v, (int, float)) for v in values)
     xs = values if numeric else list(range(len(values)))
@@ -56,7 +60,7 @@ def plot(path: Path, param: str, values: list, curves: dict[str, list[float]], c
     axis.set_xticks(xs, [str(v) for v in values])
     axis.set_xlabel(param)
     axis.set_ylabel("test metric")
-    axis.set_title(f"MDSRec on {dataset}: impact of {param}")
+    axis.set_title(f"{model} on {dataset}: impact of {param}")
     axis.grid(alpha=0.3)
     axis.legend()
     figure.tight_layout()
@@ -70,6 +74,28 @@ def check_metrics(metrics: list[str], config: Config) -> None:
     unknown = [m for m in metrics if m not in known]
     if unknown:
         raise InputError("--metrics", f"unknown metric {shorten(unknown[0])}; the runs report {', '.join(known)}")
+
+
+def against_default(points: list[dict], chosen, ranks: dict[str, Path], k: int = K) -> None:
+    """Give each point other than the default one its paired test against the default (per-user NDCG@k:
+    Wilcoxon and bootstrap; Recall@k: McNemar), from the runs' ranks files; none where the default was not
+    swept."""
+    default = next((p for p in points if p["value"] == chosen), None)
+    if default is None:
+        return
+    base = [ranks[run] for run in default["runs"]]
+    for point in points:
+        if point is not default:
+            runs = [ranks[run] for run in point["runs"]]
+            point["test_against_default"] = {
+                **paired_comparison(per_user_ndcg(runs, k), per_user_ndcg(base, k)),
+                "recall": paired_recall(runs, base, k),
+            }
+
+
+def table_name(model: str, param: str) -> str:
+    """The registry table of a sweep: ``sweep-<param>`` for MDSRec, ``sweep-<model>-<param>`` for another model."""
+    return f"sweep-{param}" if model == "mdsrec" else f"sweep-{model}-{param}"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -94,11 +120,12 @@ def main(argv: list[str] | None = None) -> dict:
     folders = {key: out / run_folder(config).name for key, config in configs.items()}  # one run per config
     check_metrics(args.metrics, next(iter(configs.values())))
     dataset = dataset_name(args.dataset)
+    name = table_name(args.model, args.param)
     planned = {folders[key].name: config for key, config in configs.items()}
     check_recordable(
         args.registry,
         dataset,
-        f"sweep-{args.param}",
+        name,
         out.name,
         planned,
         {"seeds": args.seeds, "param": args.param},
@@ -124,17 +151,21 @@ def main(argv: list[str] | None = None) -> dict:
         }
         for raw in args.values
     ]
+    against_default(
+        points, chosen, {f.name: run_ranks(args.registry, dataset, out.name, f.name) for f in folders.values()}
+    )
     values = [p["value"] for p in points]
     curves = {m: [mean_std(p["test"][m])[0] for p in points] for m in args.metrics}
     rows = [[p["value"]] + [x for m in args.metrics for x in mean_std(p["test"][m])] for p in points]
     header = [args.param] + [f"{m}{suffix}" for m in args.metrics for suffix in ("", "_std")]
-    io.write_text(out / f"sweep-{args.param}.csv", to_csv(header, rows))
-    figure = Path(args.registry) / dataset / f"sweep-{args.param}.png"
-    plot(figure, args.param, values, curves, chosen, dataset)
-    shutil.copyfile(figure, out / f"sweep-{args.param}.png")  # beside the runs too
+    io.write_text(out / f"{name}.csv", to_csv(header, rows))
+    figure = Path(args.registry) / dataset / f"{name}.png"
+    for path in (figure, out / f"{name}.png"):  # in the registry and beside the runs
+        plot(path, args.model, args.param, values, curves, chosen, dataset)
     config = next(iter(configs.values()))
     summary = SweepSummary(
         dataset=dataset,
+        model=args.model,
         param=args.param,
         default=chosen,
         seeds=args.seeds,
@@ -142,11 +173,12 @@ def main(argv: list[str] | None = None) -> dict:
         points=points,
         figure=str(figure),
         run_entries=f"{dataset}/{out.name}",
+        k=K,
         note=f"epochs at most {config.training.epochs}, patience {config.training.patience}.",
     )
-    recorded = write_table(args.registry, dataset, f"sweep-{args.param}", summary)
+    recorded = write_table(args.registry, dataset, name, summary)
     print(summary.render())
-    print(f"written {out / f'sweep-{args.param}.png'}, .csv and {figure}")
+    print(f"written {out / f'{name}.png'}, .csv and {figure}")
     print(f"recorded {recorded} and {len(results)} run entries in {Path(args.registry) / dataset / out.name}")
     return {"values": values, "curves": curves}
 

@@ -55,15 +55,15 @@ def test_ablation_writes_table_3_with_paired_tests_and_reuses_finished_runs(tmp_
     assert "w/o ICA" in again.stdout and "beyond noise" in again.stdout
 
 
-def test_sweep_writes_a_png_a_csv_and_its_registry_table_and_h_zero_runs(tmp_path):
+def test_sweep_writes_a_png_a_csv_its_registry_table_and_tests_each_value_against_the_default(tmp_path):
     registry = tmp_path / "registry"
-    command(
+    done = command(
         "sweep.py",
         "--param",
         "H",
         "--values",
         "0",
-        "3",
+        "10",  # the synthetic default
         *TINY,
         "--set",
         f"graph_dir={tmp_path / 'graphs'}",
@@ -75,10 +75,28 @@ def test_sweep_writes_a_png_a_csv_and_its_registry_table_and_h_zero_runs(tmp_pat
     for png in (tmp_path / "sweep-H.png", registry / "synthetic" / "sweep-H.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     rows = list(csv.DictReader((tmp_path / "sweep-H.csv").open()))
-    assert [r["H"] for r in rows] == ["0", "3"] and all(0 <= float(r["ndcg@20"]) <= 1 for r in rows)
+    assert [r["H"] for r in rows] == ["0", "10"] and all(0 <= float(r["ndcg@20"]) <= 1 for r in rows)
     summary = json.loads((registry / "synthetic" / "sweep-H.json").read_text())
-    assert [p["value"] for p in summary["points"]] == [0, 3]
+    assert [p["value"] for p in summary["points"]] == [0, 10]
     assert summary["points"][1]["test"]["ndcg@20"] == [pytest.approx(float(rows[1]["ndcg@20"]))]
+    zero, default = summary["points"]
+    assert "test_against_default" not in default  # the default is what the others are tested against
+    test = zero["test_against_default"]
+    assert test["mean_a"] == pytest.approx(zero["test"]["ndcg@20"][0], abs=1e-9)  # one seed: the run's NDCG@20
+    assert test["mean_b"] == pytest.approx(default["test"]["ndcg@20"][0], abs=1e-9)
+    assert test["recall"]["mean_a"] == pytest.approx(zero["test"]["recall@20"][0], abs=1e-9)
+    assert "**NDCG@20, H=0 against 10:" in done.stdout and "McNemar's exact p" in done.stdout
+
+
+def test_a_sweep_of_another_model_has_its_own_table(tmp_path):
+    registry = tmp_path / "registry"
+    args = ["--model", "sasrec", "--param", "dropout", "--values", "0.1", "0.2", *TINY]
+    done = command("sweep.py", *args, "--out", str(tmp_path), "--registry", str(registry))
+    summary = json.loads((registry / "synthetic" / "sweep-sasrec-dropout.json").read_text())
+    assert summary["model"] == "sasrec" and [p["value"] for p in summary["points"]] == [0.1, 0.2]
+    assert "test_against_default" in summary["points"][0]  # 0.2 is the synthetic default
+    assert "sasrec on synthetic against dropout, test split" in done.stdout
+    assert not (registry / "synthetic" / "sweep-dropout.json").exists()
 
 
 def test_stats_prints_table_1(tmp_path):

@@ -319,7 +319,8 @@ class AblationSummary(Summary):
 
 @dataclass
 class SweepSummary(Summary):
-    """Figures 3-4: the metrics at each value of one parameter (the dataset's default marked), and its plot."""
+    """Figures 3-4: the metrics at each value of one parameter (the dataset's default marked), its plot, and
+    each value's paired test against the default where the default was swept."""
 
     kind = "sweep"
     dataset: str
@@ -327,10 +328,12 @@ class SweepSummary(Summary):
     default: Any
     seeds: list[int]
     metrics: list[str]
-    points: list[dict[str, Any]]  # value, test / valid {metric: [per seed]}, best_epochs, runs
+    points: list[dict[str, Any]]  # value, test / valid {metric: [per seed]}, best_epochs, runs, test_against_default
     figure: str  # the plot, relative to the project root
     run_entries: str
     note: str
+    model: str | None = None  # the model swept (None: MDSRec, in sweeps made before other models could be)
+    k: int | None = None  # the cut-off of the paired tests (None: a sweep made before they were)
 
     def runs(self) -> list[str]:
         return [run for point in self.points for run in point.get("runs", [])]
@@ -341,9 +344,50 @@ class SweepSummary(Summary):
         lines = [[f"test {short(m)}"] + [cell(p["test"][m]) for p in points] for m in self.metrics]
         lines += [[f"valid {short(m)}"] + [cell(p["valid"][m]) for p in points] for m in self.metrics]
         lines.append(["best epoch"] + [",".join(map(str, p["best_epochs"])) for p in points])
+        lines += self.test_lines()
         seeds = ", ".join(map(str, self.seeds))
+        label = "MDSRec" if self.model in (None, "mdsrec") else self.model
         return (
-            f"MDSRec on {self.dataset} against {self.param}, test split, seeds {seeds}; {self.note}\n\n"
+            f"{label} on {self.dataset} against {self.param}, test split, seeds {seeds}; {self.note}\n\n"
             + to_markdown(header, lines)
-            + f"\n![MDSRec on {self.dataset}: impact of {self.param}]({to_root}{self.figure})\n"
+            + "".join("\n" + line + "\n" for line in self.verdicts())
+            + f"\n![{label} on {self.dataset}: impact of {self.param}]({to_root}{self.figure})\n"
         )
+
+    def test_lines(self) -> list[list[str]]:
+        """The table's rows of the paired tests against the default (none where no point has one)."""
+        tests = [p.get("test_against_default") for p in self.points]
+        if not any(tests):
+            return []
+        k = self.k
+
+        def row(label: str, show) -> list[str]:
+            return [label] + ["-" if t is None else show(t) for t in tests]
+
+        return [
+            row(
+                f"N@{k} - default (95% CI)",
+                lambda t: f"{t['difference']:+.4f} [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}]",
+            ),
+            row("Wilcoxon p", lambda t: f"{t['p_wilcoxon']:.2g}"),
+            row(
+                f"R@{k} hit by this / default only", lambda t: f"{t['recall']['only_a']:,} / {t['recall']['only_b']:,}"
+            ),
+            row("McNemar p", lambda t: f"{t['recall']['p_mcnemar']:.2g}"),
+        ]
+
+    def verdicts(self) -> list[str]:
+        """One line per value tested against the default: NDCG@k's verdict, then Recall@k's."""
+        lines = []
+        for p in self.points:
+            t = p.get("test_against_default")
+            if t is None:
+                continue
+            who = f"{self.param}={p['value']} against {self.default}"
+            ndcg = (
+                f"**NDCG@{self.k}, {who}: {improvement(t)} ({t['mean_a']:.4f} against {t['mean_b']:.4f}), "
+                f"Wilcoxon p = {t['p_wilcoxon']:.2g}: "
+                + ("significant at 0.05.**" if t["significant"] else "not significant at 0.05: noise.**")
+            )
+            lines += [ndcg, recall_verdict(t, who, self.k)]
+        return lines
