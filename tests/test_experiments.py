@@ -289,6 +289,45 @@ def test_bench_writes_the_figures_the_issue_asks_for(tmp_path):
     assert figures["eval_floor_ratio_sasrec_mdsrec"] > 2 and "counted" in table
 
 
+def test_bench_catalog_times_each_model_and_optimiser_at_both_sizes(tmp_path):
+    import json
+
+    from mdsrec_pyg.registry.store import read_summary
+
+    out = tmp_path / "steps.json"
+    args = ["--items", "500", "4000", "--sequences", "400", "--batches", "2", "--models", "sasrec", "mdsrec"]
+    sets = [*TINY[2:], "--set", "negatives=50", "--set", "batch_size=64"]
+    done = command("bench_catalog.py", *args, *sets, "--out", str(out))
+    figures = json.loads(out.read_text())
+    assert figures["kind"] == "catalog_steps" and figures["items"] == [500, 4000]
+    rows = {(r["model"], r["optimizer"]): r for r in figures["rows"]}
+    assert list(rows) == [("sasrec", "adam"), ("sasrec", "lazy_adam"), ("mdsrec", "adam")]  # MDSRec refuses lazy
+    for r in rows.values():
+        assert r["ratio"] == pytest.approx(r["step_seconds_4000"] / r["step_seconds_500"])
+        assert r["steps_500"] == r["steps_4000"] == 2 and r["batch_shapes_500"] == r["batch_shapes_4000"]
+    assert rows["sasrec", "adam"]["catalog_parameters_4000"] == 4000 * 16  # the ID table, d = 16
+    assert rows["sasrec", "adam"]["other_parameters_4000"] == rows["sasrec", "adam"]["other_parameters_500"]
+    table = read_summary(out).render()
+    assert "| sasrec | lazy_adam |" in table and "MDSRec's step (Adam" in done.stdout
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "bench_catalog.py"), "--items", "4000", "500"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "error: bench_catalog.py: expected 2 <= SMALL < LARGE items, --sequences >= 1, --batches >= 1"
+    ]
+    assert not out.with_name("catalog_steps.json").exists()
+    short = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "bench_catalog.py"), *args, *sets, "--out", str(out)]
+        + ["--batches", "50"],
+        capture_output=True,
+        text=True,
+    )
+    assert short.returncode == 2 and "--batches: 50 timed steps and a warm-up need 51 batches" in short.stderr
+    assert json.loads(out.read_text()) == figures  # the file written before is still there, unchanged
+
+
 def test_runs_side_by_side_give_the_results_of_runs_one_at_a_time(tmp_path):
     from mdsrec_pyg.config import build_config
     from mdsrec_pyg.experiment import run_all

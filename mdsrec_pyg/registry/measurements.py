@@ -1,5 +1,6 @@
 """The registry's measurements: ``bench.py``'s stages and ratios, ``recommend.py --all-users`` exports,
-``bench_retrieval.py``'s exact search against the FAISS index, and ``bench_threads.py``'s threads. Several
+``bench_retrieval.py``'s exact search against the FAISS index, ``bench_threads.py``'s threads, ``bench_load.py``'s
+loading, and ``bench_catalog.py``'s step time against catalog size. Several
 files of one kind (a glob in a page's marker) render as one table: :meth:`render_together`."""
 
 from __future__ import annotations
@@ -224,3 +225,71 @@ class LoadSummary(Summary):
                 ]
             )
         return f"({self.machine}; best of {self.repeats} repeats each, alternately)\n\n" + to_markdown(header, lines)
+
+
+@dataclass
+class CatalogStepsSummary(Summary):
+    """A ``bench_catalog.py`` file: each model's training step at two catalog sizes, dense Adam against the
+    row-wise optimiser, side by side in one process."""
+
+    kind = "catalog_steps"
+    command: str
+    commit: str | None
+    machine: str
+    items: list[int]  # the two catalog sizes, smaller first
+    sequences: int
+    rows: list[dict[str, Any]]  # model, optimizer, step_seconds_<items>, catalog_parameters_<items>, ..., ratio
+
+    def render(self, to_root: str = "") -> str:
+        small, large = self.items
+        header = [
+            "model",
+            "optimizer",
+            f"s / step, {small:,} items",
+            f"s / step, {large:,} items",
+            f"{large:,} / {small:,}",
+            "within 1.5x",
+            f"parameters with a row per item, {large:,}",
+            "other parameters",
+        ]
+        lines = [
+            [
+                r["model"],
+                r["optimizer"],
+                f"{r[f'step_seconds_{small}']:.3f}",
+                f"{r[f'step_seconds_{large}']:.3f}",
+                f"**{r['ratio']:.2f}x**",
+                "yes" if r["ratio"] <= 1.5 else "no",
+                f"{r[f'catalog_parameters_{large}']:,}",
+                f"{r[f'other_parameters_{large}']:,}",
+            ]
+            for r in self.rows
+        ]
+        return (
+            f"`{self.command}` ({self.machine}, commit {(self.commit or 'unknown')[:12]}; {self.sequences:,} "
+            f"users at each size, batches of the same shapes, the median of the timed steps)\n\n"
+            + to_markdown(header, lines)
+            + "".join(f"\n{line}\n" for line in self.findings())
+        )
+
+    def findings(self) -> list[str]:
+        """What the rows say at the larger size: the row-wise optimiser's gain over dense Adam per model, and
+        MDSRec's step against SASRec's."""
+        large = self.items[1]
+        step = {(r["model"], r["optimizer"]): r[f"step_seconds_{large}"] for r in self.rows}
+        gains = [
+            f"{m} {t / step[m, 'lazy_adam']:.2f}x"
+            for (m, o), t in step.items()
+            if o == "adam" and (m, "lazy_adam") in step
+        ]
+        lines = (
+            [f"At {large:,} items the row-wise optimiser's step is faster than dense Adam's by: {', '.join(gains)}."]
+            if gains
+            else []
+        )
+        if ("mdsrec", "adam") in step and ("sasrec", "adam") in step:
+            ratios = [
+                f"{step['mdsrec', 'adam'] / t:.2f}x SASRec's with {o}" for (m, o), t in step.items() if m == "sasrec"
+            ]
+            lines.append(f"MDSRec's step (Adam; it has no row-wise optimiser) at {large:,} items: {', '.join(ratios)}.")
+        return lines

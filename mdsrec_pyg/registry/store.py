@@ -19,7 +19,14 @@ from ..config import Config
 from ..errors import InputError, shorten
 from ..names import dataset_name
 from ..runs import RunFolder, config_differences, listed
-from .measurements import BenchSummary, ExportSummary, LoadSummary, RetrievalSummary, ThreadsSummary
+from .measurements import (
+    BenchSummary,
+    CatalogStepsSummary,
+    ExportSummary,
+    LoadSummary,
+    RetrievalSummary,
+    ThreadsSummary,
+)
 from .summary import Summary
 from .tables import AblationSummary, PaperTable2, SweepSummary, Table2Summary
 
@@ -35,6 +42,7 @@ KINDS: dict[str, type[Summary]] = {
         RetrievalSummary,
         ThreadsSummary,
         LoadSummary,
+        CatalogStepsSummary,
     )
 }
 TABLE_KINDS = ("table2", "ablation", "sweep")  # the kinds made of run entries
