@@ -115,7 +115,13 @@ def test_approximate_and_exact_graphs_agree_on_a_small_set():
     centres = rng.normal(size=(20, 16))
     data = torch.tensor(centres[rng.integers(20, size=800)] + 0.3 * rng.normal(size=(800, 16)), dtype=torch.float32)
     exact = exact_topk(data, 10)
-    approximate = approximate_topk(data, 10)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a run's --threads 1
+    try:
+        approximate = approximate_topk(data, 10)
+        assert torch.get_num_threads() == 1  # the search leaves the run's thread count as it found it
+    finally:
+        torch.set_num_threads(threads)
     assert knn_recall(approximate, exact) >= 0.95
     assert not (approximate == torch.arange(800)[:, None]).any()  # never its own neighbour
 

@@ -55,14 +55,16 @@ def nearest_in(catalog: Tensor, queries: Tensor, count: int) -> Tensor:
 
 
 def approximate_topk(features: Tensor, H: int, seed: int = 0) -> Tensor:
-    """(n, H) approximate cosine neighbours (self excluded) from pynndescent."""
+    """(n, H) approximate cosine neighbours (self excluded) from pynndescent, on as many threads as torch has
+    (and leaving torch with them)."""
     from pynndescent import NNDescent
 
-    data = features.float().numpy()
+    data, threads = features.float().numpy(), torch.get_num_threads()
     index = NNDescent(
-        data, metric="cosine", n_neighbors=min(H + 1, len(data) - 1), random_state=seed, low_memory=True, n_jobs=-1
+        data, metric="cosine", n_neighbors=min(H + 1, len(data) - 1), random_state=seed, low_memory=True, n_jobs=threads
     )
     neighbours, _ = index.neighbor_graph
+    torch.set_num_threads(threads)  # numba's parallel search sets the OpenMP thread count that torch reads
     rows = np.arange(len(data))[:, None]
     # drop the item itself wherever it appears, keep the first H others
     others = np.where(neighbours == rows, -1, neighbours)
