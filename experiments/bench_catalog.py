@@ -33,7 +33,7 @@ import torch
 from mdsrec_pyg.benchmarks import generated_catalog
 from mdsrec_pyg.cli import add_set_argument, command_line
 from mdsrec_pyg.config import build_config
-from mdsrec_pyg.data import SequentialDataset
+from mdsrec_pyg.data import LeaveOneOutSplit, SequentialDataset
 from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.evaluate import trim_left_padding
 from mdsrec_pyg.models import model_and_graphs
@@ -48,13 +48,18 @@ OPTIMIZERS = ("adam", "lazy_adam")
 
 
 def step_seconds(
-    dataset: SequentialDataset, model_name: str, optimizer_name: str, batches: int, sets: list[str], graphs: Path
+    catalog: tuple[SequentialDataset, LeaveOneOutSplit],
+    model_name: str,
+    optimizer_name: str,
+    batches: int,
+    sets: list[str],
+    graphs: Path,
 ) -> dict:
     """The median of ``batches`` timed training steps of a fresh ``model_name`` on ``dataset`` (after one
     warm-up step; a model made from relation graphs builds them in ``graphs`` first, untimed), with the
     number of its parameters that have a row per item."""
     settings = {"model": model_name, "softmax": "sampled", "optimizer": optimizer_name, "graph_dir": str(graphs)}
-    split = dataset.split()
+    dataset, split = catalog
     config, model = model_and_graphs(build_config("synthetic", settings, sets), dataset, split)
     trainer = Trainer(model, split, config, dataset.num_items)
     optimizer = make_optimizer(model, config.training)
@@ -85,10 +90,10 @@ def step_seconds(
     }
 
 
-def supports(model_name: str, optimizer_name: str) -> bool:
-    """Whether ``model_name`` takes ``optimizer_name`` (the configuration's own check, before any catalog)."""
+def supports(model_name: str, optimizer_name: str, sets: list[str]) -> bool:
+    """Whether ``model_name`` with ``sets`` takes ``optimizer_name`` (the configuration's own check)."""
     try:
-        build_config("synthetic", {"model": model_name, "softmax": "sampled", "optimizer": optimizer_name})
+        build_config("synthetic", {"model": model_name, "softmax": "sampled", "optimizer": optimizer_name}, sets)
     except InputError:
         return False
     return True
@@ -110,10 +115,11 @@ def main(argv: list[str] | None = None) -> dict:
         config = build_config("synthetic", {"model": model_name, "softmax": "sampled"}, args.sets)
     set_threads(config.training.threads)
     catalogs = {n: generated_catalog(n, args.sequences) for n in (small, large)}
+    catalogs = {n: (dataset, dataset.split()) for n, dataset in catalogs.items()}  # one split per size
     rows = []
     graphs = Path(tempfile.mkdtemp(prefix="bench-catalog-graphs-"))
     for model_name in args.models:
-        for optimizer_name in (o for o in OPTIMIZERS if supports(model_name, o)):
+        for optimizer_name in (o for o in OPTIMIZERS if supports(model_name, o, args.sets)):
             figures = {
                 n: step_seconds(catalogs[n], model_name, optimizer_name, args.batches, args.sets, graphs / str(n))
                 for n in catalogs
