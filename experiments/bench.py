@@ -219,15 +219,9 @@ def worst_batch(stages: Stages, trainer: Trainer, optimizer: Optimizer, windows:
     positions = int((window[:, :-1] != 0).sum())
     trainer.model.train()
 
-    def step() -> None:
-        loss = trainer.engine(window[:, :-1], window[:, 1:])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
     added_mb, seconds = stages.run(
         f"{name}: worst batch, one step",
-        lambda: step_peak_mb(step, config.training.device),
+        lambda: step_peak_mb(lambda: trainer.step(optimizer, windows), config.training.device),
         f"{len(windows)} rows of length {window.size(1) - 1}, softmax "
         + trainer.model.softmax.way(positions, trainer.num_items, 4),  # float32 logits
     )

@@ -35,7 +35,6 @@ from mdsrec_pyg.cli import add_set_argument, command_line
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import LeaveOneOutSplit, SequentialDataset
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.evaluate import trim_left_padding
 from mdsrec_pyg.models import model_and_graphs
 from mdsrec_pyg.optim import make_optimizer
 from mdsrec_pyg.provenance import source_commit
@@ -73,12 +72,8 @@ def step_seconds(
     model.train()
     seconds = []
     for rows in order[: batches + 1]:
-        window = torch.as_tensor(trim_left_padding(trainer.windows[rows]))
         tick = time.perf_counter()
-        loss = model(window[:, :-1], window[:, 1:])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        trainer.step(optimizer, trainer.windows[rows])
         seconds.append(time.perf_counter() - tick)
     by_item = sum(p.numel() for p in model.parameters() if p.dim() and p.size(0) == dataset.num_items)
     return {

@@ -135,6 +135,18 @@ class Trainer:
         """The metrics of every user of ``stage``."""
         return metrics_from_ranks(self.ranks(stage), self.config.evaluation.topk)
 
+    def step(self, optimizer: Optimizer, windows: np.ndarray, where: str = "a training step") -> float:
+        """One training step on the padded training ``windows`` (their common left padding trimmed): the
+        loss of predicting each next item, its backward pass and ``optimizer``'s update; returns the loss."""
+        window = torch.as_tensor(trim_left_padding(windows), device=self.config.training.device)
+        loss = self.engine(window[:, :-1], window[:, 1:])
+        if not torch.isfinite(loss):
+            raise TrainingError(f"loss became {loss.item()} at {where}; try a lower learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
     def train_epoch(self, optimizer: Optimizer, rng: np.random.Generator, epoch: int) -> float:
         self.model.train()
         batches = bucketed_batches(self.window_lengths, self.config.training.batch_size, rng)
@@ -145,16 +157,7 @@ class Trainer:
             if len(rows) < world:  # every rank needs a share of the batch
                 continue
             rows = rows[rank::world]
-            window = torch.as_tensor(trim_left_padding(self.windows[rows]), device=self.config.training.device)
-            loss = self.engine(window[:, :-1], window[:, 1:])
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"loss became {loss.item()} at epoch {epoch}, step {step}; try a lower learning rate"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(rows)
+            total += self.step(optimizer, self.windows[rows], f"epoch {epoch}, step {step}") * len(rows)
             count += len(rows)
         total, count = distributed.sum_across_ranks(total, count)
         return total / max(count, 1)
