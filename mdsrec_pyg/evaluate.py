@@ -55,16 +55,19 @@ def target_ranks(
     desc: str | None = None,
 ) -> np.ndarray:
     """Pessimistic rank of each target among all items, exact up to ``max_k``; ``max_k + 1`` means beyond.
-    With ``desc``, progress is shown under that name."""
+    Users go in batches of like history lengths (each trimmed to its longest: no padding columns computed,
+    and positions count back from the newest item, so trimming changes no score); the ranks come back in the
+    users' order. With ``desc``, progress is shown under that name."""
     model.eval()
     num_items = num_items if num_items is not None else int(max(inputs.max(), targets.max())) + 1
     ranks = np.empty(len(targets), dtype=np.int64)
     tables = model.item_tables()  # computed once for all user batches
-    starts = range(0, len(targets), batch_size)
-    for begin in progress(starts, desc or "", unit="batch", enabled=desc is not None):
-        rows = trim_left_padding(inputs[begin : begin + batch_size])
+    order = np.argsort((inputs != 0).sum(1), kind="stable")
+    batches = [order[begin : begin + batch_size] for begin in range(0, len(targets), batch_size)]
+    for users in progress(batches, desc or "", unit="batch", enabled=desc is not None):
+        rows = trim_left_padding(inputs[users])
         x = torch.as_tensor(rows, device=device)
-        y = torch.as_tensor(targets[begin : begin + batch_size], device=device)
+        y = torch.as_tensor(targets[users], device=device)
         state = model.user_state(x, tables)
         target_score = torch.full((len(y),), float("nan"), device=device)
         best = torch.full((len(y), 0), float("-inf"), device=device)
@@ -85,7 +88,7 @@ def target_ranks(
             best = best.topk(min(max_k, best.size(1)), dim=1).values
         if not torch.isfinite(target_score).all():
             raise FloatingPointError("the model gave a non-finite score to an evaluation target")
-        ranks[begin : begin + len(y)] = (1 + (best >= target_score[:, None]).sum(1)).cpu().numpy()
+        ranks[users] = (1 + (best >= target_score[:, None]).sum(1)).cpu().numpy()
     return ranks
 
 

@@ -7,8 +7,10 @@ import math
 import numpy as np
 import torch
 
+from mdsrec_pyg.config import build_config
 from mdsrec_pyg.evaluate import metrics_from_ranks, target_ranks
 from mdsrec_pyg.models.base import SequentialRecommender
+from mdsrec_pyg.models.sasrec import SASRec
 
 
 class FixedScores(SequentialRecommender):
@@ -84,3 +86,19 @@ def test_non_finite_target_score_is_an_error():
 
     with pytest.raises(FloatingPointError):
         ranks([[0.0, float("nan"), 1.0]], [1])
+
+
+def test_users_of_mixed_lengths_get_their_own_ranks_in_their_own_order():
+    # histories of lengths 3, 1, 2, 1 (left-padded): batched by length, the ranks still come back per user,
+    # and a trained model's rank of a user does not depend on who shares its batch
+    inputs = np.array([[4, 2, 1], [0, 0, 3], [0, 5, 2], [0, 0, 1]])
+    targets = np.array([3, 1, 4, 2])
+    torch.manual_seed(0)
+    config = build_config("synthetic", {"model": "sasrec", "hidden_size": 8, "num_heads": 1}, [])
+    model = SASRec(6, {}, config)
+    alone = [target_ranks(model, inputs[u : u + 1], targets[u : u + 1], 5, num_items=6)[0] for u in range(4)]
+    together = target_ranks(model, inputs, targets, 5, num_items=6, batch_size=2)
+    assert together.tolist() == alone
+    table = [[0.0, 4.0, 3.0, 2.0, 1.0]] * 4  # FixedScores reads the last item: ranks 4, 1, 2, 3 by target
+    fixed = target_ranks(FixedScores(table), inputs, np.array([4, 1, 2, 3]), 5, num_items=5, batch_size=2)
+    assert fixed.tolist() == [4, 1, 2, 3]
