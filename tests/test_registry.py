@@ -17,7 +17,7 @@ from mdsrec_pyg.errors import InputError
 from mdsrec_pyg.experiment import run_all
 from mdsrec_pyg.registry.pages import regenerate, render
 from mdsrec_pyg.registry.store import TABLE_KINDS, read_summary, record_run, recorded_run, run_ranks, write_table
-from mdsrec_pyg.registry.tables import Table2Summary
+from mdsrec_pyg.registry.tables import AblationSummary, PaperTable2, Table2Summary
 from mdsrec_pyg.runs import RunFolder
 
 
@@ -229,6 +229,21 @@ def test_the_paper_values_are_those_of_its_table_2():
     assert (paper["sports"]["mdsrec"]["recall@20"], paper["sports"]["mdsrec"]["ndcg@20"]) == (0.0989, 0.0401)
     assert (paper["sports"]["unisrec"]["recall@20"], paper["sports"]["missrec"]["ndcg@20"]) == (0.0901, 0.0349)
     assert paper["scientific"]["mdsrec"]["ndcg@20"] == 0.0873
+
+
+def test_a_table_3_of_a_dataset_the_paper_reports_shows_the_papers_full_model_beside_ours(tmp_path):
+    full = {"variant": "MDSRec", "test": {"recall@20": [0.16, 0.14], "ndcg@20": [0.09, 0.07]}, "runs": []}
+    variant = {"variant": "w/o ICA", "test": {"recall@20": [0.1, 0.1], "ndcg@20": [0.05, 0.05]}, "runs": []}
+    values = {"dataset": "toy", "seeds": [42, 1], "metrics": ["recall@20", "ndcg@20"], "run_entries": "toy/ablation"}
+    table = AblationSummary.from_dict({**values, "k": 20, "users": 10, "rows": [variant, full], "note": "n."}, "a")
+    write_table(tmp_path, "toy", "ablation", table)
+    assert "The paper's full model" not in render(tmp_path, "toy/ablation")  # no paper file: our table alone
+    reported = {"mdsrec": {"recall@20": 0.2, "ndcg@20": 0.1}}
+    paper = {"source": "s", "features": "image and text", "datasets": {"toy": reported}}
+    write_table(tmp_path, "paper", "table2", PaperTable2.from_dict(paper, "p"))
+    text = render(tmp_path, "toy/ablation")
+    assert "| MDSRec | 0.2000 | 0.1000 | 0.75 | 0.80 |" in text  # ours 0.15 / 0.2, 0.08 / 0.1
+    assert text.index("| w/o ICA |") < text.index("The paper's full model on toy")
 
 
 @pytest.mark.parametrize(

@@ -10,16 +10,16 @@ from pathlib import Path
 
 from ..errors import InputError, shorten
 from .store import read_summary, read_table
-from .tables import PaperTable2, Table2Summary
+from .tables import AblationSummary, PaperTable2, Table2Summary
 
 
 def render(registry: str | Path, key: str, to_root: str = "") -> str:
-    """The Markdown of the registry block ``key``; a Table 2 of a dataset the paper reports
+    """The Markdown of the registry block ``key``; a Table 2 or Table 3 of a dataset the paper reports
     (``paper/table2.json``) comes with the paper's values. ``to_root``: see :meth:`Summary.render`."""
     if "*" in key or Path(key).suffix:
         return render_files(registry, key, to_root)
     summary = read_table(registry, key)
-    if isinstance(summary, Table2Summary):
+    if isinstance(summary, (Table2Summary, AblationSummary)):
         paper_path = Path(registry) / "paper" / "table2.json"
         paper = read_summary(paper_path) if paper_path.is_file() else None
         return summary.render(to_root, paper if isinstance(paper, PaperTable2) else None)

@@ -70,6 +70,19 @@ class PaperTable2(Summary):
             f"{self.features}; here: {feature_list(table.features)}):\n\n" + to_markdown(header, lines)
         )
 
+    def full_row_beside(self, table: "AblationSummary") -> str:
+        """The paper's full MDSRec row beside the full model of an ablation table (the paper's Table 3 repeats
+        its Table 2 row for the full model), with ours over the paper's."""
+        reported = self.datasets[table.dataset]["mdsrec"]
+        ours = {m: mean_std(table.rows[-1]["test"][m])[0] for m in table.metrics}
+        header = ["model (paper)", *map(short, table.metrics), *(f"ours / paper, {short(m)}" for m in table.metrics)]
+        line = ["MDSRec", *(f"{reported[m]:.4f}" for m in table.metrics)]
+        line += [f"{ours[m] / reported[m]:.2f}" for m in table.metrics]
+        return (
+            f"The paper's full model on {table.dataset} (its Table 2 row, `paper/table2.json`, which its Table 3 "
+            f"repeats; the paper's features: {self.features}):\n\n" + to_markdown(header, [line])
+        )
+
 
 @dataclass
 class Table2Summary(Summary):
@@ -272,7 +285,7 @@ class AblationSummary(Summary):
     def runs(self) -> list[str]:
         return [run for row in self.rows for run in row.get("runs", [])]
 
-    def render(self, to_root: str = "") -> str:
+    def render(self, to_root: str = "", paper: PaperTable2 | None = None) -> str:
         metrics, full = self.metrics, self.rows[-1]
         header = ["variant", *map(short, metrics), *(f"drop {short(m)}" for m in metrics)]
         header += [f"N@{self.k} full - variant (95% CI)", "Wilcoxon p", "p < 0.05"]
@@ -296,7 +309,7 @@ class AblationSummary(Summary):
             f"Ablations of MDSRec on {self.dataset}, test split, seeds {seeds} (mean ± std); drop: how much "
             f"lower than MDSRec; the test is paired over {self.users:,} users (full minus variant); "
             f"{self.note}\n\n" + to_markdown(header, lines) + "\n" + self.verdict() + "\n"
-        )
+        ) + ("\n" + paper.full_row_beside(self) if paper is not None and self.dataset in paper.datasets else "")
 
     def verdict(self) -> str:
         tested = [(r["variant"], r["test_against_full"]) for r in self.rows if r.get("test_against_full")]
