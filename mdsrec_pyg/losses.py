@@ -86,14 +86,13 @@ def sampled_softmax_loss(
     weights: Tensor,
     targets: Tensor,
     log_q: Tensor,
-    negatives: int,
+    sampled: Tensor,
     bias: Tensor | None = None,
     sparse: bool = False,
 ) -> Tensor:
-    """Cross-entropy over [target, negatives shared by the batch], logits corrected by - log q(item); a
-    negative equal to the row's target is masked out (an accidental hit). ``sparse``: the rows of ``weights``
-    are read as sparse lookups, so that a leaf table's gradient holds the rows used only."""
-    sampled = torch.multinomial(log_q.exp(), negatives, replacement=True)  # (S,), shared by all rows
+    """Cross-entropy over [target, the negatives ``sampled`` (S,), shared by the batch], logits corrected by
+    - log q(item); a negative equal to the row's target is masked out (an accidental hit). ``sparse``: the rows
+    of ``weights`` are read as sparse lookups, so that a leaf table's gradient holds the rows used only."""
 
     def rows(items: Tensor) -> Tensor:
         return F.embedding(items, weights, sparse=True) if sparse else weights[items]
@@ -159,5 +158,19 @@ class ItemSoftmax(nn.Module):
         if way == "chunked":
             return chunked_softmax_loss(hidden, weights, targets, bias, self.chunk)
         if way == "sampled":
-            return sampled_softmax_loss(hidden, weights, targets, self.log_q, self.negatives, bias, self.sparse_rows)
+            sampled = self.draw()
+            return sampled_softmax_loss(hidden, weights, targets, self.log_q, sampled, bias, self.sparse_rows)
         return full_softmax_loss(hidden, weights, targets, bias)
+
+    def draw(self) -> Tensor:
+        """``negatives`` item ids drawn from q (with replacement): the negatives of one sampled loss."""
+        return torch.multinomial(self.log_q.exp(), self.negatives, replacement=True)
+
+    def over_rows(self, hidden: Tensor, weights: Tensor, rows: Tensor, targets: Tensor, sampled: Tensor) -> Tensor:
+        """The sampled loss where ``weights`` holds the rows ``rows`` (sorted item ids) of the item table only:
+        ``targets`` and the negatives ``sampled`` (from :meth:`draw`) are item ids among ``rows``. The same
+        loss as the sampled one over the whole table with those negatives."""
+        self.calls["sampled"] += 1
+        local = torch.searchsorted(rows, torch.cat([targets, sampled]))
+        log_q = self.log_q[rows]
+        return sampled_softmax_loss(hidden, weights, local[: len(targets)], log_q, local[len(targets) :])

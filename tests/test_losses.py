@@ -52,10 +52,9 @@ def test_sampled_softmax_applies_log_q_and_masks_accidental_hits():
     log_q = torch.tensor([0.0, 0.5, 0.25, 0.25]).clamp(min=1e-12).log()
     log_q[0] = float("-inf")
     torch.manual_seed(0)
-    loss = sampled_softmax_loss(hidden, weights, torch.tensor([1]), log_q, negatives=200)
-    # by hand: logits s_i - log q_i over the target (item 1) and the sampled negatives, hits of item 1 dropped
-    torch.manual_seed(0)
     sampled = torch.multinomial(log_q.exp(), 200, replacement=True)
+    loss = sampled_softmax_loss(hidden, weights, torch.tensor([1]), log_q, sampled)
+    # by hand: logits s_i - log q_i over the target (item 1) and the sampled negatives, hits of item 1 dropped
     sampled = sampled[sampled != 1]
     logits = torch.cat([torch.tensor([2.0]), weights[sampled, 0]]) - torch.cat([log_q[1:2], log_q[sampled]])
     assert torch.allclose(loss, -logits.log_softmax(0)[0])
@@ -126,3 +125,14 @@ def test_a_full_softmax_past_its_memory_budget_streams_the_same_loss_and_gradien
     assert torch.allclose(gh_a, gh_b, atol=1e-6) and torch.allclose(gw_a, gw_b, atol=1e-6)
     assert ItemSoftmax("full", budget_mb=1).way(512, 2**20 + 1, 4) == "chunked"  # 2 GiB of logits past 1 MiB
     assert ItemSoftmax("full", budget_mb=2048).way(512, 2**20 + 1, 4) == "full"
+
+
+def test_the_sampled_loss_over_a_tables_rows_is_the_whole_tables():
+    softmax = ItemSoftmax("sampled", negatives=4, counts=torch.tensor([0, 5, 1, 1, 3, 2]))
+    torch.manual_seed(0)
+    hidden, weights = torch.randn(5, 3), torch.randn(6, 3)
+    targets, sampled = torch.tensor([1, 4, 4, 1, 5]), torch.tensor([3, 4, 4, 1])  # item 2 is not read
+    rows = torch.tensor([0, 1, 3, 4, 5])
+    whole = sampled_softmax_loss(hidden, weights, targets, softmax.log_q, sampled)
+    assert torch.allclose(softmax.over_rows(hidden, weights[rows], rows, targets, sampled), whole)
+    assert softmax.calls["sampled"] == 1

@@ -11,7 +11,14 @@ from conftest import built_model
 from mdsrec_pyg.config import TABLE3_VARIANTS, build_config
 from mdsrec_pyg.data import build_dataset, make_synthetic
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.nn.centralized import centre_features, prefix_mask
+from mdsrec_pyg.losses import sampled_softmax_loss
+from mdsrec_pyg.nn.centralized import (
+    centre_features,
+    draw_members,
+    members_by_centre,
+    prefix_mask,
+    sampled_centre_features,
+)
 from mdsrec_pyg.train import Trainer
 
 TINY = {"hidden_size": 16, "inner_size": 32, "num_heads": 2, "k": 4, "H": 3, "max_len": 8}
@@ -56,6 +63,59 @@ def test_centre_features_average_members():
     assignment = torch.tensor([0, 0, 1])  # items 1, 2 -> centre 0; item 3 -> centre 1
     assert centre_features(items, assignment, 2).flatten().tolist() == [2.0, 10.0]
     assert centre_features(items, assignment, 2, "sum").flatten().tolist() == [4.0, 10.0]
+
+
+def test_drawn_members_are_members_and_estimate_the_centres():
+    assignment = torch.tensor([1, 0, 1, 1])  # items 1..4: item 2 -> centre 0; items 1, 3, 4 -> centre 1; 2: none
+    members, starts = members_by_centre(assignment, 3)
+    assert members.tolist() == [2, 1, 3, 4] and starts.tolist() == [0, 1, 4, 4]
+    torch.manual_seed(0)
+    drawn = draw_members(members, starts, 3000)
+    assert set(drawn[0].tolist()) == {2} and set(drawn[1].tolist()) == {1, 3, 4} and set(drawn[2].tolist()) == {0}
+    items = torch.tensor([[0.0], [1.0], [5.0], [3.0], [8.0]])
+    counts = starts[1:] - starts[:-1]
+    estimate = sampled_centre_features(items[drawn], counts).flatten()
+    exact = centre_features(items, assignment, 3).flatten()  # [5, 4, 0]
+    assert torch.allclose(estimate, exact, atol=0.15) and estimate[2] == 0
+    summed = sampled_centre_features(items[drawn], counts, "sum").flatten()
+    assert torch.allclose(summed, centre_features(items, assignment, 3, "sum").flatten(), atol=0.45)
+
+
+@pytest.mark.parametrize("switches", [{}, {"mrgc": False}, {"ica": False}])
+def test_the_row_wise_sampled_step_is_the_whole_tables_loss_and_gradient(tmp_path, switches):
+    model, _, split, _ = tiny(tmp_path, softmax="sampled", negatives=20, **switches)
+    model.train()
+    window = torch.as_tensor(split.train_windows(TINY["max_len"])[:32])
+    inputs, targets = window[:, :-1], window[:, 1:]
+    params = [p for p in model.parameters() if p.requires_grad]
+    torch.manual_seed(3)
+    rowwise = model.loss(inputs, targets)
+    # reference: the whole item tables, the same negatives (drawn first, a channel at a time) and dropout
+    torch.manual_seed(3)
+    negatives = {channel: model.softmax.draw() for channel in ["id", *model.modalities]}
+    tables = model.item_tables()
+    rows, positions = (inputs != 0).nonzero(as_tuple=True)
+    fused, modal = model.streams(inputs, rows, positions, tables)
+    y, log_q = targets[rows, positions], model.softmax.log_q
+    whole = sampled_softmax_loss(fused, tables.items, y, log_q, negatives["id"])
+    for m in model.modalities:
+        whole = whole + model.rho[m] * sampled_softmax_loss(modal[m], tables.modal[m], y, log_q, negatives[m])
+    assert torch.allclose(rowwise, whole, rtol=1e-6)
+    for got, expected in zip(torch.autograd.grad(rowwise, params), torch.autograd.grad(whole, params)):
+        assert torch.allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"centre_sample": 4}, "mdsrec.centre_sample: got 4; it serves the row-wise step of the sampled softmax"),
+        ({"centre_sample": 4, "softmax": "sampled", "ica": False}, "it samples ICA's centres, and ica=false"),
+        ({"centre_sample": -1}, "mdsrec.centre_sample: got -1"),
+    ],
+)
+def test_centre_sample_is_refused_where_it_means_nothing(settings, message):
+    with pytest.raises(InputError, match=message):
+        build_config("synthetic", {"model": "mdsrec", **settings})
 
 
 def test_evaluation_is_deterministic_and_training_is_noisy(tmp_path):

@@ -19,7 +19,12 @@ logistic noise it writes, log δ - log(1 - δ). Ablations (Table 3) are four swi
 ``graphs.dis=false`` (O counts every pair 1), ``graphs.cre=false`` (Â^m from the raw E^m),
 ``mdsrec.mrgc=false`` (modal streams read a learned projection of E^m instead of Ê^m), ``mdsrec.ica=false``
 (no centralized attention). For speed, not in the paper: ``modal_positions`` < 1 (default
-1) trains ICA and the modal terms of Eq. 23-24 at a random share of each batch's positions only.
+1) trains ICA and the modal terms of Eq. 23-24 at a random share of each batch's positions only. With the
+sampled softmax a training step computes the item tables at the rows it reads only (the batch's items and
+targets, each channel's negatives: Eq. 3 and Eq. 6 over their one-hop neighbourhoods in O and Â^m), the same
+loss and gradient as the whole tables give; Eq. 11 still reads every item, unless ``centre_sample`` = s > 0
+estimates each centre from s of its members drawn each step (an approximation, training only), which lets
+``training.optimizer=lazy_adam`` update the rows a step read alone.
 """
 
 from __future__ import annotations
@@ -32,14 +37,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.profiler import record_function
 
-from ..config import Config, boolean, one_of, real, setting, weights
+from ..config import Config, boolean, integer, one_of, real, setting, weights
 from ..data import LeaveOneOutSplit, SequentialDataset
 from ..errors import InputError
 from ..graphs.knn import nearest_in
 from ..graphs.relations import RelationGraphs
 from ..graphs.settings import GraphConfig, fitted_to_catalog
 from ..losses import ItemSoftmax
-from ..nn.centralized import CentralizedAttention, centre_features, centre_mix
+from ..nn.centralized import (
+    CentralizedAttention,
+    centre_features,
+    centre_mix,
+    draw_members,
+    members_by_centre,
+    sampled_centre_features,
+)
 from ..nn.modal import BufferDict, ModalProjection, grown_embedding
 from ..nn.propagation import RelationGraph
 from ..nn.transformer import EncoderOptions, SequenceEncoder, init_weights
@@ -58,9 +70,27 @@ class MDSRecOptions(EncoderOptions):
     modal_positions: float = setting(1.0, real(0.0, 1.0, low_open=True))
     mrgc: bool = setting(True, boolean())  # modal streams over Ê^m, Eq. 6 (False: w/o MRGC)
     ica: bool = setting(True, boolean())  # interest-centralized attention, Eq. 10-19 (False: w/o ICA)
+    # Eq. 11 in training from this many members of each centre, drawn each step (0: every member, exact)
+    centre_sample: int = setting(0, integer(0))
 
     def check(self, config: Config) -> None:
         super().check(config)
+        training, key = config.training, f"setting {config.model}.centre_sample"
+        if self.centre_sample and not self.ica:
+            raise InputError(key, f"got {self.centre_sample}; it samples ICA's centres, and ica=false has none")
+        if self.centre_sample and training.softmax != "sampled":
+            raise InputError(
+                key,
+                f"got {self.centre_sample}; it serves the row-wise step of the sampled softmax, and with "
+                f"softmax={training.softmax} every item is read each step anyway: expected --set softmax=sampled",
+            )
+        if training.optimizer == "lazy_adam" and self.ica and not self.centre_sample:
+            raise InputError(
+                "setting training.optimizer",
+                f"lazy_adam with {config.model}'s ICA needs Eq. 11's centres from a sample of their members (all of "
+                f"them give every item a gradient on every step); expected --set {config.model}.centre_sample=N "
+                f"(N > 0) or {config.model}.ica=false",
+            )
         modalities = config.data.modalities
         if self.rho and modalities and len(self.rho) != len(modalities):
             raise InputError("setting mdsrec.rho", f"got {self.rho}; expected one weight per modality of {modalities}")
@@ -90,6 +120,7 @@ class MDSRec(SequentialRecommender):
     Options = MDSRecOptions
     Graphs = GraphConfig
     reads_features = True
+    sparse_item_table = True  # with the sampled softmax a step reads the rows of its neighbourhoods only
 
     def __init__(
         self, config: Config, num_items: int, graphs: RelationGraphs, softmax: ItemSoftmax | None = None
@@ -107,6 +138,7 @@ class MDSRec(SequentialRecommender):
         self.mu_id, self.k, self.H = graphs.settings.mu_id, graphs.settings.k, graphs.settings.H
         self.graph_operator = graphs.settings.graph_operator
         self.tau, self.centre_norm, self.modal_positions = options.tau, options.centre_norm, options.modal_positions
+        self.centre_sample = options.centre_sample
 
         def encoder() -> SequenceEncoder:
             return SequenceEncoder.of(options, config.data.max_len)
@@ -127,7 +159,10 @@ class MDSRec(SequentialRecommender):
                 {m: CentralizedAttention(d, options.inner_size, options.num_layers) for m in self.modalities}
             )
             self.assignments = BufferDict({m: graphs.assignments[m] for m in self.modalities})
+            self.index_members()
         self.register_load_state_dict_pre_hook(read_flat_assignment_keys)
+        if self.use_ica:  # loaded assignments regroup the members
+            self.register_load_state_dict_post_hook(lambda module, keys: module.index_members())
         self.apply(init_weights)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
@@ -199,22 +234,62 @@ class MDSRec(SequentialRecommender):
                 count, torch.stack([found.flatten(), targets]), torch.full((len(targets),), scale)
             )
 
+    def index_members(self) -> None:
+        """The members of each centre grouped by centre, from the assignments (for ``centre_sample``)."""
+        grouped = {m: members_by_centre(self.assignments[m], self.k) for m in self.modalities}
+        self.members = BufferDict({m: members for m, (members, _) in grouped.items()}, persistent=False)
+        self.member_starts = BufferDict({m: starts for m, (_, starts) in grouped.items()}, persistent=False)
+
+    def use_sparse_item_table(self) -> nn.Parameter:
+        """Read E^id by sparse lookups in the row-wise step (:meth:`sampled_loss`), so that its gradient
+        holds the rows the step read only; returns the table."""
+        self.item_embedding.sparse = True
+        return self.item_embedding.weight
+
     # ----- item tables -----
+    def modal_tables(self) -> dict[str, Tensor]:
+        """Ê^m (Eq. 6), or the projected raw features without MRGC, of every item."""
+        items = self.item_embedding.weight
+        if self.use_graphs:
+            return {m: self.modal_graphs[m](items) for m in self.modalities}  # Eq. 6
+        return {m: torch.cat([torch.zeros_like(t[:1]), t[1:]]) for m, t in self.projected().items()}
+
     def item_tables(self) -> ItemTables:
         """E^id, Ē^id (Eq. 3), Ê^m (Eq. 6, or the projected raw features without MRGC) and the centre
         features Ê_c^m (Eq. 11): everything that depends on the weights but not on the sequences."""
         items = self.item_embedding.weight
         injected = self.mu_id * self.cooccurrence(items) + items  # Eq. 3
+        modal = self.modal_tables()
+        return ItemTables(items, injected, modal, self.centre_tables(modal))
+
+    def centre_tables(self, modal: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Ê_c^m = C^m Ê^m (Eq. 11) from every item's Ê^m (empty without ICA)."""
+        if not self.use_ica:
+            return {}
+        return {m: centre_features(modal[m], self.assignments[m], self.k, self.centre_norm) for m in self.modalities}
+
+    def row_tables(self, rows: Tensor, drawn: dict[str, Tensor]) -> ItemTables:
+        """The item tables at the item ids ``rows`` (sorted, 0 first) alone: Eq. 3 and Eq. 6 from the one-hop
+        neighbourhoods of those rows in O and Â^m, the same rows as :meth:`item_tables`; the centres from the
+        members ``drawn`` (k, s) per modality (ids among ``rows``), or, with none drawn, from every item."""
+        weight, sparse = self.item_embedding.weight, self.item_embedding.sparse
+
+        def lookup(ids: Tensor) -> Tensor:
+            return F.embedding(ids, weight, sparse=sparse)
+
+        items = lookup(rows)
+        injected = self.mu_id * self.cooccurrence.rows(lookup, rows) + items  # Eq. 3 at the rows
         if self.use_graphs:
-            modal = {m: self.modal_graphs[m](items) for m in self.modalities}  # Eq. 6
+            modal = {m: self.modal_graphs[m].rows(lookup, rows) for m in self.modalities}  # Eq. 6 at the rows
         else:
-            modal = self.projected()
-            modal = {m: torch.cat([torch.zeros_like(t[:1]), t[1:]]) for m, t in modal.items()}
-        centres = (
-            {m: centre_features(modal[m], self.assignments[m], self.k, self.centre_norm) for m in self.modalities}
-            if self.use_ica
-            else {}
-        )  # Eq. 11
+            modal = {m: t * (rows != 0)[:, None] for m, t in self.projected(rows).items()}
+        if not drawn:
+            return ItemTables(items, injected, modal, self.centre_tables(self.modal_tables()))
+        centres = {}
+        for m, ids in drawn.items():  # Eq. 11 estimated from the drawn members
+            starts = self.member_starts[m]
+            features = modal[m][torch.searchsorted(rows, ids)]
+            centres[m] = sampled_centre_features(features, starts[1:] - starts[:-1], self.centre_norm)
         return ItemTables(items, injected, modal, centres)
 
     # ----- sequences -----
@@ -263,6 +338,8 @@ class MDSRec(SequentialRecommender):
         at about that share of their cost; the fused term keeps every position)."""
         rows, positions = (inputs != 0).nonzero(as_tuple=True)
         modal_queries = self.sampled_queries(positions) if self.modal_positions < 1 else slice(None)
+        if self.training and self.softmax.kind == "sampled":
+            return self.sampled_loss(inputs, targets[rows, positions], rows, positions, modal_queries)
         with record_function("mdsrec: item tables, Eq. 3, 6, 11"):
             tables = self.item_tables()
         fused, modal = self.streams(inputs, rows, positions, tables, modal_queries)
@@ -272,6 +349,32 @@ class MDSRec(SequentialRecommender):
             loss = self.softmax(fused, tables.items, y)  # L^s
             for m in self.modalities:
                 loss = loss + self.rho[m] * self.softmax(modal[m], tables.modal[m], modal_y)
+        return loss
+
+    def sampled_loss(
+        self, inputs: Tensor, y: Tensor, rows: Tensor, positions: Tensor, modal_queries: Tensor | slice
+    ) -> Tensor:
+        """Eq. 23-24 with the sampled softmax (targets ``y`` of the queries ``rows``, ``positions``) over the
+        item rows the step reads alone: the batch's items and targets, each channel's negatives and the
+        centres' drawn members (``centre_sample``). The same loss as the whole tables give with those negatives."""
+        negatives = {channel: self.softmax.draw() for channel in ["id", *self.modalities]}
+        drawn = {}
+        if self.use_ica and self.centre_sample:
+            drawn = {
+                m: draw_members(self.members[m], self.member_starts[m], self.centre_sample) for m in self.modalities
+            }
+        read = [inputs.new_zeros(1), inputs.flatten(), y, *negatives.values(), *(d.flatten() for d in drawn.values())]
+        needed = torch.cat(read).unique()  # sorted, padding first
+        with record_function("mdsrec: item tables, Eq. 3, 6, 11"):
+            tables = self.row_tables(needed, drawn)
+        fused, modal = self.streams(
+            torch.searchsorted(needed, inputs.contiguous()), rows, positions, tables, modal_queries
+        )
+        with record_function("mdsrec: softmax over all items, Eq. 23-24"):
+            loss = self.softmax.over_rows(fused, tables.items, needed, y, negatives["id"])  # L^s
+            for m in self.modalities:
+                modal_loss = self.softmax.over_rows(modal[m], tables.modal[m], needed, y[modal_queries], negatives[m])
+                loss = loss + self.rho[m] * modal_loss
         return loss
 
     def sampled_queries(self, positions: Tensor) -> Tensor:

@@ -44,6 +44,31 @@ def centre_features(item_features: Tensor, assignment: Tensor, k: int, norm: str
     return scatter(item_features[1 : len(assignment) + 1], assignment, dim=0, dim_size=k, reduce=norm)
 
 
+def members_by_centre(assignment: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """The members of the k centres (item ids 1..len(assignment)) grouped by centre, and where each centre's
+    group starts in them, (k + 1,): centre c's members are ``members[starts[c]:starts[c + 1]]``."""
+    members = torch.argsort(assignment, stable=True) + 1
+    counts = torch.bincount(assignment, minlength=k)
+    return members, torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+
+
+def draw_members(members: Tensor, starts: Tensor, sample: int) -> Tensor:
+    """``sample`` members of each centre drawn uniformly with replacement: (k, sample) item ids, 0 (padding)
+    for a centre without members."""
+    counts = starts[1:] - starts[:-1]
+    draws = torch.rand(len(counts), sample, device=members.device) * counts[:, None]
+    picks = starts[:-1, None] + torch.minimum(draws.long(), (counts - 1).clamp_min(0)[:, None])
+    return torch.where(counts[:, None] > 0, members[picks.clamp(max=len(members) - 1)], 0)
+
+
+def sampled_centre_features(drawn_features: Tensor, counts: Tensor, norm: str = "mean") -> Tensor:
+    """Eq. 11 estimated from drawn members: ``drawn_features`` (k, s, d) are the Ê^m rows of
+    :func:`draw_members`' draws; their mean estimates a centre's centroid without bias (``mean``), ``counts``
+    (k,) times it the members' sum (``sum``); a centre without members is 0, as in :func:`centre_features`."""
+    scale = (counts > 0).to(drawn_features) if norm == "mean" else counts.to(drawn_features)
+    return drawn_features.mean(1) * scale[:, None]
+
+
 def prefix_mask(seqs: Tensor, positions: Tensor) -> Tensor:
     """(B, Q, L) True where the centres of query position ``positions[q]`` of sequence b may read key position
     s: s <= that position and s not padding. A query with no such key may read itself, so no softmax row is

@@ -141,6 +141,7 @@ class RelationGraph(torch.nn.Module):
         self.register_buffer("edge_weight", weight)
         self.propagation = GraphPropagation()
         self._matrices: dict[str, tuple[Adj, OptTensor]] = {}  # adj_t and its CSR transpose (or None)
+        self._by_target: dict[str, tuple[Tensor, Tensor, Tensor]] = {}  # sources, weights, each target's start
 
     def grow(self, nodes: int, edge_index: Tensor | None = None, edge_weight: Tensor | None = None) -> None:
         """``nodes`` more nodes, with the already normalised edges ``edge_index`` / ``edge_weight`` into them
@@ -149,7 +150,7 @@ class RelationGraph(torch.nn.Module):
             self.edge_index = torch.cat([self.edge_index, edge_index.to(self.edge_index)], dim=1)
             self.edge_weight = torch.cat([self.edge_weight, edge_weight.to(self.edge_weight)])
         self.num_nodes += nodes
-        self._matrices = {}
+        self._matrices, self._by_target = {}, {}
 
     def forward(self, x: Tensor) -> Tensor:
         if self.layout == "edge_index":
@@ -162,3 +163,25 @@ class RelationGraph(torch.nn.Module):
             self._matrices[key] = (adj_t, adj)
         adj_t, adj = self._matrices[key]
         return self.propagation(x, adj_t, adj=adj)
+
+    def rows(self, lookup: Callable[[Tensor], Tensor], rows: Tensor) -> Tensor:
+        """``(A x)[rows]`` from the edges into ``rows`` alone: ``lookup(ids)`` gives ``x[ids]`` for the sources
+        of those edges, so that a step reads (and sends a gradient to) the one-hop neighbourhood of its rows,
+        not the whole table. The same numbers as ``self(x)[rows]`` up to float rounding."""
+        key = str(rows.device)
+        if key not in self._by_target:  # the edges ordered by target, with each target's start
+            order = torch.argsort(self.edge_index[1], stable=True)
+            counts = torch.bincount(self.edge_index[1], minlength=self.num_nodes)
+            starts = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+            edges = (self.edge_index[0][order], self.edge_weight[order], starts)
+            self._by_target[key] = (edges[0].to(rows.device), edges[1].to(rows.device), edges[2].to(rows.device))
+        source, weight, starts = self._by_target[key]
+        counts = starts[rows + 1] - starts[rows]
+        target = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)
+        first = torch.repeat_interleave(starts[rows] - (counts.cumsum(0) - counts), counts)
+        edge = first + torch.arange(len(target), device=rows.device)  # the edges into rows, row by row
+        sources, local = source[edge].unique(return_inverse=True)
+        x = lookup(sources)
+        pairs = torch.stack([local, target])
+        size = (len(sources), len(rows))
+        return self.propagation.propagate(pairs, x=(x, None), edge_weight=weight[edge], adj=None, size=size)
