@@ -11,8 +11,9 @@ sizes one right after the other, so the two figures of a ratio see the same mach
 ``training.optimizer`` (see ``mdsrec_pyg/optim.py``); a model that refuses it is timed with Adam only. The
 floor: the sampled softmax, the encoder and the rows a step reads are the same at every size, so a step need
 not grow with the catalog; dense Adam reads and writes every parameter with a row per item (and its two
-moments) each step, a count the table prints beside each figure. Writes ``--out`` (a registry
-``catalog_steps`` file) and prints its table.
+moments) each step, a count the table prints beside each figure. A ``--set`` in a model's own section
+(``mdsrec.centre_sample=16``) applies to that model only. Writes ``--out`` (a registry ``catalog_steps`` file)
+and prints its table.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from mdsrec_pyg.cli import add_set_argument, command_line
 from mdsrec_pyg.config import build_config
 from mdsrec_pyg.data import LeaveOneOutSplit, SequentialDataset
 from mdsrec_pyg.errors import InputError
-from mdsrec_pyg.models import model_and_graphs
+from mdsrec_pyg.models import MODELS, model_and_graphs
 from mdsrec_pyg.optim import make_optimizer
 from mdsrec_pyg.provenance import source_commit
 from mdsrec_pyg.registry.measurements import CatalogStepsSummary
@@ -94,6 +95,12 @@ def supports(model_name: str, optimizer_name: str, sets: list[str]) -> bool:
     return True
 
 
+def sets_of(model_name: str, sets: list[str]) -> list[str]:
+    """The ``--set`` settings that apply to ``model_name``: all but those in another model's section."""
+    others = {f"{name}." for name in MODELS if name != model_name}
+    return [s for s in sets if not any(s.startswith(section) for section in others)]
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, nargs=2, default=[100_000, 1_000_000], metavar=("SMALL", "LARGE"))
@@ -107,16 +114,17 @@ def main(argv: list[str] | None = None) -> dict:
     if not 2 <= small < large or args.sequences < 1 or args.batches < 1:
         raise InputError("bench_catalog.py", "expected 2 <= SMALL < LARGE items, --sequences >= 1, --batches >= 1")
     for model_name in args.models:  # every setting checked before any catalog is made
-        config = build_config("synthetic", {"model": model_name, "softmax": "sampled"}, args.sets)
+        config = build_config("synthetic", {"model": model_name, "softmax": "sampled"}, sets_of(model_name, args.sets))
     set_threads(config.training.threads)
     catalogs = {n: generated_catalog(n, args.sequences) for n in (small, large)}
     catalogs = {n: (dataset, dataset.split()) for n, dataset in catalogs.items()}  # one split per size
     rows = []
     graphs = Path(tempfile.mkdtemp(prefix="bench-catalog-graphs-"))
     for model_name in args.models:
-        for optimizer_name in (o for o in OPTIMIZERS if supports(model_name, o, args.sets)):
+        sets = sets_of(model_name, args.sets)
+        for optimizer_name in (o for o in OPTIMIZERS if supports(model_name, o, sets)):
             figures = {
-                n: step_seconds(catalogs[n], model_name, optimizer_name, args.batches, args.sets, graphs / str(n))
+                n: step_seconds(catalogs[n], model_name, optimizer_name, args.batches, sets, graphs / str(n))
                 for n in catalogs
             }
             rows.append(

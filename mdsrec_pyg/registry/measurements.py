@@ -287,9 +287,9 @@ class CatalogStepsSummary(Summary):
             if gains
             else []
         )
-        if ("mdsrec", "adam") in step and ("sasrec", "adam") in step:
-            ratios = [
-                f"{step['mdsrec', 'adam'] / t:.2f}x SASRec's with {o}" for (m, o), t in step.items() if m == "sasrec"
-            ]
-            lines.append(f"MDSRec's step (Adam; it has no row-wise optimiser) at {large:,} items: {', '.join(ratios)}.")
+        both = [o for (m, o) in step if m == "mdsrec" and ("sasrec", o) in step]
+        if both:
+            ratios = [f"{step['mdsrec', o] / step['sasrec', o]:.2f}x SASRec's with {o}" for o in both]
+            only = "" if "lazy_adam" in both else " (Adam only: lazy Adam needs mdsrec.centre_sample)"
+            lines.append(f"MDSRec's step{only} at {large:,} items: {', '.join(ratios)}.")
         return lines
