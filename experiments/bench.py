@@ -50,7 +50,7 @@ from mdsrec_pyg.benchmarks import (
 from mdsrec_pyg.cli import add_set_argument, command_line
 from mdsrec_pyg.config import Config, build_config
 from mdsrec_pyg.data import SequentialDataset, load_dataset
-from mdsrec_pyg.evaluate import evaluate, trim_left_padding
+from mdsrec_pyg.evaluate import evaluate, ranking_batches, trim_left_padding
 from mdsrec_pyg.graphs import GraphStore, cooccurrence_graph
 from mdsrec_pyg.graphs.knn import approximate_topk, exact_topk, knn_recall, neighbour_lists
 from mdsrec_pyg.graphs.relations import inject_behaviour, modal_graph
@@ -284,11 +284,8 @@ def bench_ranking(stages: Stages, config: Config, model: SequentialRecommender, 
             device=config.training.device,
         ),
     )
-    size = settings.eval_batch_size
-    shapes = [
-        (len(batch), trim_left_padding(batch).shape[1], len(batch))
-        for batch in (inputs[i : i + size] for i in range(0, len(inputs), size))
-    ]
+    batches = ranking_batches((inputs != 0).sum(1), settings.eval_batch_size)  # as evaluate forms them
+    shapes = [(len(users), trim_left_padding(inputs[users]).shape[1], len(users)) for users in batches]
     return {
         f"eval_users_per_second_{name}": len(targets) / seconds,
         f"eval_multiply_adds_{name}": multiply_adds(model_shape(config, model, n - 1), shapes, backward=False),

@@ -26,6 +26,22 @@ def trim_left_padding(inputs: np.ndarray) -> np.ndarray:
     return inputs[:, first:]
 
 
+def ranking_batches(lengths: np.ndarray, batch_size: int, spread: float = 2.0) -> list[np.ndarray]:
+    """The users (indices into ``lengths``, their history lengths) in batches for full ranking: in order of
+    length, at most ``batch_size`` to a batch, and no batch's longest history more than ``spread`` times its
+    shortest (an empty one counting as 1), so that trimming a batch to its longest row leaves at most
+    1 - 1/spread of its cells padding, however few long histories there are."""
+    order = np.argsort(lengths, kind="stable")
+    ordered = np.maximum(lengths[order], 1)
+    batches, start = [], 0
+    while start < len(order):
+        fits = int(np.searchsorted(ordered, spread * ordered[start], side="right"))
+        end = min(start + batch_size, max(fits, start + 1))
+        batches.append(order[start:end])
+        start = end
+    return batches
+
+
 def metrics_from_ranks(ranks: np.ndarray, topk: list[int]) -> dict[str, float]:
     """Recall@K, NDCG@K, Hit@K, MRR@K and Precision@K averaged over users, for one target per user with
     1-based ``ranks`` (RecBole's definitions: with one target, Hit@K = Recall@K, Precision@K = Hit@K / K,
@@ -55,15 +71,14 @@ def target_ranks(
     desc: str | None = None,
 ) -> np.ndarray:
     """Pessimistic rank of each target among all items, exact up to ``max_k``; ``max_k + 1`` means beyond.
-    Users go in batches of like history lengths (each trimmed to its longest: no padding columns computed,
-    and positions count back from the newest item, so trimming changes no score); the ranks come back in the
-    users' order. With ``desc``, progress is shown under that name."""
+    Users go in batches of like history lengths (:func:`ranking_batches`, each trimmed to its longest: no
+    padding columns computed, and positions count back from the newest item, so trimming changes no score);
+    the ranks come back in the users' order. With ``desc``, progress is shown under that name."""
     model.eval()
     num_items = num_items if num_items is not None else int(max(inputs.max(), targets.max())) + 1
     ranks = np.empty(len(targets), dtype=np.int64)
     tables = model.item_tables()  # computed once for all user batches
-    order = np.argsort((inputs != 0).sum(1), kind="stable")
-    batches = [order[begin : begin + batch_size] for begin in range(0, len(targets), batch_size)]
+    batches = ranking_batches((inputs != 0).sum(1), batch_size)
     for users in progress(batches, desc or "", unit="batch", enabled=desc is not None):
         rows = trim_left_padding(inputs[users])
         x = torch.as_tensor(rows, device=device)
@@ -100,4 +115,4 @@ def evaluate(
     return metrics_from_ranks(ranks, topk)
 
 
-__all__ = ["evaluate", "metrics_from_ranks", "target_ranks", "trim_left_padding"]
+__all__ = ["evaluate", "metrics_from_ranks", "ranking_batches", "target_ranks", "trim_left_padding"]

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from mdsrec_pyg.config import build_config
-from mdsrec_pyg.evaluate import metrics_from_ranks, target_ranks
+from mdsrec_pyg.evaluate import metrics_from_ranks, ranking_batches, target_ranks
 from mdsrec_pyg.models.base import SequentialRecommender
 from mdsrec_pyg.models.sasrec import SASRec
 
@@ -102,3 +102,15 @@ def test_users_of_mixed_lengths_get_their_own_ranks_in_their_own_order():
     table = [[0.0, 4.0, 3.0, 2.0, 1.0]] * 4  # FixedScores reads the last item: ranks 4, 1, 2, 3 by target
     fixed = target_ranks(FixedScores(table), inputs, np.array([4, 1, 2, 3]), 5, num_items=5, batch_size=2)
     assert fixed.tolist() == [4, 1, 2, 3]
+
+
+def test_ranking_batches_keep_like_lengths_together_within_the_batch_size():
+    # lengths by user: 9, 1, 3, 0, 2, 5, 1, 4; sorted (0 counts as 1): 0 1 1 2 | 3 4 5 | 9
+    lengths = np.array([9, 1, 3, 0, 2, 5, 1, 4])
+    batches = ranking_batches(lengths, batch_size=4)
+    assert [lengths[b].tolist() for b in batches] == [[0, 1, 1, 2], [3, 4, 5], [9]]
+    assert sorted(np.concatenate(batches).tolist()) == list(range(8))  # every user once
+    assert [lengths[b].tolist() for b in ranking_batches(lengths, batch_size=2)] == [[0, 1], [1, 2], [3, 4], [5, 9]]
+    # one long history among many short ones gets a batch of its own instead of padding every short row
+    skewed = np.array([2] * 6 + [50])
+    assert [len(b) for b in ranking_batches(skewed, batch_size=1024)] == [6, 1]
