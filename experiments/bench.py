@@ -39,6 +39,7 @@ import torch
 from torch_geometric.typing import WITH_TORCH_SPARSE
 
 from mdsrec_pyg import io
+from mdsrec_pyg.allocator import keep_freed_memory, release_free_memory
 from mdsrec_pyg.benchmarks import (
     Stages,
     generated_catalog,
@@ -267,6 +268,21 @@ def bench_epoch(stages: Stages, label: str, trainer: Trainer, all_rows: int) -> 
     return figures, optimizer
 
 
+def other_allocator_epoch(stages: Stages, label: str, trainer: Trainer, all_rows: int) -> dict:
+    """The same timed epoch again with the other setting of ``training.keep_freed_memory`` (``allocator.py``),
+    then the run's own setting back: the seconds of the epoch with freed memory kept and with it returned,
+    side by side. Nothing where the allocator is not glibc's."""
+    kept = trainer.config.training.keep_freed_memory
+    if not keep_freed_memory(not kept):
+        return {}
+    release_free_memory()
+    other = f"{label}_{'returned' if kept else 'kept'}"
+    figures, _ = bench_epoch(stages, other, trainer, all_rows)
+    keep_freed_memory(kept)
+    release_free_memory()
+    return {f"epoch_seconds_{other}": figures[f"epoch_seconds_{other}"]}
+
+
 def bench_ranking(stages: Stages, config: Config, model: SequentialRecommender, n: int, evaluation) -> dict:
     """Full-ranking evaluation of ``evaluation`` (inputs, targets): users per second and the counted work."""
     inputs, targets = evaluation
@@ -303,6 +319,7 @@ def bench_model(stages: Stages, config: Config, dataset: SequentialDataset, args
     all_rows, worst_rows = len(trainer.windows), trainer.windows[longest_rows(trainer)]
     keep_timed_share(trainer, args.train_rows)
     figures, optimizer = bench_epoch(stages, name, trainer, all_rows)
+    figures.update(other_allocator_epoch(stages, name, trainer, all_rows))
     figures.update(worst_batch(stages, trainer, optimizer, worst_rows))
     if args.profile:
         profile_out = Path(args.out).with_name(f"{Path(args.out).stem}-profile-{name}.txt")
@@ -321,6 +338,8 @@ def bench_model(stages: Stages, config: Config, dataset: SequentialDataset, args
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    kept = build_config(args.dataset or "synthetic", {}, args.sets, where_held=True).training.keep_freed_memory
+    kept = kept and keep_freed_memory()
     stages = Stages()
     own: set[str] = set()  # the modalities whose features are the dataset's own
     if args.items:
@@ -341,7 +360,8 @@ def main(argv: list[str] | None = None) -> dict:
         "users": dataset.num_users,
         "features": {m: list(f.shape) for m, f in dataset.features.items()},
         "stand_in_features": sorted(set(dataset.features) - own),
-        "device": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "device": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+        + (", freed memory kept (keep_freed_memory=true)" if kept else ""),
         "torch": torch.__version__,
     }
     cooccurrence, figures["cooc_seconds"] = stages.run(
@@ -362,6 +382,13 @@ def main(argv: list[str] | None = None) -> dict:
         model_config = build_config(name, {**base, "model": model_name}, args.sets, where_held=True)
         figures.update(bench_model(stages, model_config, dataset, args, (inputs, targets)))
     figures["eval_users_per_second"] = figures["eval_users_per_second_mdsrec"]
+    other = "returned" if kept else "kept"
+    figures["allocator_epoch_ratios"] = {
+        m: figures[f"epoch_seconds_{m}_{other}"] / figures[f"epoch_seconds_{m}"]
+        for m in ("sasrec", "mdsrec")
+        if f"epoch_seconds_{m}_{other}" in figures
+    } or None
+    figures["allocator_compared"] = other
     figures["epoch_ratio_mdsrec_sasrec"] = figures["epoch_seconds_mdsrec"] / figures["epoch_seconds_sasrec"]
     if "epoch_seconds_mdsrec_no_ica" in figures:
         figures["epoch_ratio_mdsrec_no_ica_sasrec"] = (

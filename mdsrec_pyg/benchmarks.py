@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .allocator import release_free_memory
 from .data import SequentialDataset, build_dataset
 
 LATENT = 64
@@ -30,8 +31,8 @@ def rss_mb() -> float:
 
 def step_peak_mb(step: Callable[[], Any], device: str = "cpu", every: float = 0.005) -> float:
     """The memory one call of ``step`` adds at its peak, in MB: on CUDA the allocator's peak above what was
-    allocated before; on CPU the resident memory, sampled every ``every`` seconds, above its level before
-    (memory the allocator keeps from earlier steps and reuses is not counted twice)."""
+    allocated before; on CPU the resident memory, sampled every ``every`` seconds, above its level before, once
+    the free memory malloc holds is handed back (so a step that reuses blocks kept from earlier is counted too)."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
@@ -39,6 +40,7 @@ def step_peak_mb(step: Callable[[], Any], device: str = "cpu", every: float = 0.
         step()
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - before) / 2**20
+    release_free_memory()  # resident memory is then what is in use: the step's own blocks are counted
     before, peak, done = rss_mb(), [0.0], threading.Event()
 
     def sample() -> None:

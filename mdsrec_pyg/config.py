@@ -167,6 +167,7 @@ class TrainingConfig:
         ),
     )
     threads: int = setting(0, integer(0))  # CPU threads (0: the cores no other process keeps busy, threads.py)
+    keep_freed_memory: bool = setting(False, boolean())  # malloc reuses freed tensors' memory (allocator.py)
     lr: float = setting(1e-3, real(0.0, 1.0, low_open=True))
     weight_decay: float = setting(0.0, real(0.0))
     batch_size: int = setting(512, integer(1))
@@ -218,9 +219,9 @@ class Options:
         """Checks across fields, after every field has passed its rule."""
 
 
-# How a run is executed, not what it computes: a finished run is reused whatever its device and threads (a GPU
-# run differs from a CPU one only by floating-point rounding; results.json records where it ran)
-RUNTIME_KEYS = ("threads", "device")
+# How a run is executed, not what it computes: a finished run is reused whatever its device, threads and
+# allocator (a GPU run differs from a CPU one only by floating-point rounding; results.json records where it ran)
+RUNTIME_KEYS = ("threads", "device", "keep_freed_memory")
 # Where a run's data and graph store lie, not what it computes (data.json records the data's fingerprint)
 LOCATION_KEYS = ("data_dir", "feature_dir", "graph_dir")
 

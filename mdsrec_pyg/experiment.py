@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import distributed, io
+from .allocator import keep_freed_memory
 from .config import LOCATION_KEYS, Config
 from .data import SequentialDataset, load_dataset
 from .data.cold import hold_out_items
@@ -278,12 +279,14 @@ def _run(
 ) -> dict[str, Any]:
     with run_log(folder.file(folder.LOG), enabled=main) as say:
         threads = set_threads(config.training.threads, distributed.world_size())
+        kept = config.training.keep_freed_memory and keep_freed_memory()
         log.info(
-            "%s on %s: %d CPU thread(s)%s",
+            "%s on %s: %d CPU thread(s)%s; freed memory %s",
             config.model,
             config.dataset,
             threads,
             "" if config.training.threads else " (the free cores; --threads to choose)",
+            "kept for reuse" if kept else "returned as malloc does",
         )
         if main:
             say(describe(dataset))
