@@ -29,8 +29,9 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 def keep_freed_memory(keep: bool = True) -> bool:
-    """Have malloc keep freed memory for reuse (``keep``), or restore glibc's defaults; returns whether the
-    setting applies here (glibc)."""
+    """Have malloc keep freed memory for reuse (``keep``), or map and unmap large blocks again with glibc's
+    default limits (fixed ones: glibc's own raising of its mmap threshold as blocks are freed does not come
+    back once a limit is set); returns whether the setting applies here (glibc)."""
     libc = _glibc()
     if libc is None:
         return False
