@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mdsrec_pyg.allocator import keep_freed_memory
 from mdsrec_pyg.benchmarks import generated_catalog
 from mdsrec_pyg.cli import add_set_argument, command_line
 from mdsrec_pyg.config import build_config
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     for model_name in args.models:  # every setting checked before any catalog is made
         config = build_config("synthetic", {"model": model_name, "softmax": "sampled"}, sets_of(model_name, args.sets))
     set_threads(config.training.threads)
+    kept = config.training.keep_freed_memory and keep_freed_memory()
     catalogs = {n: generated_catalog(n, args.sequences) for n in (small, large)}
     catalogs = {n: (dataset, dataset.split()) for n, dataset in catalogs.items()}  # one split per size
     rows = []
@@ -144,7 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
         command="python experiments/bench_catalog.py " + shlex.join(sys.argv[1:] if argv is None else argv),
         commit=source_commit(),
         machine=f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}",
+        + ("freed memory kept (keep_freed_memory=true), " if kept else "")
+        + f"torch {torch.__version__}",
         items=[small, large],
         sequences=args.sequences,
         rows=rows,

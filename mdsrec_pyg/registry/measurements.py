@@ -40,10 +40,9 @@ class BenchSummary(Summary):
     eval_floor_ratio_sasrec_mdsrec: float | None = None  # MDSRec's counted full-ranking work over SASRec's
     epoch_ratio_mdsrec_no_ica_sasrec: float | None = None  # the same epoch of MDSRec without ICA
     stand_in_features: list[str] | bool = True  # the stand-in modalities (True: all, as files before the list)
-    # the same epoch again with the other training.keep_freed_memory ("kept" or "returned"): its seconds over
-    # the run's own, by model
-    allocator_epoch_ratios: dict[str, float] | None = None
-    allocator_compared: str | None = None
+    # by model: the warm epoch with freed memory returned (glibc's default) over the same epoch with it kept
+    # (training.keep_freed_memory), side by side
+    kept_memory_speedup: dict[str, float] | None = None
 
     def feature_list(self) -> str:
         """The features a run used, stand-ins said apart from a dataset's own."""
@@ -83,11 +82,8 @@ class BenchSummary(Summary):
                 f"one step on the longest rows adds {self.worst_step_mb_sasrec:,.0f} MB (SASRec) and "
                 f"**{self.worst_step_mb_mdsrec:,.0f} MB** (MDSRec) at its peak"
             )
-        if self.allocator_epoch_ratios:
-            kept = self.allocator_compared == "kept"  # the ratio is kept / returned, or returned / kept
-            faster = ", ".join(
-                f"{name} {(1 / r if kept else r):.2f}x" for name, r in self.allocator_epoch_ratios.items()
-            )
+        if self.kept_memory_speedup:
+            faster = ", ".join(f"{name} {speedup:.2f}x" for name, speedup in self.kept_memory_speedup.items())
             ratios.append(
                 "the same epoch with freed memory kept for reuse (`keep_freed_memory=true`) against returned "
                 f"(glibc's default), side by side: {faster} faster"
