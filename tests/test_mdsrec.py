@@ -256,13 +256,32 @@ def test_centralized_attention_in_checkpointed_chunks_is_the_same(monkeypatch):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def reference_centres(centres, layer_inputs, attentions, maps, seqs, b, t, kept=None, rate=0.0):
+    """Eq. 12-16 for sequence b at query position t, literally: the centres attend over b's keys at positions
+    <= t (not padding) with each stream layer's own Q, K, V and U (Eq. 12-14), then Eq. 15; ``kept``
+    (layers, heads, L, k) the attention weights dropout keeps (each scaled by 1 / (1 - rate))."""
+    import torch.nn.functional as F
+
+    allowed = (torch.arange(seqs.size(1)) <= t) & (seqs[b] != 0)
+    state = centres
+    for layer, (attention, ffn, layer_input) in enumerate(zip(attentions, maps, layer_inputs)):
+        heads, width = attention.num_heads, layer_input.size(-1)
+        q = attention.split_heads(attention.query(state))  # (heads, k, d / heads)
+        key = attention.split_heads(attention.key(layer_input[b]))  # (heads, L, d / heads)
+        value = attention.split_heads(attention.value(layer_input[b]))
+        scores = (q @ key.mT / (width / heads) ** 0.5).masked_fill(~allowed, float("-inf"))
+        weights = scores.softmax(-1)  # (heads, k, L)
+        if kept is not None:
+            weights = weights * kept[layer].transpose(1, 2) / (1 - rate)
+        read = attention.output((weights @ value).transpose(0, 1).flatten(1))  # Eq. 12-14
+        state = F.gelu(ffn(read))  # Eq. 15
+    return state
+
+
 @pytest.mark.parametrize("padded", [True, False])  # False: every grid cell is a query
 @pytest.mark.parametrize("heads", [2, 4])  # 2: query map folded into the keys; 4: queries projected
 def test_centralized_attention_is_eq_12_to_16_one_query_at_a_time(heads, padded):
-    """Reference: for each sequence b and query position t, the centres attend over b's keys at positions <= t
-    (not padding) with the stream layer's own attention module (Q, K, V and U, Eq. 12-14), then Eq. 15."""
-    import torch.nn.functional as F
-
+    """Values and gradients against :func:`reference_centres`, query by query."""
     from mdsrec_pyg.nn.centralized import CentralizedAttention
     from mdsrec_pyg.nn.transformer import MultiHeadAttention
 
@@ -272,23 +291,58 @@ def test_centralized_attention_is_eq_12_to_16_one_query_at_a_time(heads, padded)
     if padded:
         seqs[0, :3] = 0
     rows, positions = (seqs != 0).nonzero(as_tuple=True)
-    attentions = [MultiHeadAttention(width, heads, 0.0) for _ in range(2)]
-    layer_inputs = [torch.randn(batch, length, width) for _ in range(2)]
-    centres = torch.randn(k, width)
-    module = CentralizedAttention(width, 32, 2)
+    attentions = [MultiHeadAttention(width, heads, 0.0).double() for _ in range(2)]
+    layer_inputs = [torch.randn(batch, length, width, dtype=torch.double, requires_grad=True) for _ in range(2)]
+    centres = torch.randn(k, width, dtype=torch.double, requires_grad=True)
+    module = CentralizedAttention(width, 32, 2).double()
+    got, order = module(centres, layer_inputs, attentions, seqs, rows, positions)
+    got = got[torch.argsort(order)]
     with torch.no_grad():
-        got, order = module(centres, layer_inputs, attentions, seqs, rows, positions)
-        got = got[torch.argsort(order)]
         shuffled = torch.randperm(len(rows))  # queries in any order get their own states
         again, again_order = module(centres, layer_inputs, attentions, seqs, rows[shuffled], positions[shuffled])
-        assert torch.allclose(again[torch.argsort(again_order)], got[shuffled], atol=1e-6)
-        for p, (b, t) in enumerate(zip(rows.tolist(), positions.tolist())):
-            allowed = (torch.arange(length) <= t) & (seqs[b] != 0)
-            state = centres
-            for attention, ffn, layer_input in zip(attentions, module.maps, layer_inputs):
-                read = attention(state, layer_input[b], allowed[None, :])  # Eq. 12-14
-                state = F.gelu(ffn(read))  # Eq. 15
-            assert torch.allclose(got[p], state, atol=1e-5), (b, t)
+        assert torch.allclose(again[torch.argsort(again_order)], got[shuffled], atol=1e-10)
+    expected = torch.stack(
+        [
+            reference_centres(centres, layer_inputs, attentions, module.maps, seqs, b, t)
+            for b, t in zip(rows.tolist(), positions.tolist())
+        ]
+    )
+    assert torch.allclose(got, expected, atol=1e-10)
+    grad = torch.randn_like(got)
+    leaves = [centres, *layer_inputs, *module.parameters(), *(p for a in attentions for p in a.parameters())]
+    for a, b in zip(torch.autograd.grad(got, leaves, grad), torch.autograd.grad(expected, leaves, grad)):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_centralized_attention_drops_each_attention_weight_as_dropout_does():
+    """In training each centre's weight on each key is kept with probability 1 - rate (a uniform draw at or
+    above rate, drawn as (heads, L, queries, k) per sequence and layer) and scaled by 1 / (1 - rate): the
+    reference with that mask gives the same states."""
+    from mdsrec_pyg.nn.centralized import CentralizedAttention, attention_dropout
+    from mdsrec_pyg.nn.transformer import MultiHeadAttention
+
+    torch.manual_seed(0)
+    length, width, k, heads, rate = 6, 16, 3, 2, 0.4
+    seqs = torch.randint(1, 50, (1, length))
+    rows, positions = (seqs != 0).nonzero(as_tuple=True)
+    attentions = [MultiHeadAttention(width, heads, rate).double() for _ in range(2)]
+    layer_inputs = [torch.randn(1, length, width, dtype=torch.double) for _ in range(2)]
+    centres = torch.randn(k, width, dtype=torch.double)
+    module = CentralizedAttention(width, 32, 2).double()
+    torch.manual_seed(7)
+    got, order = module(centres, layer_inputs, attentions, seqs, rows, positions)
+    torch.manual_seed(7)  # the same draws, in the order the layers make them
+    kept = torch.stack([torch.rand(heads, length, length, k, dtype=torch.double) >= rate for _ in range(2)])
+    for i, t in enumerate(positions[order].tolist()):
+        expected = reference_centres(centres, layer_inputs, attentions, module.maps, seqs, 0, t, kept[:, :, :, t], rate)
+        assert torch.allclose(got[i], expected, atol=1e-10), t
+    weights = torch.rand(200_000)
+    dropped, scale = attention_dropout(weights, 0.25, True)
+    assert scale == 1 / 0.75 and abs((dropped == 0).double().mean().item() - 0.25) < 0.005
+    assert torch.equal(dropped[dropped != 0], weights[dropped != 0])  # survivors as they were, scaled later
+    for training, rate in ((False, 0.25), (True, 0.0)):  # evaluation, or no dropout: the weights themselves
+        same, scale = attention_dropout(weights, rate, training)
+        assert same is weights and scale == 1.0
 
 
 def test_modal_positions_samples_whole_columns_and_still_trains(tmp_path):

@@ -94,39 +94,48 @@ def folded_values(attention: MultiHeadAttention, ffn: nn.Sequential, layer_input
     return folded.reshape(batch, heads * length, width), bias
 
 
+def attention_dropout(weights: Tensor, rate: float, training: bool) -> tuple[Tensor, float]:
+    """Dropout of attention weights with the scale left to the caller: each weight is zeroed with probability
+    ``rate`` (where a uniform draw falls below it), and the survivors are to be multiplied by the returned
+    1 / (1 - rate), which the caller folds into a smaller factor of the product that follows (``F.dropout``
+    scales every weight). The boolean mask costs one byte a weight in the backward pass, not four."""
+    if not training or rate == 0.0:
+        return weights, 1.0
+    kept = torch.rand(weights.shape, dtype=weights.dtype, device=weights.device) >= rate
+    return torch.where(kept, weights, 0.0), 1.0 / (1.0 - rate)
+
+
 def centre_attention(
     attention: MultiHeadAttention, ffn: nn.Sequential, centres: Tensor, layer_input: Tensor, mask: Tensor
 ) -> Tensor:
     """Eq. 12-15 before the activation, with a layer's own Q, K, V and U: ``(g W1 + b1) W2 + b2`` where g is
     what the centres read from the sequence. ``centres`` is (k, d), the same for every query (the first
     layer), or (B, Q, k, d); ``layer_input`` (B, L, d); ``mask`` (B, Q, L) from :func:`prefix_mask`.
-    Returns (B, Q, k, d). Keys and folded values are computed once per sequence, shared by its queries;
-    scores are laid out (B, Q, k, heads, L) so that they meet the values in one batched product, uncopied."""
+    Returns (B, Q, k, d). Keys and folded values are computed once per sequence, shared by its queries.
+    Scores are laid out (B, heads, L, Q, k): the softmax over key positions then runs along a dimension
+    with Q x k contiguous elements behind it (fast, where a softmax along rows of L elements is slow for
+    short L), and each sequence's scores meet its values in one batched product, uncopied."""
     batch, length, width = layer_input.shape
     heads, queries = attention.num_heads, mask.size(1)
     size, k = width // heads, centres.size(-2)
     key = attention.key(layer_input).view(batch, length, heads, size) / math.sqrt(size)
+    blocked = torch.zeros(mask.shape, dtype=key.dtype, device=key.device).masked_fill_(~mask, float("-inf"))
+    blocked = blocked.transpose(1, 2).contiguous()[:, None, :, :, None]  # (B, 1, L, Q, 1)
     if centres.dim() == 2:  # shared centres: one score table per sequence, the same for every query
         q = attention.query(centres).view(k, heads, size)
-        scores = torch.einsum("khe,blhe->bkhl", q, key).unsqueeze(1)
+        scores = torch.einsum("khe,blhe->bhlk", q, key).contiguous().unsqueeze(3) + blocked  # one pass
     elif (heads - 1) * length < width:  # per-query centres: the query map folded into the keys (cheaper)
         folded_keys = torch.einsum("blhe,hed->bhld", key, attention.query.weight.view(heads, size, width))
         key_bias = torch.einsum("blhe,he->bhl", key, attention.query.bias.view(heads, size))
-        scores = torch.baddbmm(
-            key_bias.reshape(batch, 1, heads * length),
-            centres.reshape(batch, -1, width),
-            folded_keys.reshape(batch, heads * length, width).transpose(1, 2),
-        )
+        scores = torch.bmm(folded_keys.reshape(batch, heads * length, width), centres.reshape(batch, -1, width).mT)
+        scores = scores.view(batch, heads, length, queries, k) + (key_bias[..., None, None] + blocked)
     else:
         q = attention.query(centres).view(batch, queries, k, heads, size)
-        scores = torch.einsum("bqkhe,blhe->bqkhl", q, key)
-    blocked = torch.zeros(mask.shape, dtype=scores.dtype, device=scores.device).masked_fill_(~mask, float("-inf"))
-    scores = scores.view(batch, -1, k, heads, length) + blocked[:, :, None, None, :]  # one pass, not copy + fill
-    weights = F.dropout(scores.softmax(-1), attention.dropout, attention.training)  # (B, Q, k, h, L)
+        scores = (torch.einsum("bqkhe,blhe->bhlqk", q, key) + blocked).contiguous()
+    weights, scale = attention_dropout(scores.softmax(2), attention.dropout, attention.training)
     values, bias = folded_values(attention, ffn, layer_input)
-    return torch.baddbmm(bias, weights.reshape(batch, queries * k, heads * length), values).view(
-        batch, queries, k, width
-    )
+    flat = weights.view(batch, heads * length, queries * k).mT  # (B, Q k, heads L), a transposed view
+    return torch.baddbmm(bias, flat, values * scale).view(batch, queries, k, width)
 
 
 class _CentreMix(torch.autograd.Function):
