@@ -256,6 +256,41 @@ def test_centralized_attention_in_checkpointed_chunks_is_the_same(monkeypatch):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_centralized_attention_reduces_chunk_by_chunk_and_recomputes_with_the_same_draws(monkeypatch):
+    """With ``reduce`` each chunk's states go through it inside the chunk. Where training recomputes the
+    chunks in the backward pass, the random numbers drawn in them (Eq. 19's noise) are drawn again the same:
+    value and gradients equal those of the same chunks computed once (no recomputation) from the same seed."""
+    from mdsrec_pyg.nn import centralized
+    from mdsrec_pyg.nn.transformer import MultiHeadAttention
+
+    torch.manual_seed(0)
+    seqs = torch.randint(1, 50, (6, 9))
+    seqs[0, :4] = 0
+    rows, positions = (seqs != 0).nonzero(as_tuple=True)
+    attentions = [MultiHeadAttention(16, 4, 0.0) for _ in range(2)]
+    layer_inputs = [torch.randn(6, 9, 16, requires_grad=True) for _ in range(2)]
+    centres = torch.randn(5, 16, requires_grad=True)
+    e_m = torch.randn(len(rows), 16, requires_grad=True)
+    module = centralized.CentralizedAttention(16, 32, 2)
+    monkeypatch.setattr(centralized, "ATTENTION_ELEMENTS", 6 * 5 * 4 * 9 * 2)  # two query positions a chunk
+
+    def mix(states, queries):  # Eq. 18-19, the noise drawn in the chunk
+        return centralized.centre_mix(e_m[queries], states, torch.randn(states.shape[:2]), 0.5)
+
+    results = []
+    for recomputed in (True, False):  # training recomputes the chunks; evaluation mode computes them once
+        module.train(recomputed)
+        torch.manual_seed(3)
+        out, order = module(centres, layer_inputs, attentions, seqs, rows, positions, mix)
+        out = out[torch.argsort(order)]
+        assert out.shape == e_m.shape
+        results.append((out, torch.autograd.grad(out.square().sum(), [centres, e_m, *layer_inputs])))
+    (once, once_grads), (again, again_grads) = results
+    assert torch.allclose(once, again)
+    for a, b in zip(once_grads, again_grads):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def reference_centres(centres, layer_inputs, attentions, maps, seqs, b, t, kept=None, rate=0.0):
     """Eq. 12-16 for sequence b at query position t, literally: the centres attend over b's keys at positions
     <= t (not padding) with each stream layer's own Q, K, V and U (Eq. 12-14), then Eq. 15; ``kept``

@@ -30,7 +30,7 @@ estimates each centre from s of its members drawn each step (an approximation, t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -319,18 +319,26 @@ class MDSRec(SequentialRecommender):
             if self.use_ica:
                 attentions = [block.attention for block in self.modal_encoders[m].blocks]
                 with record_function("mdsrec: centralized attention, Eq. 12-16"):
-                    e_c, order = self.centralized[m](
-                        tables.centres[m], states, attentions, inputs, query_rows, query_positions
-                    )  # Eq. 12-16, the queries in the order ``order``
-                noise = None
-                if self.training:  # Eq. 19: noise log δ - log(1 - δ), training only (drawn in the queries' order)
-                    delta = torch.rand(e_c.shape[:2], dtype=e_c.dtype, device=e_c.device)[order]
-                    delta = delta.clamp(1e-10, 1 - 1e-10)
-                    noise = delta.log() - (1 - delta).log()
-                mixed = centre_mix(e_m[order], e_c, noise, self.tau)  # Eq. 18-19
+                    mixed, order = self.centralized[m](
+                        tables.centres[m], states, attentions, inputs, query_rows, query_positions, self.mixer(e_m)
+                    )  # Eq. 12-16 and 18-19 chunk by chunk, the queries in the order ``order``
                 e_m = e_m.index_add(0, order, mixed)  # Eq. 18: each query's mix added to its own e_m
             modal_out[m] = e_m
         return fused, modal_out
+
+    def mixer(self, e_m: Tensor) -> Callable[[Tensor, Tensor], Tensor]:
+        """Eq. 18-19 before the residual, for a chunk of ICA's queries: their centre states E_c^m (n, k, d) and
+        their indices into ``e_m`` (P, d) -> the mix (n, d), with Eq. 19's noise log δ - log(1 - δ) drawn for
+        them in training only."""
+
+        def mix(states: Tensor, queries: Tensor) -> Tensor:
+            noise = None
+            if self.training:
+                delta = torch.rand(states.shape[:2], dtype=states.dtype, device=states.device).clamp(1e-10, 1 - 1e-10)
+                noise = delta.log() - (1 - delta).log()
+            return centre_mix(e_m[queries], states, noise, self.tau)
+
+        return mix
 
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
         """Eq. 23-24 at every non-padding position; with ``modal_positions`` < 1, the modal terms (ICA and

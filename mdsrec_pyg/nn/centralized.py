@@ -24,6 +24,7 @@ at large k: its output alone is P x k x d per layer, each element through dropou
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -185,33 +186,36 @@ class CentralizedAttention(nn.Module):
         seqs: Tensor,
         rows: Tensor,
         positions: Tensor,
+        reduce: Callable[[Tensor, Tensor], Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
         """``centres`` (k, d): Ê_c^m. ``layer_inputs[l]``: E_u^{m,l} (B, L, d). Returns E_c^m (P, k, d), the
         centres after L layers (Eq. 16) for the queries (sequence ``rows[p]``, position ``positions[p]``) in
         the order it computes them, and that order (P,): ``states[i]`` belongs to query ``order[i]``, so the
-        caller reorders its (P, d) vectors rather than the P x k x d states. Query positions go in chunks
-        whose attention weights stay within ``ATTENTION_ELEMENTS``; a chunk is computed for the sequences that
-        have a query in it only (the others are padding there), and keeps the states of its queries only. In
-        training each chunk is recomputed in the backward pass (activation checkpointing), so memory grows
-        with the queries, P x k x d, not with B x L x k x L."""
+        caller reorders its (P, d) vectors rather than the P x k x d states. With ``reduce``, each chunk's
+        states (n, k, d) and its queries (n,) go through ``reduce(states, queries)``, and what it returns is
+        kept instead (MDSRec's Eq. 18-19 mix: (n, d) a chunk rather than n x k x d). Query positions go in
+        chunks whose attention weights stay within ``ATTENTION_ELEMENTS``; a chunk is computed for the
+        sequences that have a query in it only (the others are padding there), and keeps the states of its
+        queries only. Where there are several chunks, training recomputes each in the backward pass
+        (activation checkpointing, random draws included), so memory grows with the queries, not with
+        B x L x k x L, and with ``reduce`` not with their states either."""
         query_positions, slot = positions.unique(return_inverse=True)
         batch, length = seqs.shape
         per_position = batch * centres.size(0) * attentions[0].num_heads * length
         chunk = max(1, ATTENTION_ELEMENTS // per_position)
         recompute = self.training and torch.is_grad_enabled() and chunk < len(query_positions)
-        states, asked = [], []
+        kept, asked = [], []
         for number, part in enumerate(query_positions.split(chunk)):
             first = number * chunk
             inside = ((slot >= first) & (slot < first + len(part))).nonzero().squeeze(1)  # the chunk's queries
             active, local = rows[inside].unique(return_inverse=True)  # the sequences they are in
             pick = local * len(part) + slot[inside] - first
             whole = len(inside) == len(active) * len(part)  # every grid cell is a query: keep the grid's order
-            inputs = (centres, layer_inputs, attentions, seqs, active, part, None if whole else pick)
-            states.append(
-                checkpoint(self.queries, *inputs, use_reentrant=False) if recompute else self.queries(*inputs)
-            )
-            asked.append(inside[torch.argsort(pick)] if whole else inside)  # the query each state belongs to
-        return (states[0], asked[0]) if len(states) == 1 else (torch.cat(states), torch.cat(asked))
+            order = inside[torch.argsort(pick)] if whole else inside  # the query each state belongs to
+            inputs = (centres, layer_inputs, attentions, seqs, active, part, None if whole else pick, order, reduce)
+            kept.append(checkpoint(self.queries, *inputs, use_reentrant=False) if recompute else self.queries(*inputs))
+            asked.append(order)
+        return (kept[0], asked[0]) if len(kept) == 1 else (torch.cat(kept), torch.cat(asked))
 
     def queries(
         self,
@@ -222,13 +226,17 @@ class CentralizedAttention(nn.Module):
         active: Tensor,
         part: Tensor,
         pick: Tensor | None,
+        order: Tensor,
+        reduce: Callable[[Tensor, Tensor], Tensor] | None,
     ) -> Tensor:
         """Eq. 12-15 through every layer at the positions ``part`` of the sequences ``active``, then the states
-        ``pick`` (indices into active x part, row-major; None: all of them in that order): (len(pick), k, d)."""
+        ``pick`` (indices into active x part, row-major; None: all of them in that order), those of the
+        queries ``order``: (len(pick), k, d), or ``reduce(states, order)``."""
         mask = prefix_mask(seqs[active], part)
         state = centres
         for layer, (attention, ffn) in enumerate(zip(attentions, self.maps)):
             state = F.gelu(centre_attention(attention, ffn, state, layer_inputs[layer][active], mask))  # Eq. 12-15
         state = state.flatten(0, 1)
         # index_select on flattened rows: its backward is about 2x faster than that of indexing two dimensions
-        return state if pick is None else state.index_select(0, pick)
+        state = state if pick is None else state.index_select(0, pick)
+        return state if reduce is None else reduce(state, order)
