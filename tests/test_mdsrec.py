@@ -232,8 +232,10 @@ def test_weights_saved_with_the_old_per_modality_buffer_names_still_load(tmp_pat
     assert all(torch.equal(again.state_dict()[k], v) for k, v in state.items())
 
 
-def test_centralized_attention_in_checkpointed_chunks_is_the_same(monkeypatch):
-    from mdsrec_pyg.nn import centralized
+def chunk_case():
+    """Six sequences of 9 (one padded), two layers of 4 heads over 16-d states, 5 centres: ICA's inputs for
+    the tests of its chunks (``6 * 5 * 4 * 9 * 2`` attention elements make chunks of two query positions)."""
+    from mdsrec_pyg.nn.centralized import CentralizedAttention
     from mdsrec_pyg.nn.transformer import MultiHeadAttention
 
     torch.manual_seed(0)
@@ -243,7 +245,13 @@ def test_centralized_attention_in_checkpointed_chunks_is_the_same(monkeypatch):
     attentions = [MultiHeadAttention(16, 4, 0.0) for _ in range(2)]
     layer_inputs = [torch.randn(6, 9, 16, requires_grad=True) for _ in range(2)]
     centres = torch.randn(5, 16, requires_grad=True)
-    module = centralized.CentralizedAttention(16, 32, 2)
+    return CentralizedAttention(16, 32, 2), centres, layer_inputs, attentions, seqs, rows, positions
+
+
+def test_centralized_attention_in_checkpointed_chunks_is_the_same(monkeypatch):
+    from mdsrec_pyg.nn import centralized
+
+    module, centres, layer_inputs, attentions, seqs, rows, positions = chunk_case()
     results = []
     for budget in (2**25, 6 * 5 * 4 * 9 * 2):  # one chunk; two query positions a chunk, recomputed
         monkeypatch.setattr(centralized, "ATTENTION_ELEMENTS", budget)
@@ -261,17 +269,9 @@ def test_centralized_attention_reduces_chunk_by_chunk_and_recomputes_with_the_sa
     chunks in the backward pass, the random numbers drawn in them (Eq. 19's noise) are drawn again the same:
     value and gradients equal those of the same chunks computed once (no recomputation) from the same seed."""
     from mdsrec_pyg.nn import centralized
-    from mdsrec_pyg.nn.transformer import MultiHeadAttention
 
-    torch.manual_seed(0)
-    seqs = torch.randint(1, 50, (6, 9))
-    seqs[0, :4] = 0
-    rows, positions = (seqs != 0).nonzero(as_tuple=True)
-    attentions = [MultiHeadAttention(16, 4, 0.0) for _ in range(2)]
-    layer_inputs = [torch.randn(6, 9, 16, requires_grad=True) for _ in range(2)]
-    centres = torch.randn(5, 16, requires_grad=True)
+    module, centres, layer_inputs, attentions, seqs, rows, positions = chunk_case()
     e_m = torch.randn(len(rows), 16, requires_grad=True)
-    module = centralized.CentralizedAttention(16, 32, 2)
     monkeypatch.setattr(centralized, "ATTENTION_ELEMENTS", 6 * 5 * 4 * 9 * 2)  # two query positions a chunk
 
     def mix(states, queries):  # Eq. 18-19, the noise drawn in the chunk
