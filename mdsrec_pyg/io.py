@@ -236,20 +236,37 @@ def ranks_writer(**ranks: Any) -> Callable[[str], None]:
     return write
 
 
+def ranks_text_writer(**ranks: Any) -> Callable[[str], None]:
+    """A ``write(tmp)`` that writes per-user target ranks by split as text, one line a split: its name, then
+    each user's rank (the results registry's copy, which is committed: text a reviewer can read, git can diff)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            for name, values in ranks.items():
+                handle.write(" ".join([name, *map(str, np.asarray(values).tolist())]) + "\n")
+
+    return write
+
+
 def save_ranks(path: str | Path, **ranks: Any) -> Path:
     """Per-user target ranks by split, compressed, atomically (``ranks.npz``)."""
     return atomic_file(path, ranks_writer(**ranks))
 
 
 def read_ranks(path: str | Path, stage: str | None = None, advice: str = "") -> Any:
-    """The per-user target ranks of ``stage`` stored in ``path`` (int64), or every stage's (a dict) when
-    ``stage`` is None; one line naming the file when it is missing, unreadable or lacks the stage."""
+    """The per-user target ranks of ``stage`` stored in ``path`` (int64): a run folder's ``.npz`` or the
+    registry's text copy (``.txt``, :func:`ranks_text_writer`); every stage's (a dict) when ``stage`` is None;
+    one line naming the file when it is missing, unreadable or lacks the stage."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, f"not found{'; ' + advice if advice else ''}")
     try:
-        with np.load(path) as stored:
-            ranks = {name: stored[name].astype(np.int64) for name in stored.files}
+        if path.suffix == ".txt":
+            lines = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            ranks = {name: np.array([int(v) for v in values], dtype=np.int64) for name, *values in lines}
+        else:
+            with np.load(path) as stored:
+                ranks = {name: stored[name].astype(np.int64) for name in stored.files}
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         raise InputError(path, f"not a ranks file ({err}){'; ' + advice if advice else ''}") from None
     if stage is None:

@@ -1,7 +1,7 @@
 """Paired tests between two models over the same users: is a difference in NDCG@K more than noise?
 
 Each run stores the rank of every user's target (``ranks.npz``, written by the trainer; the results registry
-keeps a copy beside each run's entry, which the table scripts read). Two models are
+keeps a text copy beside each run's entry, ``<run>.ranks.txt``, which the table scripts read). Two models are
 compared user by user on NDCG@K: the Wilcoxon signed-rank test (scipy; users whose two values are equal carry
 no sign and are left out, Wilcoxon's own treatment) and a paired bootstrap of the mean difference (users
 resampled with replacement; the 2.5th and 97.5th percentiles). With several seeds a user's value is the mean

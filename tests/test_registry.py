@@ -143,7 +143,8 @@ def test_a_recorded_run_keeps_its_ranks_and_is_reused_only_with_the_same_setting
     assert recorded_run(tmp_path, "table2", "sasrec-s1", config) is None  # nothing recorded yet
     record_run(tmp_path, "table2", folder.path, results)
     kept = run_ranks(tmp_path, "synthetic", "table2", "sasrec-s1")
-    assert kept == tmp_path / "synthetic" / "table2" / "sasrec-s1.ranks.npz"
+    assert kept == tmp_path / "synthetic" / "table2" / "sasrec-s1.ranks.txt"
+    assert kept.read_text().splitlines() == ["valid 1 21 3", "test 2 2 21"]  # text, a line a split
     assert io.read_ranks(kept, "test").tolist() == [2, 2, 21] and io.read_ranks(kept, "valid").tolist() == [1, 21, 3]
     assert recorded_run(tmp_path, "table2", "sasrec-s1", config) == results
     other = build_config("synthetic", {"model": "sasrec", "seed": 1, "lr": 0.01})

@@ -109,6 +109,14 @@ def test_a_run_without_stored_ranks_is_named(tmp_path):
         RunFolder(tmp_path).ranks()
 
 
+@pytest.mark.parametrize("text", ["valid 1 2 x\n", "valid 1 2.5\n", "\xff\n"])
+def test_a_registry_ranks_file_that_is_not_ranks_is_one_line(tmp_path, text):
+    path = tmp_path / "run.ranks.txt"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(InputError, match="run.ranks.txt: not a ranks file"):
+        io.read_ranks(path)
+
+
 def test_mcnemars_exact_test_counts_the_pairs_one_model_alone_hits():
     a = np.array([1, 1, 1, 0, 0], dtype=bool)
     b = np.array([0, 0, 0, 0, 1], dtype=bool)

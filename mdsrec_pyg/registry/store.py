@@ -2,7 +2,7 @@
 the class of its kind.
 
 ``results/<dataset>/<table>/<run>.json`` holds one finished run (config, metrics, seed, best epoch, wall
-time, machine, commit; no weights), ``<run>.ranks.npz`` beside it the rank of every user's target (what the
+time, machine, commit; no weights), ``<run>.ranks.txt`` beside it the rank of every user's target (what the
 paired tests read; entries recorded before the registry kept them have none), and
 ``results/<dataset>/<table>.json`` the table made of them (a :class:`~.tables.Table2Summary`,
 :class:`~.tables.AblationSummary` or :class:`~.tables.SweepSummary`); measurements (bench, exports, retrieval,
@@ -110,13 +110,13 @@ def run_entry(registry: str | Path, dataset: str, table: str, run: str) -> Path:
 
 
 def run_ranks(registry: str | Path, dataset: str, table: str, run: str) -> Path:
-    """The per-user target ranks of a recorded run, beside its entry: ``<run>.ranks.npz``."""
-    return run_entry(registry, dataset, table, run).with_suffix(".ranks.npz")
+    """The per-user target ranks of a recorded run, beside its entry, as text: ``<run>.ranks.txt``."""
+    return run_entry(registry, dataset, table, run).with_suffix(".ranks.txt")
 
 
 def record_run(registry: str | Path, table: str, run_dir: str | Path, results: dict[str, Any]) -> Path:
     """Write one finished run's entry, ``<registry>/<dataset>/<table>/<run folder name>.json``, and with it the
-    per-user ranks of its folder (``ranks.npz``: the paired tests read them from here, and a later session
+    per-user ranks of its folder (``ranks.npz``, as text: the paired tests read them from here, and a later session
     reuses the run without its folder; a run reused from the registry already has them)."""
     run = Path(run_dir).name
     entry = {"run": run, **{k: results[k] for k in RUN_KEYS if k in results}}
@@ -125,7 +125,7 @@ def record_run(registry: str | Path, table: str, run_dir: str | Path, results: d
     files = {path.name: io.json_writer(entry)}
     ranks = RunFolder(run_dir).file(RunFolder.RANKS)
     if ranks.is_file():
-        files = {run_ranks(registry, dataset, table, run).name: io.ranks_writer(**io.read_ranks(ranks)), **files}
+        files = {run_ranks(registry, dataset, table, run).name: io.ranks_text_writer(**io.read_ranks(ranks)), **files}
     io.write_set(path.parent, files)
     return path
 
