@@ -232,9 +232,10 @@ def test_weights_saved_with_the_old_per_modality_buffer_names_still_load(tmp_pat
     assert all(torch.equal(again.state_dict()[k], v) for k, v in state.items())
 
 
-def chunk_case():
+def tile_case():
     """Six sequences of 9 (one padded), two layers of 4 heads over 16-d states, 5 centres: ICA's inputs for
-    the tests of its chunks (``6 * 5 * 4 * 9 * 2`` attention elements make chunks of two query positions)."""
+    the tests of its tiles (a (sequence, position) cell holds 5 x (16 + 4 x 9) = 260 elements: a budget of
+    ``260 * 18`` makes tiles of two sequences, one of ``260 * 4`` tiles of four positions of one sequence)."""
     from mdsrec_pyg.nn.centralized import CentralizedAttention
     from mdsrec_pyg.nn.transformer import MultiHeadAttention
 
@@ -248,37 +249,56 @@ def chunk_case():
     return CentralizedAttention(16, 32, 2), centres, layer_inputs, attentions, seqs, rows, positions
 
 
-def test_centralized_attention_in_checkpointed_chunks_is_the_same(monkeypatch):
+def test_query_tiles_cover_every_query_once_within_the_budget():
+    from mdsrec_pyg.nn.centralized import query_tiles
+
+    _, _, _, _, seqs, rows, positions = tile_case()  # sequence 0 has queries at positions 4..8 only
+    shapes = {  # cells -> (sequences, positions) of each tile
+        18: [(2, 9)] * 3,  # two sequences a tile over the positions they hold
+        4: [(1, 4), (1, 1)] + [(1, 4), (1, 4), (1, 1)] * 5,  # one sequence, four positions a tile
+        60: [(6, 9)],  # all in one
+    }
+    for cells, expected in shapes.items():
+        tiles = list(query_tiles(rows, positions, cells))
+        assert [(rows[inside].unique().numel(), len(part)) for inside, part, _ in tiles] == expected
+        seen = torch.cat([inside for inside, _, _ in tiles])
+        assert sorted(seen.tolist()) == list(range(len(rows)))  # each query in one tile
+        for inside, part, slot in tiles:
+            assert torch.equal(part[slot], positions[inside])  # the slot names the query's position
+
+
+def test_centralized_attention_in_checkpointed_tiles_is_the_same(monkeypatch):
     from mdsrec_pyg.nn import centralized
 
-    module, centres, layer_inputs, attentions, seqs, rows, positions = chunk_case()
+    module, centres, layer_inputs, attentions, seqs, rows, positions = tile_case()
     results = []
-    for budget in (2**25, 6 * 5 * 4 * 9 * 2):  # one chunk; two query positions a chunk, recomputed
-        monkeypatch.setattr(centralized, "ATTENTION_ELEMENTS", budget)
+    for budget in (2**22, 260 * 18, 260 * 4):  # one tile; tiles of two sequences; of four positions, recomputed
+        monkeypatch.setattr(centralized, "CPU_TILE_ELEMENTS", budget)
         out, order = module(centres, layer_inputs, attentions, seqs, rows, positions)
         out = out[torch.argsort(order)]  # the queries' order
         results.append((out, torch.autograd.grad(out.square().sum(), [centres, *layer_inputs])))
-    (one, one_grads), (chunked, chunked_grads) = results
-    assert torch.allclose(one, chunked)
-    for a, b in zip(one_grads, chunked_grads):
-        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+    (one, one_grads), *tiled = results
+    for out, grads in tiled:
+        assert torch.allclose(one, out)
+        for a, b in zip(one_grads, grads):
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_centralized_attention_reduces_chunk_by_chunk_and_recomputes_with_the_same_draws(monkeypatch):
-    """With ``reduce`` each chunk's states go through it inside the chunk. Where training recomputes the
-    chunks in the backward pass, the random numbers drawn in them (Eq. 19's noise) are drawn again the same:
-    value and gradients equal those of the same chunks computed once (no recomputation) from the same seed."""
+def test_centralized_attention_reduces_tile_by_tile_and_recomputes_with_the_same_draws(monkeypatch):
+    """With ``reduce`` each tile's states go through it inside the tile. Where training recomputes the
+    tiles in the backward pass, the random numbers drawn in them (Eq. 19's noise) are drawn again the same:
+    value and gradients equal those of the same tiles computed once (no recomputation) from the same seed."""
     from mdsrec_pyg.nn import centralized
 
-    module, centres, layer_inputs, attentions, seqs, rows, positions = chunk_case()
+    module, centres, layer_inputs, attentions, seqs, rows, positions = tile_case()
     e_m = torch.randn(len(rows), 16, requires_grad=True)
-    monkeypatch.setattr(centralized, "ATTENTION_ELEMENTS", 6 * 5 * 4 * 9 * 2)  # two query positions a chunk
+    monkeypatch.setattr(centralized, "CPU_TILE_ELEMENTS", 260 * 4)  # tiles of four query positions
 
-    def mix(states, queries):  # Eq. 18-19, the noise drawn in the chunk
+    def mix(states, queries):  # Eq. 18-19, the noise drawn in the tile
         return centralized.centre_mix(e_m[queries], states, torch.randn(states.shape[:2]), 0.5)
 
     results = []
-    for recomputed in (True, False):  # training recomputes the chunks; evaluation mode computes them once
+    for recomputed in (True, False):  # training recomputes the tiles; evaluation mode computes them once
         module.train(recomputed)
         torch.manual_seed(3)
         out, order = module(centres, layer_inputs, attentions, seqs, rows, positions, mix)

@@ -12,11 +12,11 @@ as in the paper there is no residual connection. The causal mask holds: the cent
 t see positions <= t only, so there is one set of k centre features per query position.
 
 Cost: Eq. 12-15 run for every (query, centre) pair, P x k of them in training (P the batch's non-padding
-positions; a chunk of query positions is computed for the sequences with a query there only). Everything
-linear after the attention weights (U of Eq. 14, W1 and W2 of Eq. 15) is folded into the values, once per
-key; first-layer queries (the same k centres everywhere) are projected once; in later layers the query map
-is folded into the keys (when heads x L is small against d, as with the paper's 2 heads, L = 50, d = 300), so
-the per-pair work is two batched products: the same function up to float rounding (checked against the
+positions, in cache-sized tiles of sequences and positions, each computed where it has queries only).
+Everything linear after the attention weights (U of Eq. 14, W1 and W2 of Eq. 15) is folded into the values,
+once per key; first-layer queries (the same k centres everywhere) are projected once; in later layers the
+query map is folded into the keys (when heads x L is small against d, as with the paper's 2 heads, L = 50,
+d = 300), so the per-pair work is two batched products: the same function up to float rounding (checked against the
 literal one-query-at-a-time computation in the tests). It stays the dominant cost of MDSRec's training step
 at large k: its output alone is P x k x d per layer, each element through dropout, Eq. 15 and GELU.
 """
@@ -24,7 +24,7 @@ at large k: its output alone is P x k x d per layer, each element through dropou
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,9 @@ from torch_geometric.utils import scatter
 
 from .transformer import MultiHeadAttention
 
-ATTENTION_ELEMENTS = 2**25  # centre attention weights held at once in training (128 MiB of float32)
+# centre states and attention weights a tile of ICA's queries computes: on CPU what its cache holds (16 MiB of
+# float32, measured fastest on clothing's shapes), on an accelerator enough for few, large kernels (512 MiB)
+CPU_TILE_ELEMENTS, DEVICE_TILE_ELEMENTS = 2**22, 2**27
 
 
 def centre_features(item_features: Tensor, assignment: Tensor, k: int, norm: str = "mean") -> Tensor:
@@ -68,6 +70,24 @@ def sampled_centre_features(drawn_features: Tensor, counts: Tensor, norm: str = 
     (k,) times it the members' sum (``sum``); a centre without members is 0, as in :func:`centre_features`."""
     scale = (counts > 0).to(drawn_features) if norm == "mean" else counts.to(drawn_features)
     return drawn_features.mean(1) * scale[:, None]
+
+
+def query_tiles(rows: Tensor, positions: Tensor, cells: int) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """The queries (sequence ``rows[p]``, position ``positions[p]``) in tiles of at most ``cells`` (sequence,
+    position) grid cells: blocks of consecutive sequences, each over the query positions its own queries hold
+    (in chunks of positions where one sequence's alone exceed ``cells``). Yields per tile the queries' indices
+    into the P (ascending), the tile's positions (ascending) and each query's position slot among them."""
+    span = min(int(positions.unique().numel()), cells)  # query positions a tile
+    block = max(1, cells // span)  # sequences a tile
+    for low in range(0, int(rows.max()) + 1, block):
+        in_block = ((rows >= low) & (rows < low + block)).nonzero().squeeze(1)
+        if not len(in_block):
+            continue
+        held, slot = positions[in_block].unique(return_inverse=True)
+        for first in range(0, len(held), span):
+            part = held[first : first + span]
+            chosen = (slot >= first) & (slot < first + len(part))
+            yield in_block[chosen], part, slot[chosen] - first
 
 
 def prefix_mask(seqs: Tensor, positions: Tensor) -> Tensor:
@@ -191,25 +211,24 @@ class CentralizedAttention(nn.Module):
         """``centres`` (k, d): Ê_c^m. ``layer_inputs[l]``: E_u^{m,l} (B, L, d). Returns E_c^m (P, k, d), the
         centres after L layers (Eq. 16) for the queries (sequence ``rows[p]``, position ``positions[p]``) in
         the order it computes them, and that order (P,): ``states[i]`` belongs to query ``order[i]``, so the
-        caller reorders its (P, d) vectors rather than the P x k x d states. With ``reduce``, each chunk's
-        states (n, k, d) and its queries (n,) go through ``reduce(states, queries)``, and what it returns is
-        kept instead (MDSRec's Eq. 18-19 mix: (n, d) a chunk rather than n x k x d). Query positions go in
-        chunks whose attention weights stay within ``ATTENTION_ELEMENTS``; a chunk is computed for the
-        sequences that have a query in it only (the others are padding there), and keeps the states of its
-        queries only. Where there are several chunks, training recomputes each in the backward pass
-        (activation checkpointing, random draws included), so memory grows with the queries, not with
-        B x L x k x L, and with ``reduce`` not with their states either."""
-        query_positions, slot = positions.unique(return_inverse=True)
-        batch, length = seqs.shape
-        per_position = batch * centres.size(0) * attentions[0].num_heads * length
-        chunk = max(1, ATTENTION_ELEMENTS // per_position)
-        recompute = self.training and torch.is_grad_enabled() and chunk < len(query_positions)
+        caller reorders its (P, d) vectors rather than the P x k x d states. The queries go in the tiles of
+        :func:`query_tiles`, whose states and attention weights stay within ``CPU_TILE_ELEMENTS`` on CPU (what
+        its cache holds: a tile's passes over its states, forward and backward, stay there instead of streaming
+        P x k x d through memory) and ``DEVICE_TILE_ELEMENTS`` elsewhere; a tile is computed for its sequences
+        at its query positions only, and keeps the states of its queries only. With ``reduce``, each tile's
+        states (n, k, d) and its queries (n,) go through ``reduce(states, queries)``, and what it returns is kept
+        instead (MDSRec's Eq. 18-19 mix: (n, d) a tile rather than n x k x d). Where there are several tiles,
+        training recomputes each in the backward pass (activation checkpointing, random draws included), so
+        memory grows with the queries, not with B x L x k x L, and with ``reduce`` not with their states either."""
+        width, heads = layer_inputs[0].size(-1), attentions[0].num_heads
+        budget = CPU_TILE_ELEMENTS if seqs.device.type == "cpu" else DEVICE_TILE_ELEMENTS
+        cells = max(1, budget // (centres.size(-2) * (width + heads * seqs.size(1))))
+        tiles = list(query_tiles(rows, positions, cells))
+        recompute = self.training and torch.is_grad_enabled() and len(tiles) > 1
         kept, asked = [], []
-        for number, part in enumerate(query_positions.split(chunk)):
-            first = number * chunk
-            inside = ((slot >= first) & (slot < first + len(part))).nonzero().squeeze(1)  # the chunk's queries
-            active, local = rows[inside].unique(return_inverse=True)  # the sequences they are in
-            pick = local * len(part) + slot[inside] - first
+        for inside, part, slot in tiles:
+            active, local = rows[inside].unique(return_inverse=True)  # the tile's sequences
+            pick = local * len(part) + slot  # each query's cell in the grid active x part
             whole = len(inside) == len(active) * len(part)  # every grid cell is a query: keep the grid's order
             order = inside[torch.argsort(pick)] if whole else inside  # the query each state belongs to
             inputs = (centres, layer_inputs, attentions, seqs, active, part, None if whole else pick, order, reduce)
