@@ -148,8 +148,10 @@ def centre_attention(
     elif (heads - 1) * length < width:  # per-query centres: the query map folded into the keys (cheaper)
         folded_keys = torch.einsum("blhe,hed->bhld", key, attention.query.weight.view(heads, size, width))
         key_bias = torch.einsum("blhe,he->bhl", key, attention.query.bias.view(heads, size))
-        scores = torch.bmm(folded_keys.reshape(batch, heads * length, width), centres.reshape(batch, -1, width).mT)
-        scores = scores.view(batch, heads, length, queries, k) + (key_bias[..., None, None] + blocked)
+        # the product taken as (B, Q k, heads L) and transposed: the centres' gradient then comes out contiguous
+        # (a transposed one makes the GELU backward of the layer below, which reads it, several times slower)
+        scores = torch.bmm(centres.reshape(batch, -1, width), folded_keys.reshape(batch, heads * length, width).mT)
+        scores = scores.mT.contiguous().view(batch, heads, length, queries, k) + (key_bias[..., None, None] + blocked)
     else:
         q = attention.query(centres).view(batch, queries, k, heads, size)
         scores = (torch.einsum("bqkhe,blhe->bhlqk", q, key) + blocked).contiguous()
