@@ -100,19 +100,24 @@ def prefix_mask(seqs: Tensor, positions: Tensor) -> Tensor:
     return allowed | (itself & ~allowed.any(-1, keepdim=True))
 
 
-def folded_values(attention: MultiHeadAttention, ffn: nn.Sequential, layer_input: Tensor) -> tuple[Tensor, Tensor]:
-    """The values of Eq. 12-14 carried through everything linear that follows them: the output map U of
-    Eq. 14 and the two maps of Eq. 15 (no activation between them) compose to one (d, d) matrix
-    M = U^T W1^T W2^T, split by head rows and applied once per key instead of once per (query, centre).
-    Returns the per-head values V_h M_h as (B, heads * L, d) and the bias that follows."""
-    batch, length, width = layer_input.shape
-    heads = attention.num_heads
+def folded_map(attention: MultiHeadAttention, ffn: nn.Sequential) -> tuple[Tensor, Tensor]:
+    """Everything linear that follows the attention weights of Eq. 12-14: the output map U of Eq. 14 and the
+    two maps of Eq. 15 (no activation between them) compose to one (d, d) matrix M = U^T W1^T W2^T and the bias
+    that follows it (d,), computed once per layer and pass."""
     first, second = ffn[0], ffn[1]
     matrix = attention.output.weight.T @ (first.weight.T @ second.weight.T)
     bias = (attention.output.bias @ first.weight.T + first.bias) @ second.weight.T + second.bias
+    return matrix, bias
+
+
+def folded_values(attention: MultiHeadAttention, matrix: Tensor, layer_input: Tensor) -> Tensor:
+    """The values of Eq. 12-14 carried through :func:`folded_map`'s M, split by head rows and applied once per
+    key instead of once per (query, centre): the per-head values V_h M_h as (B, heads * L, d)."""
+    batch, length, width = layer_input.shape
+    heads = attention.num_heads
     value = attention.value(layer_input).view(batch, length, heads, width // heads)
     folded = torch.einsum("blhe,hed->bhld", value, matrix.view(heads, width // heads, width))
-    return folded.reshape(batch, heads * length, width), bias
+    return folded.reshape(batch, heads * length, width)
 
 
 def attention_dropout(weights: Tensor, rate: float, training: bool) -> tuple[Tensor, float]:
@@ -127,11 +132,12 @@ def attention_dropout(weights: Tensor, rate: float, training: bool) -> tuple[Ten
 
 
 def centre_attention(
-    attention: MultiHeadAttention, ffn: nn.Sequential, centres: Tensor, layer_input: Tensor, mask: Tensor
+    attention: MultiHeadAttention, fold: tuple[Tensor, Tensor], centres: Tensor, layer_input: Tensor, mask: Tensor
 ) -> Tensor:
     """Eq. 12-15 before the activation, with a layer's own Q, K, V and U: ``(g W1 + b1) W2 + b2`` where g is
-    what the centres read from the sequence. ``centres`` is (k, d), the same for every query (the first
-    layer), or (B, Q, k, d); ``layer_input`` (B, L, d); ``mask`` (B, Q, L) from :func:`prefix_mask`.
+    what the centres read from the sequence, ``fold`` the layer's :func:`folded_map`. ``centres`` is (k, d),
+    the same for every query (the first layer), or (B, Q, k, d); ``layer_input`` (B, L, d); ``mask`` (B, Q, L)
+    from :func:`prefix_mask`.
     Returns (B, Q, k, d). Keys and folded values are computed once per sequence, shared by its queries.
     Scores are laid out (B, heads, L, Q, k): the softmax over key positions then runs along a dimension
     with Q x k contiguous elements behind it (fast, where a softmax along rows of L elements is slow for
@@ -156,7 +162,8 @@ def centre_attention(
         q = attention.query(centres).view(batch, queries, k, heads, size)
         scores = (torch.einsum("bqkhe,blhe->bhlqk", q, key) + blocked).contiguous()
     weights, scale = attention_dropout(scores.softmax(2), attention.dropout, attention.training)
-    values, bias = folded_values(attention, ffn, layer_input)
+    matrix, bias = fold
+    values = folded_values(attention, matrix, layer_input)
     flat = weights.view(batch, heads * length, queries * k).mT  # (B, Q k, heads L), a transposed view
     return torch.baddbmm(bias, flat, values * scale).view(batch, queries, k, width)
 
@@ -226,6 +233,7 @@ class CentralizedAttention(nn.Module):
         budget = CPU_TILE_ELEMENTS if seqs.device.type == "cpu" else DEVICE_TILE_ELEMENTS
         cells = max(1, budget // (centres.size(-2) * (width + heads * seqs.size(1))))
         tiles = list(query_tiles(rows, positions, cells))
+        folds = [folded_map(attention, ffn) for attention, ffn in zip(attentions, self.maps)]  # once, not a tile
         recompute = self.training and torch.is_grad_enabled() and len(tiles) > 1
         kept, asked = [], []
         for inside, part, slot in tiles:
@@ -233,7 +241,8 @@ class CentralizedAttention(nn.Module):
             pick = local * len(part) + slot  # each query's cell in the grid active x part
             whole = len(inside) == len(active) * len(part)  # every grid cell is a query: keep the grid's order
             order = inside[torch.argsort(pick)] if whole else inside  # the query each state belongs to
-            inputs = (centres, layer_inputs, attentions, seqs, active, part, None if whole else pick, order, reduce)
+            inputs = (centres, layer_inputs, attentions, folds, seqs, active, part, None if whole else pick, order)
+            inputs = (*inputs, reduce)
             kept.append(checkpoint(self.queries, *inputs, use_reentrant=False) if recompute else self.queries(*inputs))
             asked.append(order)
         return (kept[0], asked[0]) if len(kept) == 1 else (torch.cat(kept), torch.cat(asked))
@@ -243,6 +252,7 @@ class CentralizedAttention(nn.Module):
         centres: Tensor,
         layer_inputs: list[Tensor],
         attentions: list[MultiHeadAttention],
+        folds: list[tuple[Tensor, Tensor]],
         seqs: Tensor,
         active: Tensor,
         part: Tensor,
@@ -250,13 +260,13 @@ class CentralizedAttention(nn.Module):
         order: Tensor,
         reduce: Callable[[Tensor, Tensor], Tensor] | None,
     ) -> Tensor:
-        """Eq. 12-15 through every layer at the positions ``part`` of the sequences ``active``, then the states
-        ``pick`` (indices into active x part, row-major; None: all of them in that order), those of the
-        queries ``order``: (len(pick), k, d), or ``reduce(states, order)``."""
+        """Eq. 12-15 through every layer (``folds[l]``: layer l's :func:`folded_map`) at the positions ``part``
+        of the sequences ``active``, then the states ``pick`` (indices into active x part, row-major; None: all
+        of them in that order), those of the queries ``order``: (len(pick), k, d), or ``reduce(states, order)``."""
         mask = prefix_mask(seqs[active], part)
         state = centres
-        for layer, (attention, ffn) in enumerate(zip(attentions, self.maps)):
-            state = F.gelu(centre_attention(attention, ffn, state, layer_inputs[layer][active], mask))  # Eq. 12-15
+        for layer, (attention, fold) in enumerate(zip(attentions, folds)):
+            state = F.gelu(centre_attention(attention, fold, state, layer_inputs[layer][active], mask))  # Eq. 12-15
         state = state.flatten(0, 1)
         # index_select on flattened rows: its backward is about 2x faster than that of indexing two dimensions
         state = state if pick is None else state.index_select(0, pick)
