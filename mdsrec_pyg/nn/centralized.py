@@ -16,8 +16,8 @@ positions, in cache-sized tiles of sequences and positions, each computed where 
 Everything linear after the attention weights (U of Eq. 14, W1 and W2 of Eq. 15) is folded into the values,
 once per key; first-layer queries (the same k centres everywhere) are projected once; in later layers the
 query map is folded into the keys (when heads x L is small against d, as with the paper's 2 heads, L = 50,
-d = 300), so the per-pair work is two batched products: the same function up to float rounding (checked against the
-literal one-query-at-a-time computation in the tests). It stays the dominant cost of MDSRec's training step
+d = 300), so the per-pair work is two batched products: the same function up to float rounding (checked
+against the literal one-query-at-a-time computation in the tests). It stays the dominant cost of MDSRec's training step
 at large k: its output alone is P x k x d per layer, each element through dropout, Eq. 15 and GELU.
 """
 
@@ -137,8 +137,8 @@ def centre_attention(
     """Eq. 12-15 before the activation, with a layer's own Q, K, V and U: ``(g W1 + b1) W2 + b2`` where g is
     what the centres read from the sequence, ``fold`` the layer's :func:`folded_map`. ``centres`` is (k, d),
     the same for every query (the first layer), or (B, Q, k, d); ``layer_input`` (B, L, d); ``mask`` (B, Q, L)
-    from :func:`prefix_mask`.
-    Returns (B, Q, k, d). Keys and folded values are computed once per sequence, shared by its queries.
+    from :func:`prefix_mask`. Returns (B, Q, k, d). Keys and folded values are computed once per sequence,
+    shared by its queries.
     Scores are laid out (B, heads, L, Q, k): the softmax over key positions then runs along a dimension
     with Q x k contiguous elements behind it (fast, where a softmax along rows of L elements is slow for
     short L), and each sequence's scores meet its values in one batched product, uncopied."""
@@ -241,8 +241,10 @@ class CentralizedAttention(nn.Module):
             pick = local * len(part) + slot  # each query's cell in the grid active x part
             whole = len(inside) == len(active) * len(part)  # every grid cell is a query: keep the grid's order
             order = inside[torch.argsort(pick)] if whole else inside  # the query each state belongs to
-            inputs = (centres, layer_inputs, attentions, folds, seqs, active, part, None if whole else pick, order)
-            inputs = (*inputs, reduce)
+            inputs = (
+                *(centres, layer_inputs, attentions, folds, seqs),
+                *(active, part, None if whole else pick, order, reduce),
+            )
             kept.append(checkpoint(self.queries, *inputs, use_reentrant=False) if recompute else self.queries(*inputs))
             asked.append(order)
         return (kept[0], asked[0]) if len(kept) == 1 else (torch.cat(kept), torch.cat(asked))
